@@ -1,0 +1,97 @@
+/**
+ * Every error the function raises on purpose. Each carries the HTTP status it maps to and whether
+ * its message may be shown to the caller (`expose`). Messages never contain a token, password,
+ * webhook key or secret content: callers build them from ids and field names only.
+ */
+export interface AppErrorOptions {
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  readonly statusCode: number = 500;
+  readonly expose: boolean = false;
+
+  constructor(message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+/** The environment is missing or has a bad value; raised at cold start. */
+export class ConfigError extends AppError {}
+
+export interface ValidationIssue {
+  /** Dotted path of the offending field, e.g. `upgrades[3].target_version`; `(root)` for the whole body. */
+  path: string;
+  message: string;
+}
+
+/** The payload is not a valid upgrade request. Nothing was sent upstream. */
+export class ValidationError extends AppError {
+  override readonly statusCode = 400;
+  override readonly expose = true;
+  readonly issues: ValidationIssue[];
+
+  constructor(issues: ValidationIssue[], options: AppErrorOptions = {}) {
+    super(issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '), options);
+    this.issues = issues;
+  }
+}
+
+/** The event is of no kind this function handles. */
+export class UnknownEventError extends AppError {
+  override readonly statusCode = 400;
+  override readonly expose = true;
+}
+
+/** Webhook signature missing, wrong or stale, or the signing key could not be read. */
+export class SignatureError extends AppError {
+  override readonly statusCode = 401;
+  override readonly expose = true;
+}
+
+/** The same delivery is being processed right now by another invocation. */
+export class InProgressError extends AppError {
+  override readonly statusCode = 409;
+  override readonly expose = true;
+}
+
+/** A secret in Secrets Manager could not be read or has an unusable shape. The message names the secret id only. */
+export class SecretError extends AppError {}
+
+/** Huawei IAM refused or failed the token exchange. */
+export class AuthenticationError extends AppError {
+  override readonly statusCode = 502;
+  override readonly expose = true;
+}
+
+export interface UpstreamErrorDetails {
+  /** HTTP status TaurusDB answered, or undefined when no answer came back. */
+  status?: number | undefined;
+  errorCode?: string | undefined;
+  errorMsg?: string | undefined;
+}
+
+/**
+ * TaurusDB answered with an error status, or answered something unreadable, or could not be reached.
+ * 4xx answers are shown to the caller with their own status; 5xx and transport failures become 502.
+ */
+export class UpstreamError extends AppError {
+  override readonly expose = true;
+  override readonly statusCode: number;
+  readonly status: number | undefined;
+  readonly errorCode: string | undefined;
+  readonly errorMsg: string | undefined;
+
+  constructor(message: string, details: UpstreamErrorDetails, options: AppErrorOptions = {}) {
+    super(message, options);
+    this.status = details.status;
+    this.errorCode = details.errorCode;
+    this.errorMsg = details.errorMsg;
+    this.statusCode =
+      details.status !== undefined && details.status >= 400 && details.status < 500 ? details.status : 502;
+  }
+}
+
+/** Results could not be published to EventBridge after retries; the invocation fails so the trigger retries. */
+export class PublishError extends AppError {}
