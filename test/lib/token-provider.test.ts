@@ -1,0 +1,320 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AuthenticationError, SecretError } from '../../lib/errors.ts';
+import type { OutgoingRequest } from '../../lib/request-authenticator.ts';
+import { createSecretReader } from '../../lib/secrets.ts';
+import { createTokenAuthenticator, type TokenAuthenticatorOptions } from '../../lib/token-provider.ts';
+import { type IamStandIn, type IamUser, startIamStandIn } from '../support/iam-stand-in.ts';
+import { captureOutput, describeError, leakedSecrets } from '../support/secret-leaks.ts';
+import {
+  type SecretsManagerStandIn,
+  startSecretsManagerStandIn,
+} from '../support/secrets-manager-stand-in.ts';
+
+const PROJECT_A = '054e292c9880d4992f02c0196d3ea468';
+const PROJECT_B = '1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6';
+const HOUR = 60 * 60_000;
+const MARGIN = 5 * 60_000;
+
+const deployer: IamUser = {
+  domainName: 'acme-domain',
+  userName: 'deployer-user',
+  password: 'Pa55w0rd-first-7f3c',
+};
+const passwordSecret = (user: IamUser) => ({
+  domain_name: user.domainName,
+  user_name: user.userName,
+  password: user.password,
+});
+
+function upgradeRequest(projectId: string): OutgoingRequest {
+  return {
+    method: 'POST',
+    url: new URL(`http://127.0.0.1/v3/${projectId}/instances/i1/proxy/p1/upgrade-version`),
+    headers: { 'content-type': 'application/json' },
+    body: '{"source_version":"2.23.12.000","target_version":"2.24.03.000"}',
+    projectId,
+  };
+}
+
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  return promise.then(
+    () => {
+      throw new Error('expected the call to fail');
+    },
+    (error: unknown) => error as Error,
+  );
+}
+
+describe('createTokenAuthenticator', () => {
+  let secretsManager: SecretsManagerStandIn;
+  let iam: IamStandIn;
+  let clock: number;
+  let secretCounter = 0;
+  let secretId: string;
+
+  beforeAll(async () => {
+    secretsManager = await startSecretsManagerStandIn();
+    iam = await startIamStandIn({ now: () => clock });
+  });
+  afterAll(async () => {
+    await iam.close();
+    await secretsManager.close();
+  });
+  beforeEach(() => {
+    clock = Date.parse('2026-11-27T10:00:00.000Z');
+    iam.users = [{ ...deployer }];
+    iam.tokenLifetimeMs = 24 * HOUR;
+    iam.requests.length = 0;
+    iam.issuedTokens.length = 0;
+    secretCounter += 1;
+    secretId = `huawei/credentials-${secretCounter}`;
+  });
+
+  function authenticator(overrides: Partial<TokenAuthenticatorOptions> = {}) {
+    return createTokenAuthenticator({
+      secretId,
+      secrets: createSecretReader({ client: secretsManager.client() }),
+      iamEndpoint: iam.url,
+      now: () => clock,
+      ...overrides,
+    });
+  }
+
+  it('uses the token form as is, without asking IAM', async () => {
+    secretsManager.put(secretId, { token: 'MIIT-operator-rotated-1' });
+    const tokens = authenticator();
+    expect(await tokens.headersFor(upgradeRequest(PROJECT_A))).toEqual({
+      'x-auth-token': 'MIIT-operator-rotated-1',
+    });
+    expect(await tokens.headersFor(upgradeRequest(PROJECT_B))).toEqual({
+      'x-auth-token': 'MIIT-operator-rotated-1',
+    });
+    expect(iam.tokenRequests()).toBe(0);
+    expect(secretsManager.reads(secretId)).toBe(1);
+  });
+
+  it('exchanges the password once per project and reuses the token', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    const tokens = authenticator();
+
+    const forA = await Promise.all(
+      Array.from({ length: 100 }, () => tokens.headersFor(upgradeRequest(PROJECT_A))),
+    );
+    const forB = await tokens.headersFor(upgradeRequest(PROJECT_B));
+    for (let i = 0; i < 100; i += 1) await tokens.getToken(PROJECT_A);
+
+    expect(iam.tokenRequests(PROJECT_A)).toBe(1);
+    expect(iam.tokenRequests(PROJECT_B)).toBe(1);
+    const [issuedA, issuedB] = iam.issuedTokens;
+    expect(issuedA?.projectId).toBe(PROJECT_A);
+    expect(issuedB?.projectId).toBe(PROJECT_B);
+    expect(new Set(forA.map((headers) => headers['x-auth-token']))).toEqual(new Set([issuedA?.token]));
+    expect(forB).toEqual({ 'x-auth-token': issuedB?.token });
+    expect(issuedA?.token).not.toBe(issuedB?.token);
+  });
+
+  it('shares one IAM request among concurrent first callers', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    const tokens = authenticator();
+    const release = iam.hold();
+    const pending = Array.from({ length: 20 }, () => tokens.getToken(PROJECT_A));
+    try {
+      // Bounded: once the first exchange is held at IAM, every caller has come while it was in flight.
+      for (let tick = 0; tick < 10_000 && iam.tokenRequests() === 0; tick += 1) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      release();
+    }
+    const values = await Promise.all(pending);
+
+    expect(iam.tokenRequests()).toBe(1);
+    expect(new Set(values)).toEqual(new Set([iam.issuedTokens[0]?.token]));
+  });
+
+  it('fetches a new token once the clock reaches expires_at minus the margin', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    const tokens = authenticator();
+    const first = await tokens.getToken(PROJECT_A);
+    const expiresAt = Date.parse(iam.issuedTokens[0]?.expiresAt ?? '');
+
+    clock = expiresAt - MARGIN - 1;
+    expect(await tokens.getToken(PROJECT_A)).toBe(first);
+    expect(iam.tokenRequests()).toBe(1);
+
+    clock = expiresAt - MARGIN;
+    const second = await tokens.getToken(PROJECT_A);
+    expect(iam.tokenRequests()).toBe(2);
+    expect(second).toBe(iam.issuedTokens[1]?.token);
+    expect(second).not.toBe(first);
+  });
+
+  it('honours a custom margin and keeps a short-lived token for half its life', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    const start = clock;
+    const custom = authenticator({ refreshMarginMs: HOUR });
+    await custom.getToken(PROJECT_A);
+    clock = start + 23 * HOUR - 1;
+    await custom.getToken(PROJECT_A);
+    expect(iam.tokenRequests()).toBe(1);
+    clock = start + 23 * HOUR;
+    await custom.getToken(PROJECT_A);
+    expect(iam.tokenRequests()).toBe(2);
+
+    clock = start;
+    iam.tokenLifetimeMs = 2 * 60_000;
+    const shortLived = authenticator();
+    await shortLived.getToken(PROJECT_B);
+    clock = start + 60_000 - 1;
+    await shortLived.getToken(PROJECT_B);
+    expect(iam.tokenRequests(PROJECT_B)).toBe(1);
+    clock = start + 60_000;
+    await shortLived.getToken(PROJECT_B);
+    expect(iam.tokenRequests(PROJECT_B)).toBe(2);
+  });
+
+  it('does not trust an expires_at beyond the 24 hour token life', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    iam.tokenLifetimeMs = 30 * 24 * HOUR;
+    const start = clock;
+    const tokens = authenticator();
+    await tokens.getToken(PROJECT_A);
+    clock = start + 24 * HOUR - 1;
+    await tokens.getToken(PROJECT_A);
+    expect(iam.tokenRequests()).toBe(1);
+    clock = start + 24 * HOUR;
+    await tokens.getToken(PROJECT_A);
+    expect(iam.tokenRequests()).toBe(2);
+  });
+
+  it('after invalidate re-reads the secret and exchanges the rotated password', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    const tokens = authenticator();
+    const before = await tokens.getToken(PROJECT_A);
+
+    const rotated = { ...deployer, password: 'Pa55w0rd-second-91ab' };
+    iam.users = [rotated];
+    secretsManager.put(secretId, passwordSecret(rotated));
+    expect(await tokens.getToken(PROJECT_A)).toBe(before);
+    expect(secretsManager.reads(secretId)).toBe(1);
+
+    tokens.invalidate(PROJECT_A);
+    const after = await tokens.getToken(PROJECT_A);
+
+    expect(secretsManager.reads(secretId)).toBe(2);
+    expect(iam.tokenRequests(PROJECT_A)).toBe(2);
+    expect(JSON.parse(iam.requests[1]?.body ?? '').auth.identity.password.user.password).toBe(
+      rotated.password,
+    );
+    expect(after).toBe(iam.issuedTokens[1]?.token);
+    expect(after).not.toBe(before);
+  });
+
+  it('after invalidate picks up a token rotated in the secret', async () => {
+    secretsManager.put(secretId, { token: 'MIIT-operator-old' });
+    const tokens = authenticator();
+    expect(await tokens.getToken(PROJECT_A)).toBe('MIIT-operator-old');
+    secretsManager.put(secretId, { token: 'MIIT-operator-new' });
+    tokens.invalidate(PROJECT_A);
+    expect(await tokens.getToken(PROJECT_A)).toBe('MIIT-operator-new');
+    expect(secretsManager.reads(secretId)).toBe(2);
+  });
+
+  it('reports refused credentials and tries again on the next call', async () => {
+    const typo = { ...deployer, password: 'Pa55w0rd-typo-0000' };
+    secretsManager.put(secretId, passwordSecret(typo));
+    const tokens = authenticator();
+
+    const error = await failure(tokens.getToken(PROJECT_A));
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect(error.message).toBe(
+      `Huawei IAM refused the credentials for project ${PROJECT_A} (401 Unauthorized)`,
+    );
+    await expect(tokens.getToken(PROJECT_A)).rejects.toBeInstanceOf(AuthenticationError);
+    expect(iam.tokenRequests()).toBe(2);
+
+    iam.users = [typo];
+    expect(await tokens.getToken(PROJECT_A)).toBe(iam.issuedTokens[0]?.token);
+    expect(iam.tokenRequests()).toBe(3);
+  });
+
+  it('does not cache an IAM outage', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    const tokens = authenticator();
+    iam.failNext(1, 503);
+    await expect(tokens.getToken(PROJECT_A)).rejects.toThrow(
+      `Huawei IAM failed to issue a token for project ${PROJECT_A} (503 Internal Server Error)`,
+    );
+    expect(await tokens.getToken(PROJECT_A)).toBe(iam.issuedTokens[0]?.token);
+    expect(iam.tokenRequests()).toBe(2);
+  });
+
+  it.each([
+    [
+      'missing',
+      undefined,
+      /^secret huawei\/credentials-\d+ could not be read from Secrets Manager \(ResourceNotFoundException\)$/,
+    ],
+    ['not JSON', 'password=Pa55w0rd-first-7f3c', /^secret huawei\/credentials-\d+ is not JSON$/],
+    [
+      'of neither form',
+      { domain_name: 'acme-domain', password: 'Pa55w0rd-first-7f3c' },
+      /^secret huawei\/credentials-\d+ has none of the expected forms; .*\{"token"\}.*\{"domain_name","user_name","password"\}/,
+    ],
+  ])('reports a secret that is %s with its id, without asking IAM', async (_label, value, message) => {
+    if (value !== undefined) secretsManager.put(secretId, value);
+    const error = await failure(authenticator().getToken(PROJECT_A));
+    expect(error).toBeInstanceOf(SecretError);
+    expect(error.message).toMatch(message);
+    expect(error.message).toContain(secretId);
+    expect(iam.tokenRequests()).toBe(0);
+  });
+
+  it('never shows a password or token in an error, its causes or the console', async () => {
+    const output = captureOutput();
+    const errors: unknown[] = [];
+    const collect = (promise: Promise<unknown>) => promise.catch((error: unknown) => errors.push(error));
+    const typo = { ...deployer, password: 'Pa55w0rd-leak-check-3e1d' };
+
+    secretsManager.put(secretId, passwordSecret(typo));
+    const tokens = authenticator();
+    await collect(tokens.getToken(PROJECT_A));
+    iam.users = [typo];
+    iam.failNext(1, 500);
+    await collect(tokens.getToken(PROJECT_A));
+    const issued = await tokens.getToken(PROJECT_A);
+
+    const unreachable = createTokenAuthenticator({
+      secretId,
+      secrets: createSecretReader({ client: secretsManager.client() }),
+      iamEndpoint: 'http://127.0.0.1:1',
+    });
+    await collect(unreachable.getToken(PROJECT_B));
+
+    const badSecretId = `${secretId}-bad`;
+    const plain = createTokenAuthenticator({
+      secretId: badSecretId,
+      secrets: createSecretReader({ client: secretsManager.client() }),
+      iamEndpoint: iam.url,
+    });
+    for (const value of [
+      `{"password":"${typo.password}"`,
+      { token: `MIIT with space ${typo.password}` },
+      { token: 'MIIT-both-forms-5a5a', ...passwordSecret(typo) },
+    ]) {
+      secretsManager.put(badSecretId, value);
+      plain.invalidate(PROJECT_A);
+      await collect(plain.getToken(PROJECT_A));
+    }
+
+    expect(errors).toHaveLength(6);
+    const secrets = [
+      typo.password,
+      issued,
+      'MIIT-both-forms-5a5a',
+      ...iam.issuedTokens.map((token) => token.token),
+    ];
+    for (const error of errors) expect(leakedSecrets(describeError(error), secrets)).toEqual([]);
+    expect(leakedSecrets(output.text(), secrets)).toEqual([]);
+  });
+});
