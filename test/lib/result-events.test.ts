@@ -1,0 +1,317 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  acceptedDetailSchema,
+  buildResultEvents,
+  failedDetailSchema,
+  type ResultEvent,
+  rejectedDetailSchema,
+  type TargetOutcome,
+  type TriggerInfo,
+} from '../../lib/result-events.ts';
+import type { UpdateResultItem } from '../../lib/taurusdb-client.ts';
+import type { UpgradeRequest } from '../../lib/upgrade-request.ts';
+
+/** An update_result item as the TaurusDB client hands it over: fields TaurusDB left out are null. */
+const item = (fields: Partial<UpdateResultItem>): UpdateResultItem => ({
+  instance_id: null,
+  workflow_id: null,
+  state: null,
+  error_message: null,
+  ...fields,
+});
+
+// The seed's example request and its two-item 200 answer (which omits instance_id).
+const request: UpgradeRequest = {
+  project_id: '054e292c9880d4992f02c0196d3ea468',
+  instance_id: '517ea793ab91438cbfcd9c4b1c958b1ein07',
+  proxy_id: '0f46fc46396e4fb19a0cb52f578e9511po01',
+  source_version: '2.23.12.000',
+  target_version: '2.24.03.000',
+  language: 'en-us',
+  change_id: 'CHG0031337',
+  requested_by: 'alice@example.com',
+  delivery_id: 'not-the-trigger-id',
+};
+const seedAnswer: TargetOutcome = {
+  kind: 'completed',
+  items: [
+    item({ workflow_id: '375ac6a4-2788-4e45-83bf-8a9d2324317f', state: 'ACCEPT', error_message: null }),
+    item({
+      workflow_id: '375ac6a4-2788-4e45-83be-8a9d2324327f',
+      state: 'REJECT',
+      error_message: 'Upgrade failed due to insufficient subnet ip',
+    }),
+  ],
+};
+const trigger: TriggerInfo = {
+  kind: 'http',
+  id: 'msg_2KWPBgLlAfxdpx2AI54pPJ85f4W',
+  change_id: 'CHG0031337',
+  requested_by: 'alice@example.com',
+};
+const occurredAt = new Date('2026-11-27T10:00:00.000Z');
+
+const UUID_V8 = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const expectedRequest = {
+  project_id: '054e292c9880d4992f02c0196d3ea468',
+  instance_id: '517ea793ab91438cbfcd9c4b1c958b1ein07',
+  proxy_id: '0f46fc46396e4fb19a0cb52f578e9511po01',
+  source_version: '2.23.12.000',
+  target_version: '2.24.03.000',
+};
+const expectedTrigger = {
+  kind: 'http',
+  id: 'msg_2KWPBgLlAfxdpx2AI54pPJ85f4W',
+  change_id: 'CHG0031337',
+  requested_by: 'alice@example.com',
+};
+
+/** The derivation documented on resultEventId, computed here independently of the builder. */
+function documentedEventId(deliveryId: string, detailType: string, index: number): string {
+  const material = JSON.stringify([
+    'taurusdb-proxy-upgrader/result-event/v1',
+    deliveryId,
+    expectedRequest.project_id,
+    expectedRequest.instance_id,
+    expectedRequest.proxy_id,
+    expectedRequest.source_version,
+    expectedRequest.target_version,
+    detailType,
+    index,
+  ]);
+  const hex = createHash('sha256').update(material).digest('hex').slice(0, 32).split('');
+  hex[12] = '8';
+  hex[16] = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
+  const text = hex.join('');
+  return `${text.slice(0, 8)}-${text.slice(8, 12)}-${text.slice(12, 16)}-${text.slice(16, 20)}-${text.slice(20)}`;
+}
+
+function build(outcome: TargetOutcome, overrides: { trigger?: TriggerInfo; occurredAt?: Date } = {}) {
+  return buildResultEvents({
+    request,
+    trigger: overrides.trigger ?? trigger,
+    outcome,
+    occurredAt: overrides.occurredAt ?? occurredAt,
+  });
+}
+
+function parsesWithItsSchema(event: ResultEvent): boolean {
+  const schema = {
+    'Proxy Upgrade Accepted': acceptedDetailSchema,
+    'Proxy Upgrade Rejected': rejectedDetailSchema,
+    'Proxy Upgrade Failed': failedDetailSchema,
+  }[event.detailType];
+  return schema.safeParse(event.detail).success;
+}
+
+describe('buildResultEvents', () => {
+  it('gives one event per update_result item, ACCEPT → Accepted, REJECT → Rejected', () => {
+    expect(build(seedAnswer)).toStrictEqual([
+      {
+        detailType: 'Proxy Upgrade Accepted',
+        detail: {
+          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Accepted', 0),
+          request: expectedRequest,
+          result: {
+            instance_id: null,
+            workflow_id: '375ac6a4-2788-4e45-83bf-8a9d2324317f',
+            state: 'ACCEPT',
+            error_message: null,
+          },
+          trigger: expectedTrigger,
+          occurred_at: '2026-11-27T10:00:00.000Z',
+        },
+      },
+      {
+        detailType: 'Proxy Upgrade Rejected',
+        detail: {
+          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Rejected', 1),
+          request: expectedRequest,
+          result: {
+            instance_id: null,
+            workflow_id: '375ac6a4-2788-4e45-83be-8a9d2324327f',
+            state: 'REJECT',
+            error_message: 'Upgrade failed due to insufficient subnet ip',
+          },
+          trigger: expectedTrigger,
+          occurred_at: '2026-11-27T10:00:00.000Z',
+        },
+      },
+    ]);
+  });
+
+  it('treats a null or unknown state as Rejected and keeps every field TaurusDB sent', () => {
+    const events = build({
+      kind: 'completed',
+      items: [
+        item({ instance_id: 'i-1', workflow_id: 'w-1', state: null, error_message: 'busy' }),
+        item({}),
+        item({ instance_id: 'i-3', workflow_id: 'w-3', state: 'accept', error_message: null }),
+      ],
+    });
+    expect(events.map((event) => event.detailType)).toStrictEqual([
+      'Proxy Upgrade Rejected',
+      'Proxy Upgrade Rejected',
+      'Proxy Upgrade Rejected',
+    ]);
+    expect(
+      events.map((event) => (event.detailType === 'Proxy Upgrade Failed' ? null : event.detail.result)),
+    ).toStrictEqual([
+      { instance_id: 'i-1', workflow_id: 'w-1', state: null, error_message: 'busy' },
+      { instance_id: null, workflow_id: null, state: null, error_message: null },
+      { instance_id: 'i-3', workflow_id: 'w-3', state: 'accept', error_message: null },
+    ]);
+  });
+
+  it('gives one Failed event with the TaurusDB error', () => {
+    const events = build({
+      kind: 'failed',
+      error: { status: 400, error_code: 'DBS.05000008', error_msg: 'The current version is the latest.' },
+    });
+    expect(events).toStrictEqual([
+      {
+        detailType: 'Proxy Upgrade Failed',
+        detail: {
+          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0),
+          request: expectedRequest,
+          error: { status: 400, error_code: 'DBS.05000008', error_msg: 'The current version is the latest.' },
+          trigger: expectedTrigger,
+          occurred_at: '2026-11-27T10:00:00.000Z',
+        },
+      },
+    ]);
+  });
+
+  it('leaves status and error_code out of a Failed event when TaurusDB could not be reached', () => {
+    const scheduled: TriggerInfo = { kind: 'schedule', id: 'c0ffee00-1234-4a5b-8c9d-000000000001' };
+    const events = build(
+      { kind: 'failed', error: { error_msg: 'TaurusDB could not be reached: connect ECONNREFUSED' } },
+      { trigger: scheduled },
+    );
+    expect(events).toStrictEqual([
+      {
+        detailType: 'Proxy Upgrade Failed',
+        detail: {
+          event_id: documentedEventId('c0ffee00-1234-4a5b-8c9d-000000000001', 'Proxy Upgrade Failed', 0),
+          request: expectedRequest,
+          error: { error_msg: 'TaurusDB could not be reached: connect ECONNREFUSED' },
+          trigger: { kind: 'schedule', id: 'c0ffee00-1234-4a5b-8c9d-000000000001' },
+          occurred_at: '2026-11-27T10:00:00.000Z',
+        },
+      },
+    ]);
+  });
+
+  it('turns a 200 without update_result items into a Failed event rather than nothing', () => {
+    expect(build({ kind: 'completed', items: [] })).toStrictEqual([
+      {
+        detailType: 'Proxy Upgrade Failed',
+        detail: {
+          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0),
+          request: expectedRequest,
+          error: {
+            status: 200,
+            error_msg:
+              'TaurusDB answered 200 without any update_result item; the state of the upgrade is unknown',
+          },
+          trigger: expectedTrigger,
+          occurred_at: '2026-11-27T10:00:00.000Z',
+        },
+      },
+    ]);
+  });
+
+  it('keeps the occurrence time it is given, so a republished stored result is unchanged', () => {
+    const first = build(seedAnswer, { occurredAt });
+    const republished = build(seedAnswer, { occurredAt: new Date(occurredAt.toISOString()) });
+    expect(republished).toStrictEqual(first);
+  });
+});
+
+describe('event_id', () => {
+  const idsOf = (events: ResultEvent[]) => events.map((event) => event.detail.event_id);
+
+  it('is a version 8 UUID', () => {
+    for (const id of idsOf(build(seedAnswer))) expect(id).toMatch(UUID_V8);
+  });
+
+  it('is the same for a redelivery, whatever the time', () => {
+    const first = idsOf(build(seedAnswer));
+    const later = idsOf(build(seedAnswer, { occurredAt: new Date('2027-01-01T00:00:00.000Z') }));
+    expect(later).toStrictEqual(first);
+  });
+
+  it('differs for a new delivery id', () => {
+    const first = idsOf(build(seedAnswer));
+    const retry = idsOf(build(seedAnswer, { trigger: { ...trigger, id: 'msg_other' } }));
+    expect(retry[0]).not.toBe(first[0]);
+    expect(retry[1]).not.toBe(first[1]);
+  });
+
+  it('differs per item, per detail type and per target', () => {
+    const sameState: TargetOutcome = {
+      kind: 'completed',
+      items: [item({ state: 'REJECT' }), item({ state: 'REJECT' })],
+    };
+    const [a, b] = idsOf(build(sameState));
+    expect(a).not.toBe(b);
+    const [accepted] = idsOf(build({ kind: 'completed', items: [item({ state: 'ACCEPT' })] }));
+    const [failed] = idsOf(build({ kind: 'failed', error: { error_msg: 'x' } }));
+    expect(new Set([a, accepted, failed]).size).toBe(3);
+    const otherProxy = buildResultEvents({
+      request: { ...request, proxy_id: 'other-proxy' },
+      trigger,
+      outcome: sameState,
+      occurredAt,
+    });
+    expect(idsOf(otherProxy)[0]).not.toBe(a);
+  });
+
+  it('does not depend on fields outside the delivery and the target', () => {
+    const [base] = idsOf(build(seedAnswer));
+    const quiet = buildResultEvents({
+      request: { ...request, change_id: 'CHG-OTHER', requested_by: 'bob', language: 'zh-cn' },
+      trigger: { kind: 'http', id: trigger.id },
+      outcome: seedAnswer,
+      occurredAt,
+    });
+    expect(idsOf(quiet)[0]).toBe(base);
+  });
+});
+
+describe('detail schemas', () => {
+  const outcomes: TargetOutcome[] = [
+    seedAnswer,
+    { kind: 'completed', items: [item({}), item({ state: 'REJECT', error_message: 'no subnet ip' })] },
+    { kind: 'completed', items: [] },
+    { kind: 'failed', error: { status: 503, error_code: 'DBS.05000000', error_msg: 'busy' } },
+    { kind: 'failed', error: { error_msg: 'timed out' } },
+  ];
+
+  it('accept every detail the builder makes', () => {
+    const events = outcomes.flatMap((outcome) => build(outcome));
+    expect(events.map((event) => event.detailType)).toStrictEqual([
+      'Proxy Upgrade Accepted',
+      'Proxy Upgrade Rejected',
+      'Proxy Upgrade Rejected',
+      'Proxy Upgrade Rejected',
+      'Proxy Upgrade Failed',
+      'Proxy Upgrade Failed',
+      'Proxy Upgrade Failed',
+    ]);
+    for (const event of events) expect(parsesWithItsSchema(event)).toBe(true);
+  });
+
+  it('refuse a detail of another type or with extra fields', () => {
+    const [accepted, rejected] = build(seedAnswer);
+    const [failed] = build({ kind: 'failed', error: { error_msg: 'x' } });
+    expect(failedDetailSchema.safeParse(accepted?.detail).success).toBe(false);
+    expect(acceptedDetailSchema.safeParse(rejected?.detail).success).toBe(false);
+    expect(rejectedDetailSchema.safeParse(failed?.detail).success).toBe(false);
+    expect(acceptedDetailSchema.safeParse({ ...accepted?.detail, secret: 'x' }).success).toBe(false);
+    expect(
+      failedDetailSchema.safeParse({ ...failed?.detail, occurred_at: '27 Nov 2026 10:00' }).success,
+    ).toBe(false);
+  });
+});
