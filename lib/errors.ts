@@ -44,6 +44,17 @@ export class UnknownEventError extends AppError {
   override readonly expose = true;
 }
 
+/** An HTTP request for a path or method this function does not serve (404 or 405). */
+export class RouteError extends AppError {
+  override readonly expose = true;
+  override readonly statusCode: number;
+
+  constructor(statusCode: 404 | 405, message: string) {
+    super(message);
+    this.statusCode = statusCode;
+  }
+}
+
 /** Webhook signature missing, wrong or stale, or the signing key could not be read. */
 export class SignatureError extends AppError {
   override readonly statusCode = 401;
@@ -70,6 +81,12 @@ export interface UpstreamErrorDetails {
   status?: number | undefined;
   errorCode?: string | undefined;
   errorMsg?: string | undefined;
+  /**
+   * False only when the request provably never reached TaurusDB (connection refused, DNS failure,
+   * throttled by the gateway with 429 until the retry budget ran out), so a redelivery may try again.
+   * True for everything TaurusDB saw or may have seen: its own 4xx refusals, 5xx, timeouts after sending.
+   */
+  mayHaveRun?: boolean | undefined;
 }
 
 /**
@@ -82,9 +99,11 @@ export class UpstreamError extends AppError {
   readonly status: number | undefined;
   readonly errorCode: string | undefined;
   readonly errorMsg: string | undefined;
+  readonly mayHaveRun: boolean;
 
   constructor(message: string, details: UpstreamErrorDetails, options: AppErrorOptions = {}) {
     super(message, options);
+    this.mayHaveRun = details.mayHaveRun ?? true;
     this.status = details.status;
     this.errorCode = details.errorCode;
     this.errorMsg = details.errorMsg;
