@@ -1,17 +1,45 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { Context } from 'aws-lambda';
 import { loadConfig } from '../lib/config.ts';
+import { createDependencies, type Dependencies } from '../lib/dependencies.ts';
+import { upgradeAnswer } from '../lib/http-response.ts';
+import errorResponse from '../lib/middleware/error-response.ts';
+import httpOnly from '../lib/middleware/http-only.ts';
+import webhookSignature from '../lib/middleware/webhook-signature.ts';
+import { logger, metrics } from '../lib/observability.ts';
+import { recogniseTrigger } from '../lib/triggers.ts';
+import { parseUpgradePayload } from '../lib/upgrade-request.ts';
+
+/** The handler around its collaborators; `handler` below is this with the production ones. */
+export function createHandler(dependencies: Dependencies) {
+  return middy()
+    .use(errorResponse({ logger }))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { throwOnEmptyMetrics: false }))
+    .use(httpOnly(httpHeaderNormalizer()))
+    .use(httpOnly(webhookSignature({ verifier: dependencies.webhookVerifier })))
+    .use(httpOnly(httpJsonBodyParser()))
+    .handler(async (event: unknown, context: Context) => {
+      const delivery = recogniseTrigger(event);
+      const requests = parseUpgradePayload(delivery.payload);
+      dependencies.idempotency.registerLambdaContext(context);
+      const reports = await dependencies.upgrades.run(requests, delivery, {
+        requestId: context.awsRequestId,
+      });
+      return upgradeAnswer(delivery, reports, context.awsRequestId);
+    });
+}
 
 // Read once per container: a bad environment fails the cold start, naming the variable.
 const config = loadConfig();
-
-async function upgrade(_event: unknown, _context: Context): Promise<{ statusCode: number; body: string }> {
-  return {
-    statusCode: 501,
-    body: JSON.stringify({
-      message: `upgrades are not wired yet (TaurusDB endpoint ${config.taurusDbEndpoint})`,
-    }),
-  };
+if (config.idempotencyTable === undefined) {
+  logger.warn(
+    'IDEMPOTENCY_TABLE is not set: duplicate suppression is off, a redelivery calls TaurusDB again',
+  );
 }
 
-export const handler = middy(upgrade);
+export const handler = createHandler(createDependencies(config));

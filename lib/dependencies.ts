@@ -1,0 +1,48 @@
+import type { Config } from './config.ts';
+import { createEventPublisher } from './event-publisher.ts';
+import { createIdempotentRunner, type IdempotentRunner } from './idempotency.ts';
+import { createSecretReader, type SecretReader } from './secrets.ts';
+import { createTaurusDbClient } from './taurusdb-client.ts';
+import { createTokenAuthenticator } from './token-provider.ts';
+import { createUpgradeService } from './upgrade-service.ts';
+import { createWebhookVerifier, type WebhookVerifier } from './webhook-verifier.ts';
+
+export interface Dependencies {
+  webhookVerifier: WebhookVerifier;
+  idempotency: IdempotentRunner;
+  upgrades: ReturnType<typeof createUpgradeService>;
+}
+
+/**
+ * The composition root: the production collaborators built from the configuration. Each module still
+ * defaults its own AWS client or connection pool at module scope, so everything here is created once
+ * per container and reused by every invocation.
+ */
+export function createDependencies(
+  config: Config,
+  secrets: SecretReader = createSecretReader(),
+): Dependencies {
+  const authenticator = createTokenAuthenticator({
+    secretId: config.credentialsSecretId,
+    secrets,
+    iamEndpoint: config.iamEndpoint,
+  });
+  const idempotency = createIdempotentRunner({
+    tableName: config.idempotencyTable,
+    windowSeconds: config.idempotencyWindowSeconds,
+  });
+  return {
+    webhookVerifier: createWebhookVerifier({ secretId: config.webhookSecretId, secrets }),
+    idempotency,
+    upgrades: createUpgradeService({
+      client: createTaurusDbClient({
+        endpoint: config.taurusDbEndpoint,
+        authenticator,
+        timeouts: config.timeouts,
+      }),
+      publisher: createEventPublisher({ busName: config.eventBusName, source: config.eventSource }),
+      idempotency,
+      concurrency: config.upgradeConcurrency,
+    }),
+  };
+}

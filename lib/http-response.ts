@@ -1,0 +1,117 @@
+import { HttpError } from '@middy/util';
+import {
+  AppError,
+  InProgressError,
+  PublishError,
+  RouteError,
+  SignatureError,
+  UpstreamError,
+  ValidationError,
+} from './errors.ts';
+import type { Delivery } from './triggers.ts';
+import type { TargetReport } from './upgrade-service.ts';
+
+export interface HttpResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+export function jsonResponse(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): HttpResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+function errorBody(error: unknown): { statusCode: number; body: Record<string, unknown> } {
+  if (error instanceof ValidationError) {
+    return { statusCode: 400, body: { message: 'invalid upgrade request', issues: error.issues } };
+  }
+  if (error instanceof SignatureError) {
+    return { statusCode: 401, body: { message: 'webhook signature rejected', reason: error.message } };
+  }
+  if (error instanceof InProgressError || error instanceof RouteError) {
+    return { statusCode: error.statusCode, body: { message: error.message } };
+  }
+  if (error instanceof UpstreamError) {
+    return {
+      statusCode: error.statusCode,
+      body: {
+        message: error.message,
+        error: { status: error.status, error_code: error.errorCode, error_msg: error.errorMsg },
+      },
+    };
+  }
+  if (error instanceof PublishError) {
+    return {
+      statusCode: 500,
+      body: {
+        message:
+          'the upgrade results could not be published to EventBridge; retry the same delivery (same webhook-id): ' +
+          'its stored results are published again without a second TaurusDB call',
+      },
+    };
+  }
+  if (error instanceof AppError && error.expose) {
+    return { statusCode: error.statusCode, body: { message: error.message } };
+  }
+  // Middy's body parser: 415 for a non-JSON content type, 422 for malformed JSON or a forbidden key.
+  if (error instanceof HttpError && error.statusCode < 500) {
+    const message = error.statusCode === 415 ? 'Content-Type must be application/json' : error.message;
+    return { statusCode: error.statusCode, body: { message } };
+  }
+  return { statusCode: 500, body: { message: 'internal error' } };
+}
+
+/**
+ * The one place where errors become HTTP answers. Only exposed errors say what went wrong; anything
+ * else is a bare 500. No stack trace and no `cause` ever goes into a body.
+ */
+export function errorResponse(error: unknown, requestId?: string): HttpResult {
+  const { statusCode, body } = errorBody(error);
+  return jsonResponse(statusCode, requestId === undefined ? body : { ...body, request_id: requestId });
+}
+
+/**
+ * The answer to a processed delivery: one outcome per target. Over HTTP, a single target that failed
+ * upstream answers with TaurusDB's own 4xx status or 502 (5xx, unreachable, timed out), and one already
+ * in progress with 409; a batch always answers 200 and each outcome says how its target fared.
+ */
+export function upgradeAnswer(delivery: Delivery, reports: TargetReport[], requestId: string) {
+  const body = {
+    trigger: { kind: delivery.kind, id: reports[0]?.trigger.id ?? delivery.id ?? requestId },
+    request_id: requestId,
+    outcomes: reports.map(outcomeView),
+  };
+  if (delivery.kind !== 'http') return body;
+  return jsonResponse(statusFor(reports), body);
+}
+
+function statusFor(reports: TargetReport[]): number {
+  const [only] = reports;
+  if (reports.length !== 1 || only === undefined) return 200;
+  if (only.outcome === 'in_progress') return 409;
+  if (only.outcome !== 'failed') return 200;
+  const status = only.error?.status;
+  return status !== undefined && status >= 400 && status < 500 ? status : 502;
+}
+
+function outcomeView(report: TargetReport) {
+  const { request } = report;
+  return {
+    project_id: request.project_id,
+    instance_id: request.instance_id,
+    proxy_id: request.proxy_id,
+    source_version: request.source_version,
+    target_version: request.target_version,
+    outcome: report.outcome,
+    ...(report.update_result === undefined ? {} : { update_result: report.update_result }),
+    ...(report.error === undefined ? {} : { error: report.error }),
+    event_ids: report.event_ids,
+    replayed: report.replayed,
+  };
+}

@@ -1,0 +1,21 @@
+import type { MiddlewareObj, Request } from '@middy/core';
+import { isHttpEvent } from '../triggers.ts';
+
+type Phase<E> = ((request: Request<E>) => unknown) | undefined;
+
+/**
+ * Runs a middleware only for HTTP events. Middy's JSON body parser answers 415 to any event without
+ * a JSON Content-Type, which every schedule and pipeline event is, so HTTP-only middlewares are wrapped.
+ */
+export default function httpOnly<E>(middleware: MiddlewareObj<E>): MiddlewareObj {
+  const only =
+    (phase: Phase<E>) =>
+    (request: Request): unknown =>
+      phase && isHttpEvent(request.event) ? phase(request as Request<E>) : undefined;
+  return {
+    ...(middleware.name === undefined ? {} : { name: `httpOnly(${middleware.name})` }),
+    ...(middleware.before ? { before: only(middleware.before) } : {}),
+    ...(middleware.after ? { after: only(middleware.after) } : {}),
+    ...(middleware.onError ? { onError: only(middleware.onError) } : {}),
+  };
+}

@@ -1,0 +1,235 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Context } from 'aws-lambda';
+import { vi } from 'vitest';
+import { type DynaliteStandIn, startDynalite } from './dynalite.ts';
+import { type EventBridgeStandIn, startEventBridgeStandIn } from './eventbridge-stand-in.ts';
+import { type IamStandIn, startIamStandIn } from './iam-stand-in.ts';
+import { lambdaContext } from './lambda-context.ts';
+import { leakedSecrets } from './secret-leaks.ts';
+import { type SecretsManagerStandIn, startSecretsManagerStandIn } from './secrets-manager-stand-in.ts';
+import { projectRoot } from './serverless-package.ts';
+import { startTaurusDbStandIn, type TaurusDbStandIn } from './taurusdb-stand-in.ts';
+import { generateWebhookKey, signWebhook } from './webhook-signing.ts';
+
+export const CREDENTIALS_SECRET_ID = 'test/huawei-credentials';
+export const WEBHOOK_SECRET_ID = 'test/webhook-signing-key';
+export const EVENT_BUS_NAME = 'taurusdb-upgrades-test';
+export const STATIC_TOKEN = 'MIIT-static-test-token-0123456789';
+export const IAM_USER = {
+  domainName: 'acme-domain',
+  userName: 'upgrader-bot',
+  password: 'Pa55w0rd!-never-logged',
+};
+
+export interface WorldOptions {
+  /** Start dynalite and set IDEMPOTENCY_TABLE. */
+  idempotency?: boolean;
+  /** The credentials secret's form; `password` runs the IAM exchange. */
+  credentials?: 'token' | 'password';
+  /** Extra environment for the handler (e.g. timeouts). */
+  env?: Record<string, string>;
+}
+
+export type Handler = (event: unknown, context: Context) => Promise<unknown>;
+
+export interface HttpAnswer {
+  statusCode: number;
+  headers: Record<string, string>;
+  // biome-ignore lint/suspicious/noExplicitAny: answers are JSON read by assertions
+  json: any;
+}
+
+export interface World {
+  taurusDb: TaurusDbStandIn;
+  iam: IamStandIn;
+  secretsManager: SecretsManagerStandIn;
+  eventBridge: EventBridgeStandIn;
+  dynalite: DynaliteStandIn | undefined;
+  webhookKey: string;
+  handler: Handler;
+  /** Every secret value the world handed out: no log line, answer or event may contain one. */
+  secrets: string[];
+  /** Every line the handler wrote to stdout/stderr (its JSON logs and EMF metrics), parsed where JSON. */
+  logLines(): Array<Record<string, unknown> | string>;
+  /** The production modules as the handler loaded them (for `instanceof` against its own classes). */
+  errors: typeof import('../../lib/errors.ts');
+  /** Invokes the handler with a fresh Lambda context (or the one given). */
+  invoke(event: unknown, context?: Context): Promise<unknown>;
+  /** Invokes with an HTTP event and parses its JSON answer. */
+  invokeHttp(event: unknown, context?: Context): Promise<HttpAnswer>;
+  close(): Promise<void>;
+}
+
+/** A sample from events/, parsed fresh each time so tests may change it. */
+// biome-ignore lint/suspicious/noExplicitAny: samples are Lambda events of several shapes
+export function sample(name: string): any {
+  return JSON.parse(readFileSync(join(projectRoot, 'events', name), 'utf8'));
+}
+
+export interface SignOptions {
+  id?: string;
+  /** Unix seconds; now by default. */
+  timestamp?: number;
+  key?: string;
+}
+
+let deliveries = 0;
+
+/**
+ * An HTTP sample with `body` (a string, or JSON to serialise) in place of its own, signed with the
+ * world's webhook key under the sample's own header casing, base64-encoded when the sample is.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: see sample()
+export function signedHttpEvent(world: World, name: string, body?: unknown, options: SignOptions = {}): any {
+  const event = sample(name);
+  const originalBody = event.isBase64Encoded
+    ? Buffer.from(event.body, 'base64').toString('utf8')
+    : event.body;
+  const text = body === undefined ? originalBody : typeof body === 'string' ? body : JSON.stringify(body);
+  deliveries += 1;
+  const signed = signWebhook({
+    key: options.key ?? world.webhookKey,
+    id: options.id ?? `msg_test_${process.pid}_${deliveries}_${Date.now()}`,
+    timestamp: options.timestamp ?? Math.floor(Date.now() / 1000),
+    body: text,
+  });
+  for (const [name, value] of Object.entries(signed)) {
+    const existing = Object.keys(event.headers).find((key) => key.toLowerCase() === name);
+    event.headers[existing ?? name] = value;
+    if (event.multiValueHeaders && existing) event.multiValueHeaders[existing] = [value];
+  }
+  event.body = event.isBase64Encoded ? Buffer.from(text, 'utf8').toString('base64') : text;
+  return event;
+}
+
+/**
+ * Every collaborator of the deployed function, for real, on 127.0.0.1: TaurusDB and IAM stand-ins,
+ * Secrets Manager and EventBridge speaking the SDK's protocols, dynalite for duplicate suppression.
+ * The handler is `functions/upgrade.ts` itself, imported after the environment points at them, so
+ * the production wiring (configuration, module-scope clients, AWS_ENDPOINT_URL_*) is what runs.
+ */
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
+  const iam = await startIamStandIn({ users: [IAM_USER] });
+  const [taurusDb, secretsManager, eventBridge, dynalite] = await Promise.all([
+    // Tokens IAM issued are the ones TaurusDB accepts, as in Huawei Cloud.
+    startTaurusDbStandIn({
+      acceptedTokens: [STATIC_TOKEN],
+      isAccepted: (token) => iam.issuedTokens.some((issued) => issued.token === token),
+    }),
+    startSecretsManagerStandIn(),
+    startEventBridgeStandIn(),
+    options.idempotency ? startDynalite() : Promise.resolve(undefined),
+  ]);
+  const webhookKey = generateWebhookKey();
+  secretsManager.put(WEBHOOK_SECRET_ID, { key: webhookKey });
+  if (options.credentials === 'password') {
+    secretsManager.put(CREDENTIALS_SECRET_ID, {
+      domain_name: IAM_USER.domainName,
+      user_name: IAM_USER.userName,
+      password: IAM_USER.password,
+    });
+  } else {
+    secretsManager.put(CREDENTIALS_SECRET_ID, { token: STATIC_TOKEN });
+  }
+
+  const environment: Record<string, string> = {
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'AKIDWORLDTEST',
+    AWS_SECRET_ACCESS_KEY: 'world-test-secret-access-key',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.server.url,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
+    TAURUSDB_ENDPOINT: taurusDb.url,
+    HUAWEI_IAM_ENDPOINT: iam.url,
+    HUAWEI_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET_ID,
+    WEBHOOK_SECRET_ID: WEBHOOK_SECRET_ID,
+    EVENT_BUS_NAME: EVENT_BUS_NAME,
+    POWERTOOLS_METRICS_NAMESPACE: 'TaurusDbProxyUpgraderTest',
+    ...(dynalite
+      ? { AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint, IDEMPOTENCY_TABLE: dynalite.tableName }
+      : {}),
+    ...options.env,
+  };
+  const previous = new Map(Object.keys(environment).map((key) => [key, process.env[key]]));
+  Object.assign(process.env, environment);
+  const output = captureProcessOutput();
+  vi.resetModules();
+  const { handler } = (await import('../../functions/upgrade.ts')) as { handler: Handler };
+  const errors = await import('../../lib/errors.ts');
+
+  const world: World = {
+    taurusDb,
+    iam,
+    secretsManager,
+    eventBridge,
+    dynalite,
+    webhookKey,
+    handler,
+    errors,
+    secrets: [webhookKey, webhookKey.slice('whsec_'.length), STATIC_TOKEN, IAM_USER.password],
+    logLines: () =>
+      output.lines().map((line) => {
+        try {
+          return JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          return line;
+        }
+      }),
+    invoke: (event, context = lambdaContext()) => handler(event, context),
+    async invokeHttp(event, context) {
+      const answer = (await world.invoke(event, context)) as {
+        statusCode: number;
+        headers: Record<string, string>;
+        body: string;
+      };
+      return { statusCode: answer.statusCode, headers: answer.headers, json: JSON.parse(answer.body) };
+    },
+    async close() {
+      output.restore();
+      // Every world checks its whole output: no test anywhere may make the handler log a secret.
+      const leaked = leakedSecrets(output.lines().join('\n'), [
+        ...world.secrets,
+        ...iam.issuedTokens.map((t) => t.token),
+      ]);
+      for (const [key, value] of previous) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      await Promise.all([
+        taurusDb.close(),
+        iam.close(),
+        secretsManager.close(),
+        eventBridge.close(),
+        dynalite?.close(),
+      ]);
+      if (leaked.length > 0) throw new Error(`the handler logged ${leaked.length} secret value(s)`);
+    },
+  };
+  return world;
+}
+
+/**
+ * Keeps what the process writes to stdout and stderr (Powertools writes its JSON logs and EMF blobs
+ * there) for the world's whole life, instead of printing it; TEST_VERBOSE=1 prints it as well.
+ */
+function captureProcessOutput(): { lines(): string[]; restore(): void } {
+  const chunks: string[] = [];
+  const originals = [process.stdout.write, process.stderr.write] as const;
+  for (const stream of [process.stdout, process.stderr]) {
+    const original = stream.write.bind(stream);
+    stream.write = ((chunk: unknown, ...rest: never[]) => {
+      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
+      return process.env.TEST_VERBOSE ? original(chunk as string, ...rest) : true;
+    }) as typeof stream.write;
+  }
+  return {
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((line) => line.trim() !== ''),
+    restore() {
+      [process.stdout.write, process.stderr.write] = originals;
+    },
+  };
+}
