@@ -14,6 +14,8 @@ import { logger, metrics } from '../lib/observability.ts';
 import { recogniseTrigger } from '../lib/triggers.ts';
 import { parseUpgradePayload } from '../lib/upgrade-request.ts';
 
+const PUBLISH_RESERVE_MS = 3_000;
+
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
   return middy()

@@ -112,5 +112,13 @@ export class UpstreamError extends AppError {
   }
 }
 
+/**
+ * The duplicate suppression table could not be read or written before the step ran. The invocation
+ * fails so the trigger's own retry runs later; nothing was sent upstream for that target.
+ */
+export class IdempotencyStoreError extends AppError {
+  override readonly statusCode = 503;
+}
+
 /** Results could not be published to EventBridge after retries; the invocation fails so the trigger retries. */
 export class PublishError extends AppError {}

@@ -6,20 +6,7 @@ import {
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
-import { AppError, type AppErrorOptions, InProgressError } from './errors.ts';
-
-/**
- * The duplicate suppression table could not be read or written. Before the step ran this fails the
- * invocation so the trigger's own retry runs later; nothing was sent upstream.
- * (Belongs in lib/errors.ts; kept here until it moves.)
- */
-export class IdempotencyStoreError extends AppError {
-  override readonly statusCode = 503;
-
-  constructor(message: string, options: AppErrorOptions = {}) {
-    super(message, options);
-  }
-}
+import { IdempotencyStoreError, InProgressError } from './errors.ts';
 
 /** What makes one upgrade step unique: the delivery plus the target. Nothing else (not `change_id`). */
 export interface StepKey {

@@ -15,7 +15,7 @@ import type { Delivery } from './triggers.ts';
 import type { UpgradeRequest } from './upgrade-request.ts';
 
 export interface UpgradeClient {
-  upgradeProxyVersion(call: UpgradeCall): Promise<UpgradeResponse>;
+  upgradeProxyVersion(call: UpgradeCall, signal?: AbortSignal): Promise<UpgradeResponse>;
 }
 
 export interface Publisher {
@@ -61,6 +61,15 @@ export interface UpgradeServiceOptions {
 export interface InvocationInfo {
   /** The Lambda request id: Scheduler input's delivery id when the request names none. */
   requestId: string;
+  /** Aborted shortly before the Lambda times out, so a slow TaurusDB cannot outlive the invocation. */
+  signal?: AbortSignal | undefined;
+}
+
+interface ProcessedTarget {
+  report?: TargetReport;
+  events: ResultEvent[];
+  /** An unexpected failure (duplicate suppression store down, a bug): the invocation must fail. */
+  fault?: unknown;
 }
 
 function triggerFor(delivery: Delivery, request: UpgradeRequest, invocation: InvocationInfo): TriggerInfo {
@@ -133,17 +142,23 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
   const log = options.logger ?? defaultLogger;
   const metrics = options.metrics ?? defaultMetrics;
 
-  async function callTaurusDb(request: UpgradeRequest): Promise<StoredOutcome> {
+  async function callTaurusDb(
+    request: UpgradeRequest,
+    signal: AbortSignal | undefined,
+  ): Promise<StoredOutcome> {
     const occurredAt = () => now().toISOString();
     try {
-      const response = await options.client.upgradeProxyVersion({
-        projectId: request.project_id,
-        instanceId: request.instance_id,
-        proxyId: request.proxy_id,
-        sourceVersion: request.source_version,
-        targetVersion: request.target_version,
-        language: request.language,
-      });
+      const response = await options.client.upgradeProxyVersion(
+        {
+          projectId: request.project_id,
+          instanceId: request.instance_id,
+          proxyId: request.proxy_id,
+          sourceVersion: request.source_version,
+          targetVersion: request.target_version,
+          language: request.language,
+        },
+        signal,
+      );
       metrics.addMetric('UpstreamLatency', 'Milliseconds', response.durationMs);
       return {
         outcome: { kind: 'completed', items: response.items },
@@ -164,15 +179,29 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
     }
   }
 
-  async function processTarget(request: UpgradeRequest, delivery: Delivery, invocation: InvocationInfo) {
+  async function processTarget(
+    request: UpgradeRequest,
+    delivery: Delivery,
+    invocation: InvocationInfo,
+  ): Promise<ProcessedTarget> {
     const trigger = triggerFor(delivery, request, invocation);
     let stored: StoredOutcome;
     let replayed = false;
     try {
-      ({ value: stored, replayed } = await options.idempotency.run(
-        { deliveryId: trigger.id, ...targetOf(request) },
-        () => callTaurusDb(request),
-      ));
+      const result = await options.idempotency.run({ deliveryId: trigger.id, ...targetOf(request) }, () =>
+        callTaurusDb(request, invocation.signal),
+      );
+      ({ value: stored, replayed } = result);
+      if (result.storeError) {
+        log.warn(
+          'result could not be stored for duplicate suppression; a redelivery would call TaurusDB again',
+          {
+            ...targetOf(request),
+            trigger_id: trigger.id,
+            error: { name: result.storeError.name, message: result.storeError.message },
+          },
+        );
+      }
     } catch (error) {
       if (error instanceof NotStored) {
         stored = error.stored;
@@ -187,9 +216,10 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
         };
         log.warn('target outcome', logFields(report, null, null));
         metrics.addMetric('InProgress', 'Count', 1);
-        return { report, events: [] as ResultEvent[] };
+        return { report, events: [] };
       } else {
-        throw error;
+        log.error('target could not be processed', { ...targetOf(request), trigger_id: trigger.id, error });
+        return { events: [], fault: error };
       }
     }
     const events = buildResultEvents({
@@ -238,7 +268,11 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
       );
       const events = processed.flatMap((entry) => entry.events);
       if (events.length > 0) await options.publisher.publish(events);
-      return processed.map((entry) => entry.report);
+      // What did complete is published first; then a fault fails the invocation so the trigger
+      // retries, and duplicate suppression replays the targets that already ran.
+      const fault = processed.find((entry) => entry.fault !== undefined);
+      if (fault) throw fault.fault;
+      return processed.flatMap((entry) => (entry.report ? [entry.report] : []));
     },
   };
 }

@@ -2,13 +2,8 @@ import { createServer } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { InProgressError } from '../../lib/errors.ts';
-import {
-  createIdempotentRunner,
-  IdempotencyStoreError,
-  type IdempotentRunner,
-  type StepKey,
-} from '../../lib/idempotency.ts';
+import { IdempotencyStoreError, InProgressError } from '../../lib/errors.ts';
+import { createIdempotentRunner, type IdempotentRunner, type StepKey } from '../../lib/idempotency.ts';
 import { type DynaliteStandIn, dynamoClientConfig, startDynalite } from '../support/dynalite.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 
