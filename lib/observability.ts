@@ -1,12 +1,16 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 
 export const SERVICE_NAME = 'taurusdb-proxy-upgrader';
 export const METRICS_NAMESPACE = 'TaurusDbProxyUpgrader';
 
 // One of each per container, as Powertools intends: the Lambda context and the EMF flush are wired
-// in by their Middy middlewares in functions/. POWERTOOLS_* variables still override these.
-export const logger = new Logger({ serviceName: SERVICE_NAME });
-export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
-
-export { MetricUnit };
+// in by their Middy middlewares in functions/. Options given to the constructors win over
+// Powertools' own variables, so ours are only defaults for POWERTOOLS_SERVICE_NAME and
+// POWERTOOLS_METRICS_NAMESPACE (POWERTOOLS_LOG_LEVEL and the rest apply as documented).
+const env = process.env;
+export const logger = new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || SERVICE_NAME });
+export const metrics = new Metrics({
+  namespace: env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE,
+  serviceName: env.POWERTOOLS_SERVICE_NAME || SERVICE_NAME,
+});
