@@ -29,8 +29,13 @@ export function createHandler(dependencies: Dependencies) {
       const delivery = recogniseTrigger(event);
       const requests = parseUpgradePayload(delivery.payload);
       dependencies.idempotency.registerLambdaContext(context);
+      // Stop waiting for TaurusDB early enough to publish what came back before Lambda's own timeout.
+      const signal = AbortSignal.timeout(
+        Math.max(1_000, context.getRemainingTimeInMillis() - PUBLISH_RESERVE_MS),
+      );
       const reports = await dependencies.upgrades.run(requests, delivery, {
         requestId: context.awsRequestId,
+        signal,
       });
       return upgradeAnswer(delivery, reports, context.awsRequestId);
     });

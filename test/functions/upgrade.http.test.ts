@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { lambdaContext } from '../support/lambda-context.ts';
 import { closedPort, replies } from '../support/taurusdb-stand-in.ts';
 import { type HttpAnswer, sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
@@ -197,6 +198,18 @@ describe('the upgrade handler over HTTP: refusals and upstream errors', () => {
           .map((entry) => entry.DetailType)
           .sort(),
       ).toEqual(['Proxy Upgrade Accepted', 'Proxy Upgrade Accepted', 'Proxy Upgrade Failed']);
+    });
+
+    it('stops waiting for TaurusDB before the Lambda deadline, keeping time to publish the Failed event', async () => {
+      world.taurusDb.script(replies.slow(2_500));
+      const nearlyOutOfTime = lambdaContext({ getRemainingTimeInMillis: () => 4_000 });
+      const answer = await world.invokeHttp(signedHttpEvent(world, 'http-api-v2.json'), nearlyOutOfTime);
+      expect(answer.statusCode).toBe(502);
+      expect(answer.json.outcomes[0].error.error_msg).toBe(
+        'the TaurusDB call was abandoned by the caller; the upgrade may have started',
+      );
+      expect(world.taurusDb.upgradeRequests()).toBe(1);
+      expect(world.eventBridge.events().map((entry) => entry.DetailType)).toEqual(['Proxy Upgrade Failed']);
     });
 
     it('never puts a stack trace or a secret into an answer', async () => {
