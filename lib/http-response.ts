@@ -9,6 +9,7 @@ import {
   ValidationError,
 } from './errors.ts';
 import type { Delivery } from './triggers.ts';
+import { targetOf } from './upgrade-request.ts';
 import type { TargetReport } from './upgrade-service.ts';
 
 export interface HttpResult {
@@ -101,13 +102,8 @@ function statusFor(reports: TargetReport[]): number {
 }
 
 function outcomeView(report: TargetReport) {
-  const { request } = report;
   return {
-    project_id: request.project_id,
-    instance_id: request.instance_id,
-    proxy_id: request.proxy_id,
-    source_version: request.source_version,
-    target_version: request.target_version,
+    ...targetOf(report.request),
     outcome: report.outcome,
     ...(report.update_result === undefined ? {} : { update_result: report.update_result }),
     ...(report.error === undefined ? {} : { error: report.error }),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { UpdateResultItem } from './taurusdb-client.ts';
-import { type UpgradeRequest, upgradeRequestSchema } from './upgrade-request.ts';
+import { targetOf, type UpgradeRequest, upgradeRequestSchema } from './upgrade-request.ts';
 
 /**
  * The events published for every upgrade (DESIGN.md "Published events"): their `Detail` schemas
@@ -162,13 +162,7 @@ export interface ResultEventInput {
 export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
   const { request, trigger, outcome } = input;
   const base = {
-    request: {
-      project_id: request.project_id,
-      instance_id: request.instance_id,
-      proxy_id: request.proxy_id,
-      source_version: request.source_version,
-      target_version: request.target_version,
-    },
+    request: targetOf(request),
     trigger: {
       kind: trigger.kind,
       id: trigger.id,

@@ -127,6 +127,17 @@ export const upgradePayloadSchema = z.union([upgradeRequestSchema, upgradeBatchS
 });
 
 export type UpgradeRequest = z.infer<typeof upgradeRequestSchema>;
+
+/** The five fields that identify one upgrade: what duplicate suppression, events and answers key on. */
+export type UpgradeTarget = Pick<
+  UpgradeRequest,
+  'project_id' | 'instance_id' | 'proxy_id' | 'source_version' | 'target_version'
+>;
+
+export function targetOf(request: UpgradeRequest): UpgradeTarget {
+  const { project_id, instance_id, proxy_id, source_version, target_version } = request;
+  return { project_id, instance_id, proxy_id, source_version, target_version };
+}
 export type UpgradeBatch = z.infer<typeof upgradeBatchSchema>;
 
 /**

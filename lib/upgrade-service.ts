@@ -12,7 +12,7 @@ import {
 } from './result-events.ts';
 import type { UpdateResultItem, UpgradeCall, UpgradeResponse } from './taurusdb-client.ts';
 import type { Delivery } from './triggers.ts';
-import type { UpgradeRequest } from './upgrade-request.ts';
+import { targetOf, type UpgradeRequest } from './upgrade-request.ts';
 
 export interface UpgradeClient {
   upgradeProxyVersion(call: UpgradeCall, signal?: AbortSignal): Promise<UpgradeResponse>;
@@ -274,16 +274,6 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
       if (fault) throw fault.fault;
       return processed.flatMap((entry) => (entry.report ? [entry.report] : []));
     },
-  };
-}
-
-function targetOf(request: UpgradeRequest) {
-  return {
-    project_id: request.project_id,
-    instance_id: request.instance_id,
-    proxy_id: request.proxy_id,
-    source_version: request.source_version,
-    target_version: request.target_version,
   };
 }
 
