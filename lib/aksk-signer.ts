@@ -1,8 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { z } from 'zod';
-import { SecretError } from './errors.ts';
-import type { OutgoingRequest, RequestAuthenticator } from './request-authenticator.ts';
-import type { SecretReader } from './secrets.ts';
+import type { AkSkCredentials } from './credentials.ts';
 
 /**
  * Huawei Cloud's AK/SK request signing ("SDK-HMAC-SHA256", the scheme of Huawei's API gateway), written
@@ -10,12 +7,8 @@ import type { SecretReader } from './secrets.ts';
  * (the tests compare the two), on node:crypto alone so the Lambda bundle carries no Huawei SDK.
  */
 
-export interface AkSkCredentials {
-  accessKey: string;
-  secretKey: string;
-  /** Set for temporary credentials; sent (and signed) as `X-Security-Token`. */
-  securityToken?: string | undefined;
-}
+/** What signing needs of the credentials secret's AK/SK form (parsed in lib/credentials.ts). */
+export type SigningKeys = Pick<AkSkCredentials, 'accessKey' | 'secretKey' | 'securityToken'>;
 
 export interface SignInput {
   /** Upper case, as sent. */
@@ -83,7 +76,7 @@ function sdkDate(now: Date): string {
   return `${now.toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
 }
 
-function checkInput(credentials: AkSkCredentials, input: SignInput): void {
+function checkInput(credentials: SigningKeys, input: SignInput): void {
   if (typeof credentials.accessKey !== 'string' || credentials.accessKey === '')
     throw new TypeError('credentials.accessKey must be a non-empty string');
   if (typeof credentials.secretKey !== 'string' || credentials.secretKey === '')
@@ -116,11 +109,7 @@ function lowerCaseHeaders(headers: Readonly<Record<string, string>>): Map<string
  * signs whatever the request carries at signing time, and the gateway checks the names the
  * Authorization header lists. The secret key is used as the HMAC key only: it is in no header or error.
  */
-export function signRequest(
-  credentials: AkSkCredentials,
-  input: SignInput,
-  now: Date,
-): Record<string, string> {
+export function signRequest(credentials: SigningKeys, input: SignInput, now: Date): Record<string, string> {
   checkInput(credentials, input);
   const headers = lowerCaseHeaders(input.headers);
   const added: Record<string, string> = { 'x-sdk-date': sdkDate(now) };
@@ -155,61 +144,5 @@ export function signRequest(
   return {
     ...added,
     authorization: `${ALGORITHM} Access=${credentials.accessKey}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
-  };
-}
-
-// Each value ends up in a header or an HMAC key: a stray space or newline from a copy-paste is the
-// classic cause of "verify aksk signature fail", so values are trimmed and must then be printable ASCII.
-const headerSafe = z
-  .string()
-  .trim()
-  .regex(/^[\x21-\x7e]+$/);
-
-/** The AK/SK form of the credentials secret: `{"access_key","secret_key","security_token"?}`. */
-export const akSkSecretSchema = z
-  .object({ access_key: headerSafe, secret_key: headerSafe, security_token: headerSafe.optional() })
-  .transform(
-    (fields): AkSkCredentials => ({
-      accessKey: fields.access_key,
-      secretKey: fields.secret_key,
-      securityToken: fields.security_token,
-    }),
-  );
-
-/** Errors name the secret id and the expected shape, never a value (nor the zod error, which can carry it). */
-export function parseAkSkSecret(secretId: string, value: unknown): AkSkCredentials {
-  const parsed = akSkSecretSchema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join('.') || '(root)'))];
-  throw new SecretError(
-    `secret ${secretId} is not a usable AK/SK credential (${fields.join(', ')}); expected ` +
-      '{"access_key","secret_key","security_token"?}, each a string of printable characters without spaces',
-  );
-}
-
-export interface AkSkAuthenticatorOptions {
-  /** Secrets Manager id of the credentials secret. */
-  secretId: string;
-  secrets: SecretReader;
-  now?: () => Date;
-}
-
-export const defaults = { now: () => new Date() };
-
-/**
- * A RequestAuthenticator for the AK/SK form. The secret is re-read through the reader's cache per
- * request; a 401 drops it so a rotated key is picked up by the retry. Keys are not project-scoped, so
- * `invalidate` ignores which project answered 401.
- */
-export function createAkSkAuthenticator(options: AkSkAuthenticatorOptions): RequestAuthenticator {
-  const now = options.now ?? defaults.now;
-  return {
-    async headersFor(request: OutgoingRequest) {
-      const credentials = parseAkSkSecret(options.secretId, await options.secrets.readJson(options.secretId));
-      return signRequest(credentials, request, now());
-    },
-    invalidate() {
-      options.secrets.invalidate(options.secretId);
-    },
   };
 }

@@ -15,12 +15,22 @@ export interface PasswordCredentials {
   password: string;
 }
 
-export type HuaweiCredentials = TokenCredentials | PasswordCredentials;
+/** An access key pair: every request is signed with it (lib/aksk-signer.ts) instead of carrying a token. */
+export interface AkSkCredentials {
+  kind: 'aksk';
+  accessKey: string;
+  secretKey: string;
+  /** Set for temporary credentials; sent (and signed) as `X-Security-Token`. */
+  securityToken?: string | undefined;
+}
+
+export type HuaweiCredentials = TokenCredentials | PasswordCredentials | AkSkCredentials;
 
 const nonEmpty = z.string().min(1);
 
-// The token goes into an HTTP header as is: a stray newline or space from a copy-paste would make the
-// HTTP client throw (or worse, split the header), so it is trimmed and must then be printable ASCII.
+// These values go into HTTP headers (or, for a secret key, an HMAC key) as they are: a stray newline or
+// space from a copy-paste would make the HTTP client throw, split the header, or give the gateway's
+// "verify aksk signature fail". So they are trimmed and must then be printable ASCII.
 const headerSafe = z
   .string()
   .trim()
@@ -39,21 +49,57 @@ const passwordForm = z.object({ domain_name: nonEmpty, user_name: nonEmpty, pass
   }),
 );
 
+const akSkForm = z
+  .object({ access_key: headerSafe, secret_key: headerSafe, security_token: headerSafe.optional() })
+  .transform(
+    (fields): AkSkCredentials => ({
+      kind: 'aksk',
+      accessKey: fields.access_key,
+      secretKey: fields.secret_key,
+      ...(fields.security_token === undefined ? {} : { securityToken: fields.security_token }),
+    }),
+  );
+
+const forms = [tokenForm, passwordForm, akSkForm] as const;
+
 /**
  * Exactly one form must match: a secret holding the keys of two forms is refused rather than guessed at,
- * because which one wins would be an accident of the order below. A new form (AK/SK) is one more
- * schema here and one more line in `expectedForms`.
+ * because which one wins would be an accident of the order of `forms`. A new form is one more schema in
+ * `forms` and one more line in `expectedForms`, in the same order.
  */
-const credentialsSchema = z.xor([tokenForm, passwordForm]);
+const credentialsSchema = z.xor(forms);
 
 const expectedForms = [
   '{"token"} (printable, no spaces)',
   '{"domain_name","user_name","password"} (each a non-empty string)',
+  '{"access_key","secret_key","security_token"?} (each printable, no spaces)',
 ];
 
 /**
- * Turns the credentials secret's parsed JSON into a tagged value. Errors name the secret id and the
- * expected forms only: never a value, and never the zod error, whose issues can carry the input.
+ * The keys of the form(s) the secret was evidently meant to be (it holds some of their keys) that are
+ * missing or unusable. Only names from the schemas themselves are returned, never anything of the input.
+ */
+function unusableKeys(value: unknown, error: z.ZodError): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
+  const union = error.issues.find((issue) => issue.code === 'invalid_union');
+  if (union?.code !== 'invalid_union') return [];
+  const present = new Set(Object.keys(value));
+  const keys: string[] = [];
+  forms.forEach((form, index) => {
+    const known = Object.keys(form.in.shape);
+    if (!known.some((key) => present.has(key))) return;
+    for (const issue of union.errors[index] ?? []) {
+      const key = issue.path[0];
+      if (typeof key === 'string' && known.includes(key) && !keys.includes(key)) keys.push(key);
+    }
+  });
+  return keys;
+}
+
+/**
+ * Turns the credentials secret's parsed JSON into a tagged value. Errors name the secret id, the keys
+ * that are missing or unusable and the expected forms only: never a value, and never the zod error,
+ * whose issues can carry the input.
  */
 export function parseCredentials(secretId: string, value: unknown): HuaweiCredentials {
   const parsed = credentialsSchema.safeParse(value);
@@ -61,7 +107,10 @@ export function parseCredentials(secretId: string, value: unknown): HuaweiCreden
   const ambiguous = parsed.error.issues.some(
     (issue) => issue.code === 'invalid_union' && issue.inclusive === false,
   );
-  const problem = ambiguous ? 'holds the keys of more than one form' : 'has none of the expected forms';
+  const unusable = ambiguous ? [] : unusableKeys(value, parsed.error);
+  const problem = ambiguous
+    ? 'holds the keys of more than one form'
+    : `has none of the expected forms${unusable.length > 0 ? ` (missing or unusable: ${unusable.join(', ')})` : ''}`;
   throw new SecretError(
     `secret ${secretId} ${problem}; expected a JSON object that is exactly one of ${expectedForms.join(' or ')}`,
   );

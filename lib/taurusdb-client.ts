@@ -282,7 +282,7 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
       if (attempt.kind === 'failed' && signal?.aborted)
         throw abandoned(request, attempt.started, signal.reason);
       if (attempt.kind === 'answered' && attempt.answer.status === 401) {
-        if (reauthenticated) throw refusedTwice(request, attempt.answer, [...credentials]);
+        if (reauthenticated) throw refusedTwice(request, attempt.answer, headers, [...credentials]);
         // The gateway refused the credentials before anything ran: fresh ones, once, no wait.
         authenticator.invalidate(request.projectId);
         reauthenticated = true;
@@ -429,11 +429,21 @@ function errorFromAnswer(answer: Answer, attempts: number, credentials: string[]
   });
 }
 
-function refusedTwice(request: ApiRequest, answer: Answer, credentials: string[]): AuthenticationError {
-  const code = readErrorBody(answer, credentials)?.errorCode;
+function refusedTwice(
+  request: ApiRequest,
+  answer: Answer,
+  sentHeaders: Record<string, string>,
+  credentials: string[],
+): AuthenticationError {
+  const details = readErrorBody(answer, credentials);
+  const said = [details?.errorCode, details?.errorMsg].filter(Boolean).join(': ');
+  // An AK/SK signature carries its own time (X-Sdk-Date) and the gateway refuses one more than 15
+  // minutes off its clock ("signature expired, signature time:…,server time:…"): no fresh key fixes that.
+  const signed = Object.keys(sentHeaders).some((name) => name.toLowerCase() === 'x-sdk-date');
+  const clockHint = signed && /x-sdk-date|expired|server time/i.test(details?.errorMsg ?? '');
   return new AuthenticationError(
-    `TaurusDB refused the credentials for project ${request.projectId} (401${code ? ` ${code}` : ''}) ` +
-      'even after they were fetched again; check the credentials secret',
+    `TaurusDB refused the credentials for project ${request.projectId} (401${said ? ` ${said}` : ''}) ` +
+      `even after they were fetched again; check the credentials secret${clockHint ? ' and the clock' : ''}`,
   );
 }
 

@@ -1,23 +1,31 @@
-import { parseCredentials } from './credentials.ts';
+import { signRequest } from './aksk-signer.ts';
+import {
+  type HuaweiCredentials,
+  type PasswordCredentials,
+  parseCredentials,
+  type TokenCredentials,
+} from './credentials.ts';
+import { SecretError } from './errors.ts';
 import { createIamClient, type IamClient } from './iam-client.ts';
 import type { OutgoingRequest, RequestAuthenticator } from './request-authenticator.ts';
 import type { SecretReader } from './secrets.ts';
 
 export interface TokenAuthenticatorOptions {
-  /** Secrets Manager id of the credentials secret (`{"token"}` or `{"domain_name","user_name","password"}`). */
+  /** Secrets Manager id of the credentials secret (any form lib/credentials.ts reads). */
   secretId: string;
   /** Caches the secret itself; `invalidate` drops it there too. */
   secrets: SecretReader;
   /** Base URL of IAM; used for the default IAM client. */
   iamEndpoint: string;
   iam?: IamClient;
+  /** Epoch milliseconds: when tokens expire, and the `X-Sdk-Date` of AK/SK signatures. */
   now?: () => number;
   /** How long before `expires_at` a cached token is replaced. */
   refreshMarginMs?: number;
 }
 
 export interface TokenAuthenticator extends RequestAuthenticator {
-  /** The X-Auth-Token value for `projectId`. */
+  /** The X-Auth-Token value for `projectId`; refused for the AK/SK form, which has no token. */
   getToken(projectId: string): Promise<string>;
 }
 
@@ -34,9 +42,13 @@ interface CachedToken {
 }
 
 /**
- * X-Auth-Token authentication from the credentials secret. The token form is passed through as is
- * (the secret reader caches it); the password form is exchanged at IAM once per project and the
- * token reused until shortly before it expires.
+ * The production RequestAuthenticator: what authorises a TaurusDB request, from the credentials secret.
+ * - token form: sent as `X-Auth-Token` as is;
+ * - password form: exchanged at IAM once per project, the token reused until shortly before it expires;
+ * - AK/SK form: the request is signed (lib/aksk-signer.ts) and carries no token; nothing is cached
+ *   beyond the secret, since a signature covers one request at one time.
+ * The form is decided per request from the secret as the reader's cache holds it, so a secret rotated
+ * from one form to another is followed as soon as it is read again (cache expiry, or a 401's invalidate).
  */
 export function createTokenAuthenticator(options: TokenAuthenticatorOptions): TokenAuthenticator {
   const { secretId, secrets } = options;
@@ -44,6 +56,10 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
   const now = options.now ?? Date.now;
   const refreshMarginMs = options.refreshMarginMs ?? defaults.refreshMarginMs;
   const tokens = new Map<string, CachedToken>();
+
+  async function readCredentials(): Promise<HuaweiCredentials> {
+    return parseCredentials(secretId, await secrets.readJson(secretId));
+  }
 
   function reuseUntil(fetchedAt: number, expiresAt: number): number {
     const lifetime = expiresAt - fetchedAt;
@@ -53,20 +69,16 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
     return fetchedAt + Math.min(lifetime - margin, defaults.maxReuseMs);
   }
 
-  async function fetchToken(projectId: string): Promise<{ token: string; reuseUntil: number }> {
-    const credentials = parseCredentials(secretId, await secrets.readJson(secretId));
-    // Not cached here: the secret reader's own cache decides when a rotated token is picked up.
-    if (credentials.kind === 'token')
-      return { token: credentials.token, reuseUntil: Number.NEGATIVE_INFINITY };
+  async function exchangePassword(credentials: PasswordCredentials, projectId: string) {
     const fetchedAt = now();
     const issued = await iam.createProjectToken(credentials, projectId);
     return { token: issued.token, reuseUntil: reuseUntil(fetchedAt, issued.expiresAt) };
   }
 
-  function getToken(projectId: string): Promise<string> {
+  function passwordToken(credentials: PasswordCredentials, projectId: string): Promise<string> {
     const cached = tokens.get(projectId);
     if (cached && (cached.reuseUntil === undefined || cached.reuseUntil > now())) return cached.token;
-    const fetched = fetchToken(projectId);
+    const fetched = exchangePassword(credentials, projectId);
     const entry: CachedToken = { token: fetched.then((result) => result.token), reuseUntil: undefined };
     tokens.set(projectId, entry);
     fetched.then(
@@ -81,14 +93,30 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
     return entry.token;
   }
 
+  function tokenFor(credentials: TokenCredentials | PasswordCredentials, projectId: string): Promise<string> {
+    // The token form is not cached here: the secret reader's own cache decides when a rotated token is used.
+    return credentials.kind === 'token'
+      ? Promise.resolve(credentials.token)
+      : passwordToken(credentials, projectId);
+  }
+
   return {
-    getToken,
+    async getToken(projectId) {
+      const credentials = await readCredentials();
+      if (credentials.kind === 'aksk')
+        throw new SecretError(
+          `secret ${secretId} holds an AK/SK pair, which signs requests and gives no token`,
+        );
+      return tokenFor(credentials, projectId);
+    },
     async headersFor(request: OutgoingRequest) {
-      return { 'x-auth-token': await getToken(request.projectId) };
+      const credentials = await readCredentials();
+      if (credentials.kind === 'aksk') return signRequest(credentials, request, new Date(now()));
+      return { 'x-auth-token': await tokenFor(credentials, request.projectId) };
     },
     invalidate(projectId) {
       tokens.delete(projectId);
-      // The secret may have been rotated too (a new password, or a new token in the token form).
+      // The secret may have been rotated too: a new password, token or access key, or another form.
       secrets.invalidate(secretId);
     },
   };

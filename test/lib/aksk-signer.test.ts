@@ -5,24 +5,12 @@ import { HttpRequestImpl } from '@huaweicloud/huaweicloud-sdk-core/http/IHttpReq
 import fc from 'fast-check';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  type AkSkCredentials,
-  createAkSkAuthenticator,
-  parseAkSkSecret,
-  type SignInput,
-  signRequest,
-} from '../../lib/aksk-signer.ts';
-import { SecretError } from '../../lib/errors.ts';
-import { createSecretReader } from '../../lib/secrets.ts';
+import { type SignInput, type SigningKeys, signRequest } from '../../lib/aksk-signer.ts';
 import { type AkSkVerdict, sendAkSkRejection, verifyAkSkRequest } from '../support/aksk-verifier.ts';
 import { type LoopbackServer, sendJson, startLoopbackServer } from '../support/loopback-server.ts';
-import {
-  type SecretsManagerStandIn,
-  startSecretsManagerStandIn,
-} from '../support/secrets-manager-stand-in.ts';
 
 const SECRET_KEY = 'sk-9f3aQ7zLmN2pR8sT4uVwX6yZ1bC5dE0fG';
-const credentials: AkSkCredentials = { accessKey: 'HPUAEXAMPLEAK01', secretKey: SECRET_KEY };
+const credentials: SigningKeys = { accessKey: 'HPUAEXAMPLEAK01', secretKey: SECRET_KEY };
 const PROJECT_ID = '054e292c9880d4992f02c0196d3ea468';
 const UPGRADE_PATH = `/v3/${PROJECT_ID}/instances/517ea793ab91438cbfcd9c4b1c958b1ein07/proxy/0f46fc46396e4fb19a0cb52f578e9511po01/upgrade-version`;
 
@@ -54,7 +42,7 @@ function wireUrl(shaped: SdkShapedRequest): URL {
  * X-Security-Token, then calls AKSKSigner.sign), with the clock fixed so it generates X-Sdk-Date itself.
  * Returns every header the SDK request ends up with.
  */
-async function signWithSdk(shaped: SdkShapedRequest, keys: AkSkCredentials): Promise<Record<string, string>> {
+async function signWithSdk(shaped: SdkShapedRequest, keys: SigningKeys): Promise<Record<string, string>> {
   const url = wireUrl(shaped);
   const sdkRequest = Object.assign(new HttpRequestImpl(), {
     endpoint: url.origin,
@@ -101,7 +89,7 @@ function sdkAddedHeaders(
   );
 }
 
-const keysFor = (shaped: SdkShapedRequest): AkSkCredentials =>
+const keysFor = (shaped: SdkShapedRequest): SigningKeys =>
   shaped.securityToken ? { ...credentials, securityToken: shaped.securityToken } : credentials;
 
 async function expectSameAsSdk(shaped: SdkShapedRequest) {
@@ -569,113 +557,5 @@ describe('a signed request verified where it arrives', () => {
       [-14, 200, undefined],
       [14, 200, undefined],
     ]);
-  });
-});
-
-describe('createAkSkAuthenticator', () => {
-  const SECRET_ID = 'huawei/aksk-credentials';
-  const NOW = at('2026-11-27T10:00:00.000Z');
-  const gatewayKeys = new Map<string, string>();
-  let secretsManager: SecretsManagerStandIn;
-  let gateway: LoopbackServer;
-
-  beforeAll(async () => {
-    secretsManager = await startSecretsManagerStandIn();
-    gateway = await startLoopbackServer((received, response) => {
-      const verdict = verifyAkSkRequest(received, {
-        secretKeyFor: (accessKey) => gatewayKeys.get(accessKey),
-        now: () => NOW,
-      });
-      if (!verdict.ok) sendAkSkRejection(response, verdict, 'req-auth');
-      else sendJson(response, 200, { access_key: verdict.accessKey });
-    });
-  });
-  afterAll(async () => {
-    await gateway.close();
-    await secretsManager.close();
-  });
-
-  function outgoing() {
-    return {
-      method: 'POST',
-      url: new URL(`${gateway.url}${UPGRADE_PATH}`),
-      headers: { 'content-type': 'application/json', 'x-language': 'en-us' },
-      body: '{"source_version":"2.23.12.000","target_version":"2.24.03.000"}',
-      projectId: PROJECT_ID,
-    };
-  }
-
-  async function call(authenticator: ReturnType<typeof createAkSkAuthenticator>) {
-    const req = outgoing();
-    const authHeaders = await authenticator.headersFor(req);
-    const response = await request(req.url, {
-      method: 'POST',
-      headers: { ...req.headers, ...authHeaders },
-      body: req.body,
-    });
-    return { status: response.statusCode, body: await response.body.json() };
-  }
-
-  it('signs with the secret from Secrets Manager and picks up a rotated key after invalidate', async () => {
-    secretsManager.put(SECRET_ID, { access_key: ' AK-OLD ', secret_key: 'sk-old-0123456789' });
-    gatewayKeys.set('AK-OLD', 'sk-old-0123456789');
-    const authenticator = createAkSkAuthenticator({
-      secretId: SECRET_ID,
-      secrets: createSecretReader({ client: secretsManager.client() }),
-      now: () => NOW,
-    });
-    expect(await call(authenticator)).toEqual({ status: 200, body: { access_key: 'AK-OLD' } });
-
-    secretsManager.put(SECRET_ID, {
-      access_key: 'AK-NEW',
-      secret_key: 'sk-new-9876543210',
-      security_token: 'st-1',
-    });
-    gatewayKeys.delete('AK-OLD');
-    gatewayKeys.set('AK-NEW', 'sk-new-9876543210');
-    expect((await call(authenticator)).status).toBe(401);
-    authenticator.invalidate(PROJECT_ID);
-    expect(await call(authenticator)).toEqual({ status: 200, body: { access_key: 'AK-NEW' } });
-    expect(gateway.requests.at(-1)?.headers['x-security-token']).toBe('st-1');
-    expect(secretsManager.reads(SECRET_ID)).toBe(2);
-  });
-
-  it('refuses a secret of the wrong shape, naming the fields but no value', async () => {
-    secretsManager.put('huawei/bad-aksk', { access_key: 'AK-1', secret_key: 'has a space-sk-leak' });
-    secretsManager.put('huawei/token-form', { token: 'tok-leak-123' });
-    const secrets = createSecretReader({ client: secretsManager.client() });
-    const errors = await Promise.all(
-      ['huawei/bad-aksk', 'huawei/token-form'].map((secretId) =>
-        createAkSkAuthenticator({ secretId, secrets })
-          .headersFor(outgoing())
-          .catch((caught: unknown) => caught as SecretError),
-      ),
-    );
-    expect(errors.map((error) => error.constructor)).toEqual([SecretError, SecretError]);
-    expect(errors[0]?.message).toMatch(
-      /^secret huawei\/bad-aksk is not a usable AK\/SK credential \(secret_key\); expected /,
-    );
-    expect(errors[1]?.message).toMatch(
-      /^secret huawei\/token-form is not a usable AK\/SK credential \(access_key, secret_key\)/,
-    );
-    const serialised = JSON.stringify(errors, (_key, value) =>
-      value instanceof Error
-        ? { ...value, message: value.message, stack: value.stack, cause: value.cause }
-        : value,
-    );
-    expect(serialised).not.toContain('leak');
-  });
-
-  it('parses the three fields, trimming copy-paste spaces', () => {
-    expect(parseAkSkSecret('s', { access_key: 'AK\n', secret_key: ' SK', security_token: 'TOKEN' })).toEqual({
-      accessKey: 'AK',
-      secretKey: 'SK',
-      securityToken: 'TOKEN',
-    });
-    expect(parseAkSkSecret('s', { access_key: 'AK', secret_key: 'SK' })).toEqual({
-      accessKey: 'AK',
-      secretKey: 'SK',
-      securityToken: undefined,
-    });
   });
 });

@@ -380,13 +380,13 @@ describe('createTaurusDbClient against the TaurusDB stand-in', () => {
       expect(time.waits).toEqual([]);
     });
 
-    it('twice is an AuthenticationError that names the project and the code, not the token', async () => {
+    it('twice is an AuthenticationError that names the project and what the gateway said, not the token', async () => {
       const auth = fakeAuthenticator(['MIIT-refused-token-0001', 'MIIT-refused-token-0002']);
       const error = await failureOf(client({ authenticator: auth.authenticator }).upgradeProxyVersion(CALL));
 
       expect(error).toBeInstanceOf(AuthenticationError);
       expect((error as AuthenticationError).message).toBe(
-        `TaurusDB refused the credentials for project ${CALL.projectId} (401 APIGW.0301) even after they were fetched again; check the credentials secret`,
+        `TaurusDB refused the credentials for project ${CALL.projectId} (401 APIGW.0301: Incorrect IAM authentication information: decrypt token fail) even after they were fetched again; check the credentials secret`,
       );
       expect(auth.invalidated).toEqual([CALL.projectId]);
       expect(taurusDb.upgradeRequests()).toBe(2);

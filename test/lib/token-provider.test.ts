@@ -1,9 +1,12 @@
+import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthenticationError, SecretError } from '../../lib/errors.ts';
 import type { OutgoingRequest } from '../../lib/request-authenticator.ts';
 import { createSecretReader } from '../../lib/secrets.ts';
 import { createTokenAuthenticator, type TokenAuthenticatorOptions } from '../../lib/token-provider.ts';
+import { type AkSkVerdict, sendAkSkRejection, verifyAkSkRequest } from '../support/aksk-verifier.ts';
 import { type IamStandIn, type IamUser, startIamStandIn } from '../support/iam-stand-in.ts';
+import { type LoopbackServer, sendJson, startLoopbackServer } from '../support/loopback-server.ts';
 import { captureOutput, describeError, leakedSecrets } from '../support/secret-leaks.ts';
 import {
   type SecretsManagerStandIn,
@@ -26,10 +29,10 @@ const passwordSecret = (user: IamUser) => ({
   password: user.password,
 });
 
-function upgradeRequest(projectId: string): OutgoingRequest {
+function upgradeRequest(projectId: string, origin = 'http://127.0.0.1'): OutgoingRequest {
   return {
     method: 'POST',
-    url: new URL(`http://127.0.0.1/v3/${projectId}/instances/i1/proxy/p1/upgrade-version`),
+    url: new URL(`${origin}/v3/${projectId}/instances/i1/proxy/p1/upgrade-version`),
     headers: { 'content-type': 'application/json' },
     body: '{"source_version":"2.23.12.000","target_version":"2.24.03.000"}',
     projectId,
@@ -259,7 +262,7 @@ describe('createTokenAuthenticator', () => {
     [
       'of neither form',
       { domain_name: 'acme-domain', password: 'Pa55w0rd-first-7f3c' },
-      /^secret huawei\/credentials-\d+ has none of the expected forms; .*\{"token"\}.*\{"domain_name","user_name","password"\}/,
+      /^secret huawei\/credentials-\d+ has none of the expected forms \(missing or unusable: user_name\); .*\{"token"\}.*\{"domain_name","user_name","password"\}.*\{"access_key","secret_key","security_token"\?\}/,
     ],
   ])('reports a secret that is %s with its id, without asking IAM', async (_label, value, message) => {
     if (value !== undefined) secretsManager.put(secretId, value);
@@ -316,5 +319,185 @@ describe('createTokenAuthenticator', () => {
     ];
     for (const error of errors) expect(leakedSecrets(describeError(error), secrets)).toEqual([]);
     expect(leakedSecrets(output.text(), secrets)).toEqual([]);
+  });
+
+  describe('the AK/SK form', () => {
+    const KEYS = { access_key: 'HPUAPROVIDERAK01', secret_key: 'sk-provider-Xq2Lm9Zr4Vb7Nc1Tp' };
+    const gatewayKeys = new Map<string, string>();
+    const verdicts: AkSkVerdict[] = [];
+    let gateway: LoopbackServer;
+
+    beforeAll(async () => {
+      // Huawei's gateway in front of TaurusDB, checking signatures with the independent verifier.
+      gateway = await startLoopbackServer((received, response) => {
+        const verdict = verifyAkSkRequest(received, {
+          secretKeyFor: (accessKey) => gatewayKeys.get(accessKey),
+          now: () => new Date(clock),
+        });
+        verdicts.push(verdict);
+        if (verdict.ok) sendJson(response, 200, { access_key: verdict.accessKey });
+        else sendAkSkRejection(response, verdict, `req-${verdicts.length}`);
+      });
+    });
+    afterAll(() => gateway.close());
+    beforeEach(() => {
+      gatewayKeys.clear();
+      gatewayKeys.set(KEYS.access_key, KEYS.secret_key);
+      verdicts.length = 0;
+      gateway.requests.length = 0;
+    });
+
+    /** Asks the authenticator for the headers of an upgrade request, then sends it to the gateway. */
+    async function send(tokens: ReturnType<typeof authenticator>, projectId = PROJECT_A) {
+      const outgoing = upgradeRequest(projectId, gateway.url);
+      const added = await tokens.headersFor(outgoing);
+      const response = await request(outgoing.url, {
+        method: 'POST',
+        headers: { ...outgoing.headers, ...added },
+        body: outgoing.body,
+      });
+      return { added, status: response.statusCode, body: await response.body.json() };
+    }
+
+    it('signs each request with the key pair instead of sending a token, asking IAM nothing', async () => {
+      secretsManager.put(secretId, KEYS);
+      const tokens = authenticator();
+
+      const first = await send(tokens, PROJECT_A);
+      const second = await send(tokens, PROJECT_B);
+
+      expect(first.status).toBe(200);
+      expect(second.status).toBe(200);
+      expect(verdicts).toEqual([
+        { ok: true, accessKey: KEYS.access_key },
+        { ok: true, accessKey: KEYS.access_key },
+      ]);
+      expect(Object.keys(first.added).sort()).toEqual(['authorization', 'x-project-id', 'x-sdk-date']);
+      expect(first.added['x-sdk-date']).toBe('20261127T100000Z');
+      const [atA, atB] = gateway.requests;
+      expect(atA?.headers['x-project-id']).toBe(PROJECT_A);
+      expect(atB?.headers['x-project-id']).toBe(PROJECT_B);
+      expect(atA?.headers.authorization).toMatch(
+        /^SDK-HMAC-SHA256 Access=HPUAPROVIDERAK01, SignedHeaders=content-type;host;x-project-id;x-sdk-date, Signature=[0-9a-f]{64}$/,
+      );
+      expect(atA?.headers['x-auth-token']).toBeUndefined();
+      expect(iam.tokenRequests()).toBe(0);
+      expect(secretsManager.reads(secretId)).toBe(1);
+    });
+
+    it('dates each signature by the clock it was given', async () => {
+      secretsManager.put(secretId, KEYS);
+      const tokens = authenticator();
+      clock = Date.parse('2027-03-04T05:06:07.890Z');
+      const { added, status } = await send(tokens);
+      expect(added['x-sdk-date']).toBe('20270304T050607Z');
+      expect(status).toBe(200);
+    });
+
+    it('after invalidate picks up a rotated key pair, with its security token', async () => {
+      secretsManager.put(secretId, { access_key: ' HPUAOLDKEY01 ', secret_key: 'sk-old-0123456789\n' });
+      gatewayKeys.clear();
+      gatewayKeys.set('HPUAOLDKEY01', 'sk-old-0123456789');
+      const tokens = authenticator();
+      expect((await send(tokens)).body).toEqual({ access_key: 'HPUAOLDKEY01' });
+
+      // The operator replaces the key: Huawei forgets the old one, the secret holds the new one.
+      secretsManager.put(secretId, {
+        access_key: 'HPUANEWKEY02',
+        secret_key: 'sk-new-9876543210',
+        security_token: 'stok-new-1',
+      });
+      gatewayKeys.clear();
+      gatewayKeys.set('HPUANEWKEY02', 'sk-new-9876543210');
+      const stale = await send(tokens);
+      expect(stale.status).toBe(401);
+      expect(stale.body).toMatchObject({ error_code: 'APIGW.0301' });
+
+      tokens.invalidate(PROJECT_A);
+      const fresh = await send(tokens);
+      expect(fresh).toMatchObject({ status: 200, body: { access_key: 'HPUANEWKEY02' } });
+      expect(gateway.requests.at(-1)?.headers['x-security-token']).toBe('stok-new-1');
+      expect(gateway.requests.at(-1)?.headers.authorization).toContain(
+        'SignedHeaders=content-type;host;x-project-id;x-sdk-date;x-security-token,',
+      );
+      expect(secretsManager.reads(secretId)).toBe(2);
+    });
+
+    it('follows a secret rotated from one form to another, request by request', async () => {
+      const tokens = authenticator();
+      secretsManager.put(secretId, { token: 'MIIT-operator-form-1' });
+      expect(await tokens.headersFor(upgradeRequest(PROJECT_A))).toEqual({
+        'x-auth-token': 'MIIT-operator-form-1',
+      });
+
+      secretsManager.put(secretId, KEYS);
+      tokens.invalidate(PROJECT_A);
+      expect((await send(tokens)).status).toBe(200);
+
+      secretsManager.put(secretId, passwordSecret(deployer));
+      tokens.invalidate(PROJECT_A);
+      expect(await tokens.headersFor(upgradeRequest(PROJECT_A))).toEqual({
+        'x-auth-token': iam.issuedTokens[0]?.token,
+      });
+
+      // Project A still has a cached IAM token; the secret, read again, decides.
+      secretsManager.put(secretId, KEYS);
+      tokens.invalidate(PROJECT_B);
+      expect((await send(tokens, PROJECT_A)).status).toBe(200);
+      expect(secretsManager.reads(secretId)).toBe(4);
+      expect(iam.tokenRequests()).toBe(1);
+      expect(gateway.requests.map((received) => received.headers['x-auth-token'])).toEqual([
+        undefined,
+        undefined,
+      ]);
+    });
+
+    it('keeps to the form of the cached secret until the secret is read again', async () => {
+      secretsManager.put(secretId, passwordSecret(deployer));
+      const tokens = authenticator();
+      const before = await tokens.getToken(PROJECT_A);
+      secretsManager.put(secretId, KEYS);
+      // Still cached by the secret reader: the password form and its token remain in use.
+      expect(await tokens.getToken(PROJECT_A)).toBe(before);
+      expect(iam.tokenRequests()).toBe(1);
+    });
+
+    it('gives no token for the AK/SK form, and says why without a value', async () => {
+      secretsManager.put(secretId, KEYS);
+      const error = await failure(authenticator().getToken(PROJECT_A));
+      expect(error).toBeInstanceOf(SecretError);
+      expect(error.message).toBe(
+        `secret ${secretId} holds an AK/SK pair, which signs requests and gives no token`,
+      );
+      expect(leakedSecrets(describeError(error), [KEYS.secret_key])).toEqual([]);
+    });
+
+    it('refuses an unusable key pair before anything is sent, naming the key but no value', async () => {
+      const output = captureOutput();
+      secretsManager.put(secretId, { access_key: 'HPUAPROVIDERAK01', secret_key: 'sk leak 0123' });
+      const error = await failure(authenticator().headersFor(upgradeRequest(PROJECT_A, gateway.url)));
+      expect(error).toBeInstanceOf(SecretError);
+      expect(error.message).toMatch(
+        new RegExp(
+          `^secret ${secretId} has none of the expected forms \\(missing or unusable: secret_key\\); `,
+        ),
+      );
+      expect(gateway.requests).toHaveLength(0);
+      expect(leakedSecrets(`${describeError(error)}\n${output.text()}`, ['leak 0123'])).toEqual([]);
+    });
+
+    it('never shows the secret key or security token in headers, errors or the console', async () => {
+      const output = captureOutput();
+      const temporary = { ...KEYS, security_token: 'stok-provider-never-shown-77' };
+      secretsManager.put(secretId, temporary);
+      const tokens = authenticator();
+      const signed = await send(tokens);
+      gatewayKeys.clear();
+      const refused = await send(tokens);
+      expect(refused.status).toBe(401);
+
+      expect(leakedSecrets(JSON.stringify([signed.added, refused.added]), [KEYS.secret_key])).toEqual([]);
+      expect(leakedSecrets(output.text(), [KEYS.secret_key, temporary.security_token])).toEqual([]);
+    });
   });
 });

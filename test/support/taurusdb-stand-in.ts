@@ -1,6 +1,8 @@
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sendAkSkRejection, verifyAkSkRequest } from './aksk-verifier.ts';
 import {
   type LoopbackServer,
   type RecordedRequest,
@@ -114,6 +116,18 @@ export interface TaurusDbStandInOptions {
   acceptedTokens?: string[];
   /** Also accept a token this says is valid (e.g. one the IAM stand-in issued). */
   isAccepted?: (token: string) => boolean;
+  /**
+   * Also accept AK/SK-signed requests (`Authorization: SDK-HMAC-SHA256 …`), checked by the independent
+   * verifier in aksk-verifier.ts; a bad one gets the gateway's 401 APIGW.0301.
+   */
+  akSk?: AkSkGateway;
+}
+
+export interface AkSkGateway {
+  /** Secret key by access key; read on every request, so a test may change a Map meanwhile. */
+  keys: Map<string, string> | Record<string, string>;
+  /** The gateway's clock (default: the real one), to play a client clock that is off. */
+  now?: () => Date;
 }
 
 export interface TaurusDbStandIn {
@@ -124,7 +138,7 @@ export interface TaurusDbStandIn {
   requests: RecordedRequest[];
   /** How many requests arrived on the upgrade route, however they were answered. */
   upgradeRequests(): number;
-  /** Well-formed, authorised upgrade requests, in order. */
+  /** Well-formed, authorised upgrade requests, in order (`token` is `aksk:<AK>` for a signed one). */
   upgrades: SeenUpgrade[];
   /** TCP connections accepted in all. */
   connections(): number;
@@ -167,15 +181,44 @@ function headerText(value: string | string[] | undefined): string | undefined {
 
 /**
  * TaurusDB's `POST /v3/{project_id}/instances/{instance_id}/proxy/{proxy_id}/upgrade-version` on
- * 127.0.0.1. Checks the route, the token (401 APIGW.0301 like the gateway), content type, X-Language
- * and the exact body against the seed, answering 400 DBS.200001 to a malformed request; a well-formed
- * one gets the next scripted reply, or the seed's ACCEPT answer.
+ * 127.0.0.1. Checks the route, the token or (with `akSk`) the request signature (401 APIGW.0301 like
+ * the gateway), content type, X-Language and the exact body against the seed, answering 400 DBS.200001
+ * to a malformed request; a well-formed one gets the next scripted reply, or the seed's ACCEPT answer.
  */
 export async function startTaurusDbStandIn(options: TaurusDbStandInOptions = {}): Promise<TaurusDbStandIn> {
   const acceptedTokens = new Set(options.acceptedTokens ?? []);
   const script: TaurusDbReply[] = [];
   const upgrades: SeenUpgrade[] = [];
   const closing = new AbortController();
+  let akSkRequests = 0;
+
+  /** Who the request is authorised as, or undefined once it was answered 401. */
+  function authorisedAs(request: RecordedRequest, response: ServerResponse): string | undefined {
+    const authorization = headerText(request.headers.authorization);
+    if (options.akSk && authorization?.startsWith('SDK-HMAC-SHA256 ')) {
+      const { keys, now } = options.akSk;
+      const verdict = verifyAkSkRequest(request, {
+        secretKeyFor: (accessKey) =>
+          keys instanceof Map
+            ? keys.get(accessKey)
+            : Object.hasOwn(keys, accessKey)
+              ? keys[accessKey]
+              : undefined,
+        ...(now ? { now } : {}),
+      });
+      akSkRequests += 1;
+      if (verdict.ok) return `aksk:${verdict.accessKey}`;
+      sendAkSkRejection(response, verdict, `stand-in-aksk-${akSkRequests}`);
+      return undefined;
+    }
+    const token = headerText(request.headers['x-auth-token']);
+    if (token !== undefined && (acceptedTokens.has(token) || options.isAccepted?.(token))) return token;
+    sendJson(response, 401, {
+      error_code: 'APIGW.0301',
+      error_msg: 'Incorrect IAM authentication information: decrypt token fail',
+    });
+    return undefined;
+  }
 
   const server = await startLoopbackServer(async (request, response, raw) => {
     const route = request.method === 'POST' ? UPGRADE_ROUTE.exec(request.url) : null;
@@ -186,14 +229,8 @@ export async function startTaurusDbStandIn(options: TaurusDbStandInOptions = {})
       });
       return;
     }
-    const token = headerText(request.headers['x-auth-token']);
-    if (token === undefined || !(acceptedTokens.has(token) || options.isAccepted?.(token))) {
-      sendJson(response, 401, {
-        error_code: 'APIGW.0301',
-        error_msg: 'Incorrect IAM authentication information: decrypt token fail',
-      });
-      return;
-    }
+    const token = authorisedAs(request, response);
+    if (token === undefined) return;
     const contentType = headerText(request.headers['content-type']) ?? '';
     const language = headerText(request.headers['x-language']);
     const problem = !/^application\/json\s*(;|$)/i.test(contentType)

@@ -21,12 +21,22 @@ export const IAM_USER = {
   userName: 'upgrader-bot',
   password: 'Pa55w0rd!-never-logged',
 };
+/** The access key of the `aksk` form; the TaurusDB stand-in knows this pair. */
+export const AKSK_KEYS = {
+  accessKey: 'HPUAWORLDTESTAK0001',
+  secretKey: 'sk-world-Qm7Zr2Lx9Vb4Nc8Tp1Hd6Jw3Fy5Ks0',
+  securityToken: 'stok-world-temporary-8Gf2Pq9Lm4Xz7Wc1',
+};
 
 export interface WorldOptions {
   /** Start dynalite and set IDEMPOTENCY_TABLE. */
   idempotency?: boolean;
-  /** The credentials secret's form; `password` runs the IAM exchange. */
-  credentials?: 'token' | 'password';
+  /** The credentials secret's form; `password` runs the IAM exchange, `aksk` signs every request. */
+  credentials?: 'token' | 'password' | 'aksk';
+  /** With `aksk`: put AKSK_KEYS.securityToken in the secret too (temporary credentials). */
+  akSkSecurityToken?: boolean;
+  /** With `aksk`: how far the TaurusDB stand-in's clock is ahead of the real one (negative: behind). */
+  akSkClockSkewMs?: number;
   /** Extra environment for the handler (e.g. timeouts). */
   env?: Record<string, string>;
 }
@@ -116,6 +126,14 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     startTaurusDbStandIn({
       acceptedTokens: [STATIC_TOKEN],
       isAccepted: (token) => iam.issuedTokens.some((issued) => issued.token === token),
+      ...(options.credentials === 'aksk'
+        ? {
+            akSk: {
+              keys: { [AKSK_KEYS.accessKey]: AKSK_KEYS.secretKey },
+              now: () => new Date(Date.now() + (options.akSkClockSkewMs ?? 0)),
+            },
+          }
+        : {}),
     }),
     startSecretsManagerStandIn(),
     startEventBridgeStandIn(),
@@ -128,6 +146,12 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       domain_name: IAM_USER.domainName,
       user_name: IAM_USER.userName,
       password: IAM_USER.password,
+    });
+  } else if (options.credentials === 'aksk') {
+    secretsManager.put(CREDENTIALS_SECRET_ID, {
+      access_key: AKSK_KEYS.accessKey,
+      secret_key: AKSK_KEYS.secretKey,
+      ...(options.akSkSecurityToken ? { security_token: AKSK_KEYS.securityToken } : {}),
     });
   } else {
     secretsManager.put(CREDENTIALS_SECRET_ID, { token: STATIC_TOKEN });
@@ -166,7 +190,14 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     webhookKey,
     handler,
     errors,
-    secrets: [webhookKey, webhookKey.slice('whsec_'.length), STATIC_TOKEN, IAM_USER.password],
+    secrets: [
+      webhookKey,
+      webhookKey.slice('whsec_'.length),
+      STATIC_TOKEN,
+      IAM_USER.password,
+      AKSK_KEYS.secretKey,
+      AKSK_KEYS.securityToken,
+    ],
     logLines: () =>
       output.lines().map((line) => {
         try {
