@@ -118,6 +118,8 @@ export class UpstreamError extends AppError {
  */
 export class IdempotencyStoreError extends AppError {
   override readonly statusCode = 503;
+  // The sender should come back with the same delivery id: say so rather than a bare 500.
+  override readonly expose = true;
 }
 
 /** Results could not be published to EventBridge after retries; the invocation fails so the trigger retries. */

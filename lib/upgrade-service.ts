@@ -6,6 +6,7 @@ import type { IdempotentRunner } from './idempotency.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from './observability.ts';
 import {
   buildResultEvents,
+  EMPTY_RESULT_MESSAGE,
   type ResultEvent,
   type TargetOutcome,
   type TriggerInfo,
@@ -235,6 +236,10 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
       ...(stored.outcome.kind === 'completed'
         ? { update_result: stored.outcome.items }
         : { error: stored.outcome.error }),
+      // A 200 without any item is a failure whose Failed event carries this error; the answer agrees.
+      ...(stored.outcome.kind === 'completed' && stored.outcome.items.length === 0
+        ? { error: { status: 200, error_msg: EMPTY_RESULT_MESSAGE } }
+        : {}),
       event_ids: events.map((event) => event.detail.event_id),
       replayed,
     };
