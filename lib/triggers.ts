@@ -36,9 +36,19 @@ export function isHttpEvent(event: unknown): event is HttpEvent {
   return typeof event.httpMethod === 'string' || isObject(event.requestContext.http);
 }
 
+// API Gateway and Function URLs always send strings; a direct invocation may send any JSON.
+function stringOrEmpty(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+/** At most 64 characters of caller input go back into a message. */
+function excerpt(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text;
+}
+
 export function httpMethodOf(event: HttpEvent): string {
   const http = event.requestContext.http;
-  return (event.httpMethod ?? (isObject(http) ? String(http.method ?? '') : '')).toUpperCase();
+  return stringOrEmpty(event.httpMethod ?? (isObject(http) ? http.method : undefined)).toUpperCase();
 }
 
 /**
@@ -49,17 +59,17 @@ export function httpPathOf(event: HttpEvent): string {
   if (typeof event.routeKey === 'string' && event.routeKey !== '$default') {
     return event.routeKey.split(' ').at(-1) ?? '';
   }
-  return event.rawPath ?? event.path ?? '';
+  return stringOrEmpty(event.rawPath ?? event.path);
 }
 
 /** Only `POST /upgrades` is served; anything else is refused before the signature is even checked. */
 export function assertUpgradeRoute(event: HttpEvent): void {
   const path = httpPathOf(event).replace(/\/+$/, '');
   if (path !== UPGRADE_ROUTE)
-    throw new RouteError(404, `no route for ${path || '/'}: use POST ${UPGRADE_ROUTE}`);
+    throw new RouteError(404, `no route for ${excerpt(path) || '/'}: use POST ${UPGRADE_ROUTE}`);
   const method = httpMethodOf(event);
   if (method !== 'POST')
-    throw new RouteError(405, `method ${method} is not allowed on ${UPGRADE_ROUTE}: use POST`);
+    throw new RouteError(405, `method ${excerpt(method)} is not allowed on ${UPGRADE_ROUTE}: use POST`);
 }
 
 /** The body exactly as the caller sent it (signatures are computed over these bytes). */

@@ -57,6 +57,10 @@ const reasons = {
     `webhook-timestamp is outside the ${seconds % 60 === 0 ? `${seconds / 60} minute` : `${seconds} second`} tolerance`,
 };
 
+function textOf(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** The `v1,` signatures of a (space-separated) `webhook-signature` header; other versions are ignored. */
 function v1SignaturesOf(header: string): string[] {
   return header
@@ -144,9 +148,10 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookV
   return {
     async verify(rawBody, headers) {
       if (secretId === undefined) throw new SignatureError(reasons.notConfigured);
-      const webhookId = headers['webhook-id'];
-      const timestampHeader = headers['webhook-timestamp'];
-      const signatureHeader = headers['webhook-signature'];
+      // A direct invocation can put any JSON in `headers`; only strings are header values.
+      const webhookId = textOf(headers['webhook-id']);
+      const timestampHeader = textOf(headers['webhook-timestamp']);
+      const signatureHeader = textOf(headers['webhook-signature']);
       if (!webhookId || !timestampHeader || !signatureHeader) throw new SignatureError(reasons.missingHeader);
       if (!TIMESTAMP_PATTERN.test(timestampHeader)) throw new SignatureError(reasons.malformedTimestamp);
       const seconds = Number(timestampHeader);

@@ -20,6 +20,9 @@ export default function webhookSignature({
     before: async (request) => {
       assertUpgradeRoute(request.event);
       await verifier.verify(rawBodyOf(request.event), request.event.headers ?? {});
+      // The signature covered the body as a string; anything else (only a direct invocation can send
+      // it) must not reach the parser, which would read it differently. Without a body it answers 422.
+      if (typeof request.event.body !== 'string') delete request.event.body;
     },
   };
 }
