@@ -93,8 +93,43 @@ export interface TaurusDbClientOptions {
   backoff?: Partial<BackoffOptions>;
 }
 
+export interface ProxyRef {
+  projectId: string;
+  instanceId: string;
+  proxyId: string;
+}
+
+/** `GET .../proxy/{proxy_id}/taurusproxy/proxy-version`. */
+export interface ProxyVersion {
+  current_version: string;
+  latest_version: string;
+  can_upgrade: boolean;
+}
+
+/** One proxy of `GET .../instances/{instance_id}/proxies`: its id is `proxy.pool_id`. */
+export interface ListedProxy {
+  proxyId: string;
+  name: string | null;
+  status: string | null;
+}
+
+/** `GET /v3/{project_id}/jobs?id=` → `job`; status is Pending, Running, Completed or Failed. */
+export interface JobStatus {
+  id: string;
+  name: string | null;
+  status: string;
+  created: string | null;
+  ended: string | null;
+  fail_reason: string | null;
+}
+
 export interface TaurusDbClient {
   upgradeProxyVersion(call: UpgradeCall, signal?: AbortSignal): Promise<UpgradeResponse>;
+  getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersion>;
+  /** Every proxy of the instance, following `offset`/`limit` pages. */
+  listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
+  /** The job, or undefined while TaurusDB does not know it yet (a new job may take seconds to appear). */
+  getJob(projectId: string, jobId: string, signal?: AbortSignal): Promise<JobStatus | undefined>;
 }
 
 const defaults = {
@@ -165,6 +200,13 @@ const notIdempotent: RetryPolicy = {
   retryable: (attempt) => (attempt.kind === 'answered' ? attempt.answer.status === 429 : !attempt.started),
 };
 
+// Reads change nothing: a 5xx, a timeout or a reset after sending is worth another try too.
+const idempotent: RetryPolicy = {
+  idempotent: true,
+  retryable: (attempt) =>
+    attempt.kind === 'answered' ? attempt.answer.status === 429 || attempt.answer.status >= 500 : true,
+};
+
 interface Exchanged {
   answer: Answer;
   attempts: number;
@@ -188,6 +230,40 @@ const upgradeAnswerSchema = z.object({
     }),
   ),
 });
+
+const proxyVersionSchema = z.object({
+  current_version: z.string().min(1),
+  latest_version: z.string().min(1),
+  can_upgrade: z.boolean(),
+});
+
+const proxyListSchema = z.object({
+  proxy_list: z
+    .array(
+      z.object({
+        proxy: z.object({ pool_id: z.string().min(1), name: nullableText, status: nullableText }),
+      }),
+    )
+    .nullish()
+    .transform((list) => list ?? []),
+  total_count: z.number().int().nonnegative().nullish(),
+});
+
+const jobSchema = z.object({
+  job: z.object({
+    id: z.string().min(1),
+    name: nullableText,
+    status: z.string().min(1),
+    created: nullableText,
+    ended: nullableText,
+    fail_reason: nullableText,
+  }),
+});
+
+const PROXY_PAGE_SIZE = 100;
+// A bound on paging: an instance has a handful of proxies; a TaurusDB that keeps answering full pages
+// must not keep the invocation busy forever.
+const MAX_PROXY_PAGES = 20;
 
 const optionalText = z.string().nullish();
 // DBS answers `{error_code, error_msg}`; some gateways answer `{error: {code, message}}`.
@@ -371,19 +447,116 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
       if (answer.status !== 200) throw errorFromAnswer(answer, attempts, credentials);
       return { status: 200, items: readUpgradeAnswer(answer), attempts, durationMs: now() - startedAt };
     },
+
+    async getProxyVersion(proxy, signal) {
+      const path = `${proxyPath(proxy)}/taurusproxy/proxy-version`;
+      return read(
+        proxyVersionSchema,
+        { path, projectId: proxy.projectId, what: 'the proxy version' },
+        signal,
+      );
+    },
+
+    async listProxies(instance, signal) {
+      const proxies: ListedProxy[] = [];
+      for (let page = 0; page < MAX_PROXY_PAGES; page += 1) {
+        const offset = page * PROXY_PAGE_SIZE;
+        const path = `${instancePath(instance)}/proxies?offset=${offset}&limit=${PROXY_PAGE_SIZE}`;
+        const answer = await read(
+          proxyListSchema,
+          { path, projectId: instance.projectId, what: 'the proxy list' },
+          signal,
+        );
+        for (const { proxy } of answer.proxy_list) {
+          proxies.push({ proxyId: proxy.pool_id, name: proxy.name, status: proxy.status });
+        }
+        const total = answer.total_count ?? undefined;
+        const done =
+          total === undefined ? answer.proxy_list.length < PROXY_PAGE_SIZE : proxies.length >= total;
+        if (done || answer.proxy_list.length === 0) return proxies;
+      }
+      throw new UpstreamError(
+        `TaurusDB listed more than ${MAX_PROXY_PAGES * PROXY_PAGE_SIZE} proxies for instance ${instance.instanceId}`,
+        {},
+      );
+    },
+
+    async getJob(projectId, jobId, signal) {
+      const [project] = segments({ project_id: projectId });
+      const path = `/v3/${project}/jobs?id=${encodeURIComponent(jobId)}`;
+      try {
+        return (await read(jobSchema, { path, projectId, what: 'the job' }, signal)).job;
+      } catch (error) {
+        // Huawei: a job may take a few seconds to become visible; until then the API answers 404
+        // (or 400 with DBS.200823 / "job not found").
+        if (
+          error instanceof UpstreamError &&
+          (error.status === 404 ||
+            /job.*not (be )?found|DBS\.200823/i.test(`${error.errorCode} ${error.errorMsg}`))
+        ) {
+          return undefined;
+        }
+        throw error;
+      }
+    },
   };
+
+  async function read<T>(
+    schema: z.ZodType<T>,
+    request: { path: string; projectId: string; what: string },
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const { answer, attempts, credentials } = await exchange(
+      { method: 'GET', path: request.path, projectId: request.projectId, effect: `reading ${request.what}` },
+      idempotent,
+      signal,
+    );
+    if (answer.status !== 200) throw errorFromAnswer(answer, attempts, credentials);
+    let json: unknown;
+    try {
+      json = answer.tooLarge ? undefined : JSON.parse(answer.body);
+    } catch {
+      // Not kept as the cause: the parser's message quotes the body.
+    }
+    const parsed = json === undefined ? undefined : schema.safeParse(json);
+    if (parsed?.success) return parsed.data;
+    const issue = parsed?.error.issues[0];
+    const shape = issue
+      ? `a body that is not ${request.what} (${issuePath(issue.path)}: ${issue.message})`
+      : bodyProblem(answer);
+    throw new UpstreamError(`TaurusDB answered 200 with ${shape}`, { status: 200, mayHaveRun: false });
+  }
 }
 
 function upgradePath(call: UpgradeCall): string {
-  const segments = { project_id: call.projectId, instance_id: call.instanceId, proxy_id: call.proxyId };
-  // encodeURIComponent leaves "." alone, and a "." or ".." segment would be resolved away by any URL
-  // parser on the way, aiming the POST at another resource.
-  const issues = Object.entries(segments)
+  return `${proxyPath(call)}/upgrade-version`;
+}
+
+function instancePath(ref: Omit<ProxyRef, 'proxyId'>): string {
+  const [project, instance] = segments({ project_id: ref.projectId, instance_id: ref.instanceId });
+  return `/v3/${project}/instances/${instance}`;
+}
+
+function proxyPath(ref: ProxyRef): string {
+  const [project, instance, proxy] = segments({
+    project_id: ref.projectId,
+    instance_id: ref.instanceId,
+    proxy_id: ref.proxyId,
+  });
+  return `/v3/${project}/instances/${instance}/proxy/${proxy}`;
+}
+
+/**
+ * Encoded path segments, every bad one reported at once. encodeURIComponent leaves "." alone, and a
+ * "." or ".." segment would be resolved away by any URL parser on the way, aiming the request at
+ * another resource.
+ */
+function segments(values: Record<string, string>): string[] {
+  const issues = Object.entries(values)
     .filter(([, value]) => value === '' || value === '.' || value === '..')
     .map(([path]) => ({ path, message: 'must be a non-empty id, not "." or ".."' }));
   if (issues.length > 0) throw new ValidationError(issues);
-  const [project, instance, proxy] = [call.projectId, call.instanceId, call.proxyId].map(encodeURIComponent);
-  return `/v3/${project}/instances/${instance}/proxy/${proxy}/upgrade-version`;
+  return Object.values(values).map(encodeURIComponent);
 }
 
 /**

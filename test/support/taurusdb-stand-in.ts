@@ -143,10 +143,48 @@ export interface TaurusDbStandIn {
   /** TCP connections accepted in all. */
   connections(): number;
   acceptToken(token: string): void;
+  /** What `GET .../taurusproxy/proxy-version` answers for a proxy (default: 2.23.12.000, latest 2.24.03.000). */
+  setProxyVersion(instanceId: string, proxyId: string, version: ProxyVersionState): void;
+  /** The proxies `GET .../instances/{instance_id}/proxies` lists, paged by its offset and limit. */
+  setProxies(instanceId: string, proxyIds: string[]): void;
+  /**
+   * What successive `GET /v3/{project_id}/jobs?id=` answer for a job: one state per read, the last one
+   * repeating; `undefined` plays a job not visible yet (404). An unknown job is always 404.
+   */
+  setJob(jobId: string, ...states: Array<JobState | undefined>): void;
+  /** The next reads (any GET) get these answers instead, in order. */
+  scriptRead(...answers: TaurusDbReply[]): void;
+  /** GET requests received on a route ('version', 'proxies', 'jobs'), however they were answered. */
+  reads(route?: ReadRoute): number;
   /** The next well-formed upgrade requests get these answers, in order; then the seed's ACCEPT again. */
   script(...answers: TaurusDbReply[]): void;
   close(): Promise<void>;
 }
+
+export interface ProxyVersionState {
+  current_version: string;
+  latest_version: string;
+  can_upgrade: boolean;
+}
+
+export interface JobState {
+  status: 'Pending' | 'Running' | 'Completed' | 'Failed';
+  fail_reason?: string | null;
+}
+
+export type ReadRoute = 'version' | 'proxies' | 'jobs';
+
+const DEFAULT_VERSION: ProxyVersionState = {
+  current_version: '2.23.12.000',
+  latest_version: '2.24.03.000',
+  can_upgrade: true,
+};
+
+const READ_ROUTES: Record<ReadRoute, RegExp> = {
+  version: /^\/v3\/([^/?#]+)\/instances\/([^/?#]+)\/proxy\/([^/?#]+)\/taurusproxy\/proxy-version$/,
+  proxies: /^\/v3\/([^/?#]+)\/instances\/([^/?#]+)\/proxies(\?.*)?$/,
+  jobs: /^\/v3\/([^/?#]+)\/jobs\?(.*)$/,
+};
 
 const UPGRADE_ROUTE = /^\/v3\/([^/?#]+)\/instances\/([^/?#]+)\/proxy\/([^/?#]+)\/upgrade-version$/;
 const LANGUAGES = new Set(['en-us', 'zh-cn']);
@@ -220,7 +258,83 @@ export async function startTaurusDbStandIn(options: TaurusDbStandInOptions = {})
     return undefined;
   }
 
+  const versions = new Map<string, ProxyVersionState>();
+  const proxyLists = new Map<string, string[]>();
+  const jobs = new Map<string, Array<JobState | undefined>>();
+  const readScript: TaurusDbReply[] = [];
+
+  async function answer(reply: TaurusDbReply, response: ServerResponse, raw: { socket: Socket }) {
+    if (reply.delayMs !== undefined) {
+      await sleep(reply.delayMs, undefined, { signal: closing.signal }).catch(() => undefined);
+    }
+    if (reply.reset || response.destroyed || raw.socket.destroyed) {
+      raw.socket.destroy();
+      return;
+    }
+    if (reply.text !== undefined) {
+      response.writeHead(reply.status ?? 200, {
+        'content-type': 'text/plain',
+        'content-length': Buffer.byteLength(reply.text),
+        ...reply.headers,
+      });
+      response.end(reply.text);
+      return;
+    }
+    sendJson(response, reply.status ?? 200, reply.body ?? {}, reply.headers);
+  }
+
+  /** The TaurusDB read APIs of DESIGN.md "Related APIs", answered from the state tests set. */
+  function readAnswer(route: ReadRoute, match: RegExpExecArray): TaurusDbReply {
+    const decoded = match.slice(1).map((part) => (part === undefined ? '' : decodeURIComponent(part)));
+    if (route === 'version') {
+      const [, instance = '', proxy = ''] = decoded;
+      return { body: versions.get(`${instance}/${proxy}`) ?? DEFAULT_VERSION };
+    }
+    if (route === 'proxies') {
+      const [, instance = ''] = decoded;
+      const query = new URLSearchParams((match[3] ?? '').replace(/^\?/, ''));
+      const offset = Number(query.get('offset') ?? '0');
+      const limit = Number(query.get('limit') ?? '100');
+      const all = proxyLists.get(instance) ?? [];
+      const page = all.slice(offset, offset + limit);
+      return {
+        body: {
+          proxy_list: page.map((id, index) => ({
+            proxy: { pool_id: id, name: `proxy-${offset + index + 1}`, status: 'ACTIVE' },
+          })),
+          total_count: all.length,
+        },
+      };
+    }
+    const id = new URLSearchParams(match[2] ?? '').get('id') ?? '';
+    const states = jobs.get(id);
+    const state = states && states.length > 1 ? states.shift() : states?.[0];
+    if (state === undefined) return replies.error(404, 'DBS.200823', 'The job does not exist.');
+    return {
+      body: {
+        job: {
+          id,
+          name: 'UpgradeProxyVersion',
+          status: state.status,
+          created: '2026-11-27T10:00:00+0000',
+          ended:
+            state.status === 'Completed' || state.status === 'Failed' ? '2026-11-27T10:05:00+0000' : null,
+          fail_reason: state.fail_reason ?? null,
+        },
+      },
+    };
+  }
+
   const server = await startLoopbackServer(async (request, response, raw) => {
+    if (request.method === 'GET') {
+      for (const [route, pattern] of Object.entries(READ_ROUTES) as Array<[ReadRoute, RegExp]>) {
+        const match = pattern.exec(request.url);
+        if (!match) continue;
+        if (authorisedAs(request, response) === undefined) return;
+        await answer(readScript.shift() ?? readAnswer(route, match), response, raw);
+        return;
+      }
+    }
     const route = request.method === 'POST' ? UPGRADE_ROUTE.exec(request.url) : null;
     if (!route) {
       sendJson(response, 404, {
@@ -253,24 +367,7 @@ export async function startTaurusDbStandIn(options: TaurusDbStandInOptions = {})
       sourceVersion: body.source_version,
       targetVersion: body.target_version,
     });
-    const reply = script.shift() ?? replies.accept();
-    if (reply.delayMs !== undefined) {
-      await sleep(reply.delayMs, undefined, { signal: closing.signal }).catch(() => undefined);
-    }
-    if (reply.reset || response.destroyed || raw.socket.destroyed) {
-      raw.socket.destroy();
-      return;
-    }
-    if (reply.text !== undefined) {
-      response.writeHead(reply.status ?? 200, {
-        'content-type': 'text/plain',
-        'content-length': Buffer.byteLength(reply.text),
-        ...reply.headers,
-      });
-      response.end(reply.text);
-      return;
-    }
-    sendJson(response, reply.status ?? 200, reply.body ?? {}, reply.headers);
+    await answer(script.shift() ?? replies.accept(), response, raw);
   });
 
   return {
@@ -285,6 +382,26 @@ export async function startTaurusDbStandIn(options: TaurusDbStandInOptions = {})
     acceptToken(token) {
       acceptedTokens.add(token);
     },
+    setProxyVersion(instanceId, proxyId, version) {
+      versions.set(`${instanceId}/${proxyId}`, version);
+    },
+    setProxies(instanceId, proxyIds) {
+      proxyLists.set(instanceId, [...proxyIds]);
+    },
+    setJob(jobId, ...states) {
+      jobs.set(jobId, states);
+    },
+    scriptRead(...answers) {
+      readScript.push(...answers);
+    },
+    reads: (route) =>
+      server.requests.filter(
+        (request) =>
+          request.method === 'GET' &&
+          (route === undefined
+            ? Object.values(READ_ROUTES).some((pattern) => pattern.test(request.url))
+            : READ_ROUTES[route].test(request.url)),
+      ).length,
     script(...answers) {
       script.push(...answers);
     },
