@@ -303,7 +303,7 @@ describe('createIdempotentRunner when DynamoDB fails', () => {
     expect(step.runs).toBe(0);
     expect(error).toBeInstanceOf(IdempotencyStoreError);
     expect((error as IdempotencyStoreError).statusCode).toBe(503);
-    expect((error as IdempotencyStoreError).expose).toBe(false);
+    expect((error as IdempotencyStoreError).expose).toBe(true);
     expect((error as IdempotencyStoreError).message).toMatch(
       /^duplicate suppression table upgrades-idempotency could not be used for delivery msg_2Kx7QvWjYc3pT9aLm0Nd to proxy 0f46fc46396e4fb19a0cb52f578e9511po01 of instance 517ea793ab91438cbfcd9c4b1c958b1ein07 \(ECONNREFUSED\); the upgrade was not attempted$/,
     );
