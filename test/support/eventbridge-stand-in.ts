@@ -59,13 +59,20 @@ interface RawEntry {
   Resources?: string[];
 }
 
+export interface EventBridgeStandInOptions {
+  /** Called with each entry as it is accepted (the sandbox prints them as they arrive). */
+  onAccepted?: (entry: ReceivedEntry) => void;
+}
+
 /**
  * EventBridge's PutEvents over AWS JSON 1.1, the protocol @aws-sdk/client-eventbridge uses (POST /,
  * `X-Amz-Target: AWSEvents.PutEvents`, `Content-Type: application/x-amz-json-1.1`). Errors carry their
  * type both in `x-amzn-ErrorType` and `__type`, as AWS sends them. Handler tests reach it through
  * `AWS_ENDPOINT_URL_EVENTBRIDGE`.
  */
-export async function startEventBridgeStandIn(): Promise<EventBridgeStandIn> {
+export async function startEventBridgeStandIn(
+  options: EventBridgeStandInOptions = {},
+): Promise<EventBridgeStandIn> {
   const calls: ReceivedEntry[][] = [];
   let accepted: ReceivedEntry[] = [];
   let rules: ScriptedRule[] = [];
@@ -148,6 +155,7 @@ export async function startEventBridgeStandIn(): Promise<EventBridgeStandIn> {
         return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
       }
       accepted.push(entries[index] as ReceivedEntry);
+      options.onAccepted?.(entries[index] as ReceivedEntry);
       return { EventId: randomUUID() };
     });
     sendJson(

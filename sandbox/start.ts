@@ -1,0 +1,308 @@
+import { randomBytes } from 'node:crypto';
+import { relative } from 'node:path';
+import type { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { ReceivedEntry } from '../test/support/eventbridge-stand-in.ts';
+import { type IamStandIn, startIamStandIn } from '../test/support/iam-stand-in.ts';
+import { type HttpAdapter, type LambdaHandler, startHttpAdapter } from './http-adapter.ts';
+import { type LocalAws, startLocalAws } from './local-aws.ts';
+import { DEFAULT_PORT, portFrom, UPGRADES_PATH, webhookKeyFrom } from './settings.ts';
+import { startTaurusDbSandbox, type TaurusDbExchange, type TaurusDbSandbox } from './taurusdb-sandbox.ts';
+
+/**
+ * `npm start`: the real handler (functions/upgrade.ts) on http://127.0.0.1:3000/upgrades, behind an
+ * API Gateway HTTP API stand-in, with every service it calls running on 127.0.0.1: a stateful TaurusDB,
+ * Huawei IAM, Secrets Manager, EventBridge and DynamoDB (dynalite). No request leaves the machine.
+ *
+ * Output. stdout carries one JSON line per published event, `{"published":{...PutEvents entry}}`, and
+ * one per TaurusDB call, `{"taurusdb":{...}}`; the handler's own Powertools logs are JSON lines as
+ * well, told apart by their `level` key (`npm start | jq -c 'select(.published)'` keeps the events).
+ * The banner and sandbox notes go to stderr so that stdout stays JSON lines.
+ */
+
+export interface SandboxOptions {
+  /** Port of the upgrades endpoint; 0 lets the OS choose. Default: `PORT`, else 3000. */
+  port?: number;
+  /** JSON lines: published events and TaurusDB calls. Default stdout. */
+  out?: Writable;
+  /** The banner and notes for the person at the terminal. Default stderr. */
+  log?: Writable;
+  /** Form of the credentials secret; the password form runs the whole IAM token path. */
+  credentials?: 'password' | 'token';
+  webhookKey?: string;
+  /** Duplicate suppression through dynalite. */
+  idempotency?: boolean;
+  /** How long TaurusDB's upgrade workflow runs before the version moves (0: at once). */
+  upgradeDurationMs?: number;
+  /** Print each TaurusDB call on `out`. */
+  showTaurusDbCalls?: boolean;
+  /** More variables for the handler, e.g. `{ POWERTOOLS_LOG_LEVEL: 'WARN' }`. */
+  env?: Record<string, string>;
+  banner?: boolean;
+}
+
+export interface Sandbox {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** `http://127.0.0.1:<port>/upgrades` */
+  upgradesUrl: string;
+  /** Every published event so far, in order (the same entries `out` shows). */
+  events: ReceivedEntry[];
+  taurusDb: TaurusDbSandbox;
+  iam: IamStandIn;
+  aws: LocalAws;
+  stop(): Promise<void>;
+}
+
+export const sandboxNames = {
+  credentialsSecretId: 'taurusdb-proxy-upgrader/sandbox/huawei-credentials',
+  webhookSecretId: 'taurusdb-proxy-upgrader/sandbox/webhook-signing-key',
+  eventBusName: 'taurusdb-proxy-upgrader-sandbox',
+  idempotencyTable: 'taurusdb-proxy-upgrader-sandbox-idempotency',
+  region: 'eu-west-1',
+  iamDomain: 'sandbox-domain',
+  iamUser: 'sandbox-operator',
+};
+
+// The handler reads its configuration once, when its module is first imported, and the lib/ modules
+// keep one AWS client per process: a second sandbox in the same process would talk to the first one's
+// (closed) ports. So one per process, said plainly instead of failing in a confusing way later.
+let startedInThisProcess = false;
+
+function line(stream: Writable, value: unknown) {
+  stream.write(`${JSON.stringify(value)}\n`);
+}
+
+/** Sets the variables, remembering what was there so `stop` can put it back. */
+function applyEnv(variables: Record<string, string | undefined>): () => void {
+  const previous = new Map<string, string | undefined>();
+  for (const [name, value] of Object.entries(variables)) {
+    previous.set(name, process.env[name]);
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  return () => {
+    for (const [name, value] of previous) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}
+
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  return `${error.name}${code ? ` ${code}` : ''}: ${error.message}`;
+}
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  if (startedInThisProcess) {
+    throw new Error(
+      'startSandbox runs once per process: the handler reads its configuration when first imported',
+    );
+  }
+  startedInThisProcess = true;
+  const out = options.out ?? process.stdout;
+  const log = options.log ?? process.stderr;
+  const port = options.port ?? portFrom(process.env);
+  const credentialsForm = options.credentials ?? 'password';
+  const events: ReceivedEntry[] = [];
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        log.write(`sandbox: a service did not stop cleanly (${describeError(error)})\n`);
+      }
+    }
+  };
+
+  try {
+    // Fresh per run and never printed: the credentials only ever travel between local processes.
+    const password = randomBytes(18).toString('base64url');
+    const staticToken = `MIIS-sandbox-${randomBytes(18).toString('hex')}`;
+    const iam = await startIamStandIn({
+      users: [{ domainName: sandboxNames.iamDomain, userName: sandboxNames.iamUser, password }],
+    });
+    cleanups.push(() => iam.close());
+
+    const taurusDb = await startTaurusDbSandbox({
+      // What TaurusDB's gateway accepts: a token this IAM issued for that project and not yet expired,
+      // or the token of the token-form secret.
+      authorize: (token, projectId) =>
+        (credentialsForm === 'token' && token === staticToken) ||
+        iam.issuedTokens.some(
+          (issued) =>
+            issued.token === token &&
+            issued.projectId === projectId &&
+            Date.parse(issued.expiresAt) > Date.now(),
+        ),
+      ...(options.upgradeDurationMs === undefined ? {} : { upgradeDurationMs: options.upgradeDurationMs }),
+      ...(options.showTaurusDbCalls === false
+        ? {}
+        : { onExchange: (exchange: TaurusDbExchange) => line(out, { taurusdb: exchange }) }),
+    });
+    cleanups.push(() => taurusDb.close());
+
+    const aws = await startLocalAws({
+      region: sandboxNames.region,
+      secrets: {
+        [sandboxNames.credentialsSecretId]:
+          credentialsForm === 'token'
+            ? { token: staticToken }
+            : { domain_name: sandboxNames.iamDomain, user_name: sandboxNames.iamUser, password },
+        [sandboxNames.webhookSecretId]: { key: options.webhookKey ?? webhookKeyFrom(process.env) },
+      },
+      idempotencyTable: options.idempotency === false ? undefined : sandboxNames.idempotencyTable,
+      onPublished: (entry) => {
+        events.push(entry);
+        line(out, { published: entry });
+      },
+    });
+    cleanups.push(() => aws.close());
+
+    const restoreEnv = applyEnv({
+      ...aws.env,
+      TAURUSDB_ENDPOINT: taurusDb.url,
+      HUAWEI_REGION: undefined,
+      HUAWEI_IAM_ENDPOINT: iam.url,
+      HUAWEI_CREDENTIALS_SECRET_ID: sandboxNames.credentialsSecretId,
+      WEBHOOK_SECRET_ID: sandboxNames.webhookSecretId,
+      EVENT_BUS_NAME: sandboxNames.eventBusName,
+      // EMF metric blobs would drown the log lines; `POWERTOOLS_METRICS_DISABLED=false npm start` shows them.
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      ...options.env,
+    });
+    cleanups.push(restoreEnv);
+
+    const { handler } = (await import('../functions/upgrade.ts')) as { handler: LambdaHandler };
+    let adapter: HttpAdapter;
+    try {
+      adapter = await startHttpAdapter({
+        handler,
+        port,
+        region: sandboxNames.region,
+        onError: (error, requestId) =>
+          log.write(`sandbox: invocation ${requestId} failed: ${describeError(error)} (answered 500)\n`),
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new Error(
+          `port ${port} is already in use: stop whatever listens there, or run PORT=<another port> npm start ` +
+            '(and the same PORT for npm run send)',
+        );
+      }
+      throw error;
+    }
+    cleanups.push(() => adapter.close());
+
+    const sandbox: Sandbox = {
+      url: adapter.url,
+      upgradesUrl: `${adapter.url}${UPGRADES_PATH}`,
+      events,
+      taurusDb,
+      iam,
+      aws,
+      stop,
+    };
+    if (options.banner !== false) {
+      log.write(banner(sandbox, credentialsForm, options.upgradeDurationMs ?? 0));
+    }
+    return sandbox;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', upgradeDurationMs: number): string {
+  const port = new URL(sandbox.url).port;
+  const send = `${port === String(DEFAULT_PORT) ? '' : `PORT=${port} `}npm run send --`;
+  const settingsFile = relative(process.cwd(), fileURLToPath(new URL('./settings.ts', import.meta.url)));
+  const proxies = sandbox.taurusDb
+    .proxies()
+    .map((proxy) => `      ${proxy.projectId} / ${proxy.instanceId} / ${proxy.proxyId}  ${proxy.version}`);
+  const dynamo = sandbox.aws.dynamo;
+  return [
+    '',
+    'taurusdb-proxy-upgrader sandbox: the real handler, every service on 127.0.0.1, nothing leaves this machine',
+    '',
+    `  POST ${sandbox.upgradesUrl}   (API Gateway HTTP API, payload 2.0 -> functions/upgrade.ts)`,
+    '',
+    `  TaurusDB        ${sandbox.taurusDb.url}   stateful; latest kernel version ${sandbox.taurusDb.latestVersion}; ` +
+      (upgradeDurationMs > 0
+        ? `an upgrade runs ${upgradeDurationMs / 1000} s`
+        : 'an upgrade completes at once'),
+    '    project / instance / proxy  version:',
+    ...proxies,
+    `  Huawei IAM      ${sandbox.iam.url}   credentials secret in the ${credentialsForm} form`,
+    `  Secrets Manager ${sandbox.aws.secretsManager.server.url}`,
+    `  EventBridge     ${sandbox.aws.eventBridge.url}   bus ${sandboxNames.eventBusName}`,
+    dynamo
+      ? `  DynamoDB        ${dynamo.endpoint}   table ${dynamo.tableName} (duplicate suppression on)`
+      : '  DynamoDB        off (duplicate suppression off)',
+    '',
+    'From another terminal, send a signed webhook:',
+    `  ${send} events/http-api-v2.json                 upgrades the first proxy; again: TaurusDB refuses`,
+    `  ${send} events/pipeline-event.json              any events/*.json works: its body, detail or itself is sent`,
+    `  ${send} events/http-api-v2.json --id msg_demo1  twice: the second is replayed, TaurusDB is not called again`,
+    `Webhooks are signed with the sandbox-only key in ${settingsFile}; SANDBOX_WEBHOOK_KEY overrides it on both sides.`,
+    '',
+    'Settings: PORT, SANDBOX_CREDENTIALS=password|token, SANDBOX_UPGRADE_SECONDS, SANDBOX_WEBHOOK_KEY.',
+    'stdout: {"published":{...}} per event published, {"taurusdb":{...}} per TaurusDB call,',
+    'and the handler\'s Powertools logs (JSON with "level"). Ctrl+C stops; restart for fresh versions.',
+    '',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The options `npm start` takes from the environment: `SANDBOX_CREDENTIALS` (`password`, the default,
+ * or `token`) and `SANDBOX_UPGRADE_SECONDS` (how long TaurusDB's upgrade workflow runs; default 0).
+ */
+export function sandboxOptionsFromEnv(env: Record<string, string | undefined>): SandboxOptions {
+  const options: SandboxOptions = {};
+  const credentials = env.SANDBOX_CREDENTIALS?.trim();
+  if (credentials) {
+    if (credentials !== 'password' && credentials !== 'token') {
+      throw new Error('SANDBOX_CREDENTIALS must be password or token');
+    }
+    options.credentials = credentials;
+  }
+  const seconds = env.SANDBOX_UPGRADE_SECONDS?.trim();
+  if (seconds) {
+    if (!/^[0-9]{1,5}(\.[0-9]+)?$/.test(seconds)) {
+      throw new Error('SANDBOX_UPGRADE_SECONDS must be a number of seconds from 0 to 99999');
+    }
+    options.upgradeDurationMs = Math.round(Number(seconds) * 1000);
+  }
+  return options;
+}
+
+async function main() {
+  let sandbox: Sandbox;
+  try {
+    sandbox = await startSandbox(sandboxOptionsFromEnv(process.env));
+  } catch (error) {
+    process.stderr.write(`sandbox: could not start: ${describeError(error)}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second Ctrl+C does not wait for the servers.
+      process.exit(130);
+    }
+    stopping = true;
+    process.stderr.write(`\nsandbox: ${signal}, stopping\n`);
+    sandbox.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+if (import.meta.main) await main();

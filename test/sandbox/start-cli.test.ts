@@ -1,0 +1,123 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { main as send } from '../../sandbox/send.ts';
+import { sandboxOptionsFromEnv } from '../../sandbox/start.ts';
+
+/**
+ * `node sandbox/start.ts` as `npm start` runs it: a child process, configured through the
+ * environment, stopped by a signal.
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BANNER_URL = /POST (http:\/\/127\.0\.0\.1:\d+\/upgrades)/;
+
+let child: ChildProcess | undefined;
+afterEach(() => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  child = undefined;
+});
+
+function captured() {
+  let text = '';
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+/** Resolves with the first match of `pattern` in what `read` returns, once `stream` has written it. */
+async function waitFor(
+  stream: NodeJS.ReadableStream,
+  read: () => string,
+  pattern: RegExp,
+): Promise<RegExpExecArray> {
+  for (;;) {
+    const match = pattern.exec(read());
+    if (match) return match;
+    // Bounded by the test timeout; each wait ends with the next chunk or the end of the stream.
+    const [event] = await Promise.race([once(stream, 'data'), once(stream, 'end').then(() => ['end'])]);
+    if (event === 'end') throw new Error(`stream ended without ${pattern}: ${read()}`);
+  }
+}
+
+describe('node sandbox/start.ts', () => {
+  it('serves the handler with the token-form secret, prints events on stdout, and stops cleanly on SIGTERM', async () => {
+    child = spawn(process.execPath, ['sandbox/start.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: '0', SANDBOX_CREDENTIALS: 'token', POWERTOOLS_LOG_LEVEL: 'SILENT' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const stderrStream = child.stderr as NodeJS.ReadableStream;
+    const stdoutStream = child.stdout as NodeJS.ReadableStream;
+
+    const [, url] = await waitFor(stderrStream, () => stderr, BANNER_URL);
+    expect(stderr).toContain('credentials secret in the token form');
+    expect(stderr).toMatch(/PORT=\d+ npm run send -- events\/http-api-v2\.json/);
+
+    const out = captured();
+    const code = await send(['events/scheduled-rule.json', '--url', url as string], {
+      out: out.stream,
+      err: captured().stream,
+      env: {},
+      cwd: ROOT,
+    });
+    expect(code).toBe(0);
+    expect(JSON.parse(out.text()).outcomes).toEqual([expect.objectContaining({ outcome: 'accepted' })]);
+    await waitFor(stdoutStream, () => stdout, /"published":\{[^\n]*"DetailType":"Proxy Upgrade Accepted"/);
+    // The static token authorised the call: TaurusDB answered 200, not 401.
+    expect(stdout).toMatch(/"taurusdb":\{"method":"POST"[^\n]*"status":200/);
+
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const [exitCode] = await exited;
+    expect(exitCode).toBe(0);
+    expect(stderr).toContain('sandbox: SIGTERM, stopping');
+  });
+
+  it('exits 1 naming the variable when a setting is wrong', async () => {
+    child = spawn(process.execPath, ['sandbox/start.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: '0', SANDBOX_CREDENTIALS: 'aksk' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+
+    const [exitCode] = await once(child, 'exit');
+
+    expect(exitCode).toBe(1);
+    expect(stderr).toContain('SANDBOX_CREDENTIALS must be password or token');
+  });
+});
+
+describe('sandboxOptionsFromEnv', () => {
+  it('reads the credentials form and the upgrade duration', () => {
+    expect(sandboxOptionsFromEnv({})).toEqual({});
+    expect(sandboxOptionsFromEnv({ SANDBOX_CREDENTIALS: 'token', SANDBOX_UPGRADE_SECONDS: '2.5' })).toEqual({
+      credentials: 'token',
+      upgradeDurationMs: 2_500,
+    });
+  });
+
+  it('refuses a duration that is not a number of seconds', () => {
+    expect(() => sandboxOptionsFromEnv({ SANDBOX_UPGRADE_SECONDS: '-1' })).toThrow(
+      'SANDBOX_UPGRADE_SECONDS must be a number of seconds',
+    );
+  });
+});

@@ -1,0 +1,315 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  SAMPLE_LATEST_VERSION,
+  SAMPLE_PROJECT_ID,
+  SAMPLE_PROXIES,
+  type SandboxProxySeed,
+  startTaurusDbSandbox,
+  type TaurusDbExchange,
+  type TaurusDbSandbox,
+  type TaurusDbSandboxOptions,
+} from '../../sandbox/taurusdb-sandbox.ts';
+
+const GOOD_TOKEN = 'MIIT-sandbox-test-token';
+const [first, second] = SAMPLE_PROXIES as [SandboxProxySeed, SandboxProxySeed];
+const PREVIOUS = '2.23.12.000';
+
+let sandbox: TaurusDbSandbox | undefined;
+afterEach(async () => {
+  await sandbox?.close();
+  sandbox = undefined;
+});
+
+async function start(options: Partial<TaurusDbSandboxOptions> = {}): Promise<TaurusDbSandbox> {
+  sandbox = await startTaurusDbSandbox({
+    authorize: (token, projectId) => token === GOOD_TOKEN && projectId === SAMPLE_PROJECT_ID,
+    ...options,
+  });
+  return sandbox;
+}
+
+const pathOf = (proxy: SandboxProxySeed, tail: string) =>
+  `/v3/${proxy.projectId}/instances/${proxy.instanceId}/proxy/${proxy.proxyId}/${tail}`;
+
+async function call(
+  url: string,
+  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method: init.method ?? 'GET',
+    headers: { 'x-auth-token': GOOD_TOKEN, ...init.headers },
+    ...(init.body === undefined ? {} : { body: init.body }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+function upgrade(
+  target: TaurusDbSandbox,
+  proxy: SandboxProxySeed,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  return call(`${target.url}${pathOf(proxy, 'upgrade-version')}`, {
+    method: 'POST',
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
+
+const toLatest = { source_version: PREVIOUS, target_version: SAMPLE_LATEST_VERSION };
+
+describe('TaurusDB sandbox: POST .../upgrade-version', () => {
+  it('accepts a valid upgrade in the seed shape and moves the proxy to the target version', async () => {
+    const taurusDb = await start();
+
+    const { status, body } = await upgrade(taurusDb, first, toLatest);
+
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      update_result: [
+        {
+          instance_id: first.instanceId,
+          workflow_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+          state: 'ACCEPT',
+          error_message: null,
+        },
+      ],
+    });
+    const version = await call(`${taurusDb.url}${pathOf(first, 'taurusproxy/proxy-version')}`);
+    expect(version).toEqual({
+      status: 200,
+      body: {
+        current_version: SAMPLE_LATEST_VERSION,
+        latest_version: SAMPLE_LATEST_VERSION,
+        can_upgrade: false,
+      },
+    });
+    // The other proxy is untouched.
+    expect(taurusDb.versionOf(second.projectId, second.instanceId, second.proxyId)).toBe(PREVIOUS);
+    const workflowId = (body.update_result as Array<{ workflow_id: string }>)[0]?.workflow_id;
+    const job = await call(`${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/jobs?id=${workflowId}`);
+    expect(job.status).toBe(200);
+    expect(job.body.job).toMatchObject({
+      id: workflowId,
+      status: 'Completed',
+      instance: { id: first.instanceId },
+      entities: { proxy_id: first.proxyId, source_version: PREVIOUS, target_version: SAMPLE_LATEST_VERSION },
+      created: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000$/),
+    });
+  });
+
+  it('rejects (200, state REJECT) a source version that is not the current one, and moves nothing', async () => {
+    const taurusDb = await start();
+
+    const { status, body } = await upgrade(taurusDb, first, {
+      source_version: '2.22.07.000',
+      target_version: SAMPLE_LATEST_VERSION,
+    });
+
+    expect(status).toBe(200);
+    const [item] = body.update_result as Array<Record<string, unknown>>;
+    expect(item).toMatchObject({ instance_id: first.instanceId, state: 'REJECT' });
+    expect(item?.error_message).toContain('does not match the current version 2.23.12.000');
+    expect(taurusDb.versionOf(first.projectId, first.instanceId, first.proxyId)).toBe(PREVIOUS);
+    expect(taurusDb.job(item?.workflow_id as string)).toMatchObject({
+      status: 'Failed',
+      failReason: item?.error_message,
+    });
+  });
+
+  it('rejects a target that is not newer than the source', async () => {
+    const taurusDb = await start();
+
+    const { status, body } = await upgrade(taurusDb, first, {
+      source_version: PREVIOUS,
+      target_version: PREVIOUS,
+    });
+
+    expect(status).toBe(200);
+    const [item] = body.update_result as Array<Record<string, unknown>>;
+    expect(item?.state).toBe('REJECT');
+    expect(item?.error_message).toContain('must be newer than the source version');
+    expect(taurusDb.versionOf(first.projectId, first.instanceId, first.proxyId)).toBe(PREVIOUS);
+  });
+
+  it('rejects a target newer than the latest version', async () => {
+    const taurusDb = await start();
+
+    const { body } = await upgrade(taurusDb, first, {
+      source_version: PREVIOUS,
+      target_version: '2.99.01.000',
+    });
+
+    const [item] = body.update_result as Array<Record<string, unknown>>;
+    expect(item?.state).toBe('REJECT');
+    expect(item?.error_message).toContain(`the latest version is ${SAMPLE_LATEST_VERSION}`);
+  });
+
+  it('answers 400 DBS.05000008 once the proxy runs the latest version', async () => {
+    const taurusDb = await start();
+    expect((await upgrade(taurusDb, first, toLatest)).status).toBe(200);
+
+    const again = await upgrade(taurusDb, first, toLatest);
+
+    expect(again).toEqual({
+      status: 400,
+      body: { error_code: 'DBS.05000008', error_msg: 'the current version is the latest' },
+    });
+  });
+
+  it('answers 401 APIGW.0301 to a bad, missing or other-project token, before looking at the request', async () => {
+    const taurusDb = await start();
+
+    const bad = await upgrade(taurusDb, first, toLatest, { 'x-auth-token': 'MIIT-forged' });
+    const missing = await fetch(`${taurusDb.url}${pathOf(first, 'upgrade-version')}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(toLatest),
+    });
+    const otherProject = await call(
+      `${taurusDb.url}/v3/0000000000000000000000000000000a/instances/${first.instanceId}/proxy/${first.proxyId}/upgrade-version`,
+      { method: 'POST', body: JSON.stringify(toLatest), headers: { 'content-type': 'application/json' } },
+    );
+
+    expect([bad.status, missing.status, otherProject.status]).toEqual([401, 401, 401]);
+    expect(bad.body).toMatchObject({ error_code: 'APIGW.0301' });
+    expect(await missing.json()).toMatchObject({ error_code: 'APIGW.0301' });
+    expect(otherProject.body).toMatchObject({ error_code: 'APIGW.0301' });
+    expect(taurusDb.versionOf(first.projectId, first.instanceId, first.proxyId)).toBe(PREVIOUS);
+  });
+
+  it('answers 400 DBS.200001 to a body that is not exactly {source_version, target_version} or not JSON', async () => {
+    const taurusDb = await start();
+
+    const extraKey = await upgrade(taurusDb, first, { ...toLatest, force: true });
+    const missingKey = await upgrade(taurusDb, first, { source_version: PREVIOUS });
+    const notAVersion = await upgrade(taurusDb, first, {
+      source_version: PREVIOUS,
+      target_version: 'latest',
+    });
+    const textPlain = await upgrade(taurusDb, first, toLatest, { 'content-type': 'text/plain' });
+    const badLanguage = await upgrade(taurusDb, first, toLatest, { 'x-language': 'fr-fr' });
+    const notJson = await upgrade(taurusDb, first, '{"source_version":');
+
+    for (const answer of [extraKey, missingKey, notAVersion, textPlain, badLanguage, notJson]) {
+      expect(answer.status).toBe(400);
+      expect(answer.body.error_code).toBe('DBS.200001');
+    }
+    expect(textPlain.body.error_msg).toContain('Content-Type');
+    expect(taurusDb.versionOf(first.projectId, first.instanceId, first.proxyId)).toBe(PREVIOUS);
+  });
+
+  it('accepts X-Language zh-cn and a Content-Type with a charset', async () => {
+    const taurusDb = await start();
+
+    const { body } = await upgrade(taurusDb, first, toLatest, {
+      'x-language': 'zh-cn',
+      'content-type': 'application/json;charset=utf-8',
+    });
+
+    expect((body.update_result as Array<{ state: string }>)[0]?.state).toBe('ACCEPT');
+  });
+
+  it('answers 404 DBS.200002 for an unknown proxy or instance, and APIGW.0101 for an unknown API', async () => {
+    const taurusDb = await start();
+
+    const unknownProxy = await upgrade(
+      taurusDb,
+      { ...first, proxyId: 'ffffffffffffffffffffffffffffffffpo01' },
+      toLatest,
+    );
+    const unknownInstance = await upgrade(
+      taurusDb,
+      { ...first, instanceId: 'ffffffffffffffffffffffffffffffffin07' },
+      toLatest,
+    );
+    const unknownApi = await call(`${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/instances`);
+
+    expect(unknownProxy).toEqual({
+      status: 404,
+      body: { error_code: 'DBS.200002', error_msg: 'The proxy instance does not exist.' },
+    });
+    expect(unknownInstance).toEqual({
+      status: 404,
+      body: { error_code: 'DBS.200002', error_msg: 'The DB instance does not exist.' },
+    });
+    expect(unknownApi.status).toBe(404);
+    expect(unknownApi.body.error_code).toBe('APIGW.0101');
+  });
+
+  it('reports each answered call to onExchange without the token', async () => {
+    const seen: TaurusDbExchange[] = [];
+    const taurusDb = await start({ onExchange: (exchange) => seen.push(exchange) });
+
+    await upgrade(taurusDb, first, toLatest);
+
+    expect(seen).toEqual([
+      {
+        method: 'POST',
+        path: pathOf(first, 'upgrade-version'),
+        status: 200,
+        answer: { update_result: [expect.objectContaining({ state: 'ACCEPT' })] },
+      },
+    ]);
+    expect(JSON.stringify(seen)).not.toContain(GOOD_TOKEN);
+  });
+});
+
+describe('TaurusDB sandbox: upgrade workflows that take time', () => {
+  it('keeps the job Running and the version unchanged until the workflow has run, and refuses a second upgrade meanwhile', async () => {
+    let clock = Date.parse('2026-11-27T10:00:00Z');
+    const taurusDb = await start({ upgradeDurationMs: 60_000, now: () => clock });
+
+    const accepted = await upgrade(taurusDb, first, toLatest);
+    const workflowId = (accepted.body.update_result as Array<{ workflow_id: string }>)[0]
+      ?.workflow_id as string;
+    const running = await call(`${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/jobs?id=${workflowId}`);
+    const during = await upgrade(taurusDb, first, toLatest);
+    const versionDuring = await call(`${taurusDb.url}${pathOf(first, 'taurusproxy/proxy-version')}`);
+
+    expect(running.body.job).toMatchObject({ status: 'Running', ended: '' });
+    expect((during.body.update_result as Array<Record<string, unknown>>)[0]).toMatchObject({
+      state: 'REJECT',
+      error_message: expect.stringContaining(`being upgraded by workflow ${workflowId}`),
+    });
+    expect(versionDuring.body).toEqual({
+      current_version: PREVIOUS,
+      latest_version: SAMPLE_LATEST_VERSION,
+      can_upgrade: false,
+    });
+
+    clock += 60_000;
+    const completed = await call(`${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/jobs?id=${workflowId}`);
+    expect(completed.body.job).toMatchObject({ status: 'Completed', ended: '2026-11-27T10:01:00+0000' });
+    expect(taurusDb.versionOf(first.projectId, first.instanceId, first.proxyId)).toBe(SAMPLE_LATEST_VERSION);
+  });
+});
+
+describe('TaurusDB sandbox: related GETs', () => {
+  it('lists the proxies of an instance with offset and limit', async () => {
+    const taurusDb = await start();
+
+    const list = await call(
+      `${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/instances/${second.instanceId}/proxies?offset=0&limit=10`,
+    );
+
+    expect(list).toEqual({
+      status: 200,
+      body: {
+        proxy_list: [{ proxy: expect.objectContaining({ pool_id: second.proxyId, status: 'ACTIVE' }) }],
+        total_count: 1,
+      },
+    });
+  });
+
+  it('answers 404 for a job id it never issued', async () => {
+    const taurusDb = await start();
+
+    const job = await call(
+      `${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/jobs?id=0c5c0c5c-0000-4000-8000-000000000000`,
+    );
+
+    expect(job.status).toBe(404);
+    expect(job.body.error_code).toBe('DBS.200002');
+  });
+});
