@@ -1,0 +1,508 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON
+import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../lib/config.ts';
+import { createIdempotentRunner } from '../lib/idempotency.ts';
+import { recogniseTrigger } from '../lib/triggers.ts';
+import { parseUpgradePayload } from '../lib/upgrade-request.ts';
+import { type DynaliteStandIn, startDynalite } from './support/dynalite.ts';
+import { lambdaContext } from './support/lambda-context.ts';
+import { type PackagedService, packageService, projectRoot } from './support/serverless-package.ts';
+
+// The account and region the template is evaluated for, as CloudFormation would at deploy time.
+const ACCOUNT = '123456789012';
+const REGION = 'eu-west-1';
+const PSEUDO_PARAMETERS: Record<string, string> = {
+  'AWS::Partition': 'aws',
+  'AWS::Region': REGION,
+  'AWS::AccountId': ACCOUNT,
+};
+
+type Template = any;
+type Statement = { Effect: string; Action: string[]; Resource: string[]; Principal?: any; Condition?: any };
+
+/**
+ * Evaluates the intrinsic functions the template uses, conditions included, so the tests look at the
+ * values a deploy would produce. A Ref to a resource becomes "<Id>", a GetAtt "<Id.Attribute>".
+ */
+function evaluate(template: Template, value: any): any {
+  if (Array.isArray(value)) return value.map((item) => evaluate(template, item));
+  if (value === null || typeof value !== 'object') return value;
+  const entries = Object.entries(value);
+  const [name, argument] = entries[0] ?? [];
+  const intrinsic = entries.length === 1 && name !== undefined && (name === 'Ref' || name.startsWith('Fn::'));
+  if (!intrinsic) return Object.fromEntries(entries.map(([key, item]) => [key, evaluate(template, item)]));
+  const arg = argument as any;
+  switch (name) {
+    case 'Ref':
+      return PSEUDO_PARAMETERS[arg] ?? `<${arg}>`;
+    case 'Fn::GetAtt':
+      return `<${Array.isArray(arg) ? arg.join('.') : arg}>`;
+    case 'Fn::Join':
+      return evaluate(template, arg[1]).join(arg[0]);
+    case 'Fn::Split':
+      return String(evaluate(template, arg[1])).split(arg[0]);
+    case 'Fn::Select':
+      return evaluate(template, arg[1])[Number(arg[0])];
+    case 'Fn::Equals':
+      return evaluate(template, arg[0]) === evaluate(template, arg[1]);
+    case 'Fn::If':
+      return evaluate(template, conditionHolds(template, arg[0]) ? arg[1] : arg[2]);
+    case 'Fn::Sub': {
+      const [text, variables] = Array.isArray(arg) ? arg : [arg, {}];
+      const values = evaluate(template, variables) as Record<string, string>;
+      return (text as string).replace(/\$\{([^}]+)\}/g, (_, reference: string) => {
+        return values[reference] ?? PSEUDO_PARAMETERS[reference] ?? `<${reference}>`;
+      });
+    }
+    default:
+      throw new Error(`the test's evaluator does not know ${name}`);
+  }
+}
+
+function conditionHolds(template: Template, name: string): boolean {
+  const definition = template.Conditions?.[name];
+  if (definition === undefined) throw new Error(`condition ${name} is not defined`);
+  return evaluate(template, definition) === true;
+}
+
+function resourcesOfType(template: Template, type: string): [string, any][] {
+  return Object.entries<any>(template.Resources).filter(([, resource]) => resource.Type === type);
+}
+
+function onlyResourceOfType(template: Template, type: string): [string, any] {
+  const found = resourcesOfType(template, type);
+  expect(
+    found.map(([id]) => id),
+    type,
+  ).toHaveLength(1);
+  return found[0] as [string, any];
+}
+
+const asList = <T>(value: T | T[] | undefined): T[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+
+function statementsOf(template: Template, policyDocument: any): Statement[] {
+  return asList<any>(evaluate(template, policyDocument).Statement).map((statement) => ({
+    ...statement,
+    Action: asList(statement.Action),
+    Resource: asList(statement.Resource),
+  }));
+}
+
+function roleStatements(template: Template, roleId: string): Statement[] {
+  const role = template.Resources[roleId];
+  expect(role?.Type).toBe('AWS::IAM::Role');
+  return asList<any>(role.Properties.Policies).flatMap((policy) =>
+    statementsOf(template, policy.PolicyDocument),
+  );
+}
+
+function trustedServices(template: Template, roleId: string): string[] {
+  return statementsOf(template, template.Resources[roleId].Properties.AssumeRolePolicyDocument).flatMap(
+    (statement) => asList(statement.Principal?.Service),
+  );
+}
+
+/** IAM's ARN wildcards: `*` any run of characters, `?` exactly one. */
+function arnPatternMatches(pattern: string, arn: string): boolean {
+  const source = pattern
+    .split('')
+    .map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}$`).test(arn);
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** EventBridge pattern matching, for the rule forms this template uses (exact values, anything-but). */
+function patternMatches(pattern: Record<string, unknown>, event: Record<string, unknown>): boolean {
+  return Object.entries(pattern).every(([key, rule]) => {
+    const value = event[key];
+    if (isRecord(rule)) return isRecord(value) && patternMatches(rule, value);
+    return asList(rule).some((alternative) => {
+      if (isRecord(alternative) && 'anything-but' in alternative) {
+        return value !== undefined && !asList(alternative['anything-but']).includes(value);
+      }
+      if (isRecord(alternative))
+        throw new Error(`the test's matcher does not know ${JSON.stringify(alternative)}`);
+      return alternative === value;
+    });
+  });
+}
+
+/** What one packaged template says about the function and everything wired to it. */
+function describeDeployment(template: Template) {
+  const [functionId, fn] = onlyResourceOfType(template, 'AWS::Lambda::Function');
+  const environment = evaluate(template, fn.Properties.Environment.Variables) as Record<string, string>;
+  const roleId = /^<(.+)\.Arn>$/.exec(evaluate(template, fn.Properties.Role))?.[1] ?? '';
+  const [ruleId, rule] =
+    resourcesOfType(template, 'AWS::Events::Rule').find(([, candidate]) =>
+      asList(candidate.Properties.EventPattern?.['detail-type']).includes('Proxy Upgrade Requested'),
+    ) ?? [];
+  const ruleArn = `arn:aws:events:${REGION}:${ACCOUNT}:rule/${rule?.Properties.EventBusName}/${rule?.Properties.Name}`;
+  return {
+    functionId,
+    fn,
+    environment,
+    config: loadConfig(environment),
+    roleId,
+    statements: roleStatements(template, roleId),
+    ruleId: ruleId ?? '',
+    rule,
+    ruleArn,
+    functionArn: `<${functionId}.Arn>`,
+  };
+}
+
+function statementsAllowing(statements: Statement[], action: string): Statement[] {
+  return statements.filter((statement) => statement.Effect === 'Allow' && statement.Action.includes(action));
+}
+
+function eventBridgePermissionSourceArns(template: Template, functionArn: string): string[] {
+  return resourcesOfType(template, 'AWS::Lambda::Permission')
+    .map(([, permission]) => evaluate(template, permission.Properties))
+    .filter(
+      (properties) =>
+        properties.Principal === 'events.amazonaws.com' && properties.FunctionName === functionArn,
+    )
+    .map((properties) => properties.SourceArn);
+}
+
+function deadLetterSenders(template: Template, queueArn: string): Statement[] {
+  return resourcesOfType(template, 'AWS::SQS::QueuePolicy').flatMap(([, policy]) =>
+    statementsOf(template, policy.Properties.PolicyDocument).filter(
+      (statement) => statement.Action.includes('sqs:SendMessage') && statement.Resource.includes(queueArn),
+    ),
+  );
+}
+
+function sourceArnAllowed(statement: Statement, sourceArn: string): boolean {
+  const { ArnEquals, ArnLike } = statement.Condition ?? {};
+  const patterns = [
+    ...asList(ArnEquals?.['aws:SourceArn']),
+    ...asList(ArnLike?.['aws:SourceArn']),
+  ] as string[];
+  return patterns.some((pattern) => arnPatternMatches(pattern, sourceArn));
+}
+
+const queueIdOf = (template: Template, arnMarker: string): string => {
+  const id = /^<(.+)\.Arn>$/.exec(arnMarker)?.[1] ?? '';
+  expect(template.Resources[id]?.Type, `${arnMarker} names an SQS queue`).toBe('AWS::SQS::Queue');
+  return id;
+};
+
+describe('serverless package with the default parameters', () => {
+  let service: PackagedService;
+  let template: Template;
+  let deployment: ReturnType<typeof describeDeployment>;
+
+  beforeAll(async () => {
+    service = await packageService();
+    template = service.template;
+    deployment = describeDeployment(template);
+  }, 180_000);
+
+  it('routes POST /upgrades of the HTTP API to the function, inside the 30 s integration limit', () => {
+    const [, route] =
+      resourcesOfType(template, 'AWS::ApiGatewayV2::Route').find(
+        ([, candidate]) => candidate.Properties.RouteKey === 'POST /upgrades',
+      ) ?? [];
+    expect(route, 'route POST /upgrades').toBeDefined();
+    const integrationId =
+      /^integrations\/<(.+)>$/.exec(evaluate(template, route.Properties.Target))?.[1] ?? '';
+    const integration = template.Resources[integrationId];
+    expect(integration?.Type).toBe('AWS::ApiGatewayV2::Integration');
+    expect(evaluate(template, integration.Properties.IntegrationUri)).toBe(deployment.functionArn);
+    expect(integration.Properties.PayloadFormatVersion).toBe('2.0');
+
+    // The gateway answers 503 at 30 s whatever the function is doing, so the function must stop first;
+    // and one TaurusDB attempt (connect + headers + body timeouts) must fit in the function's time.
+    const timeoutMs = deployment.fn.Properties.Timeout * 1000;
+    expect(timeoutMs).toBeLessThan(Math.min(integration.Properties.TimeoutInMillis, 30_000));
+    const { connectMs, headersMs, bodyMs } = deployment.config.timeouts;
+    expect(connectMs + headersMs + bodyMs).toBeLessThan(timeoutMs);
+
+    const invokers = resourcesOfType(template, 'AWS::Lambda::Permission')
+      .map(([, permission]) => evaluate(template, permission.Properties))
+      .filter((properties) => properties.Principal === 'apigateway.amazonaws.com');
+    expect(invokers.map((properties) => properties.FunctionName)).toEqual([deployment.functionArn]);
+  });
+
+  it('declares the example Scheduler schedule disabled, aimed at the function, with retries and a dead-letter queue', () => {
+    const [, schedule] = onlyResourceOfType(template, 'AWS::Scheduler::Schedule');
+    const properties = evaluate(template, schedule.Properties);
+    expect(properties.State).toBe('DISABLED');
+    expect(properties.Target.Arn).toBe(deployment.functionArn);
+    expect(properties.Target.RetryPolicy).toEqual({
+      MaximumRetryAttempts: expect.any(Number),
+      MaximumEventAgeInSeconds: expect.any(Number),
+    });
+    const queueId = queueIdOf(template, properties.Target.DeadLetterConfig.Arn);
+
+    // Scheduler runs under its own role: invoke this function and write dead letters, nothing else.
+    const roleId = /^<(.+)\.Arn>$/.exec(properties.Target.RoleArn)?.[1] ?? '';
+    expect(roleId).not.toBe(deployment.roleId);
+    expect(trustedServices(template, roleId)).toEqual(['scheduler.amazonaws.com']);
+    const [trust] = statementsOf(template, template.Resources[roleId].Properties.AssumeRolePolicyDocument);
+    expect(trust?.Condition).toEqual({ StringEquals: { 'aws:SourceAccount': ACCOUNT } });
+    const grants = roleStatements(template, roleId).flatMap((statement) =>
+      statement.Action.flatMap((action) => statement.Resource.map((resource) => `${action} ${resource}`)),
+    );
+    expect(grants.sort()).toEqual(
+      [
+        `lambda:InvokeFunction ${deployment.functionArn}`,
+        `lambda:InvokeFunction ${deployment.functionArn}:*`,
+        `sqs:SendMessage <${queueId}.Arn>`,
+      ].sort(),
+    );
+  });
+
+  it('gives the schedule an input the function accepts, with a fresh delivery id per scheduled run', () => {
+    const [, schedule] = onlyResourceOfType(template, 'AWS::Scheduler::Schedule');
+    const input: string = schedule.Properties.Target.Input;
+    const items = JSON.parse(input).upgrades as Record<string, unknown>[];
+    expect(items.length).toBeGreaterThan(0);
+    for (const item of items) expect(item.delivery_id).toBe('<aws.scheduler.execution-id>');
+
+    // What the function receives once Scheduler has filled in its context attribute.
+    const event = JSON.parse(input.replaceAll('<aws.scheduler.execution-id>', 'd32c5kddcf5bb8c3'));
+    const delivery = recogniseTrigger(event);
+    expect(delivery.kind).toBe('schedule');
+    const requests = parseUpgradePayload(delivery.payload);
+    expect(requests.map((request) => request.delivery_id)).toEqual(items.map(() => 'd32c5kddcf5bb8c3'));
+  });
+
+  it('subscribes the function to "Proxy Upgrade Requested" on the bus it creates, with retries and a dead-letter queue', () => {
+    const [busId, bus] = onlyResourceOfType(template, 'AWS::Events::EventBus');
+    const { rule, ruleArn } = deployment;
+    expect(rule, 'rule for Proxy Upgrade Requested').toBeDefined();
+    expect(rule.Properties.EventBusName).toBe(bus.Properties.Name);
+    // Created before the rule and deleted after it, or the stack could not be removed.
+    expect(asList(rule.DependsOn)).toContain(busId);
+    expect(rule.Properties.State).toBe('ENABLED');
+
+    const [target, ...others] = evaluate(template, rule.Properties.Targets);
+    expect(others).toEqual([]);
+    expect(target.Arn).toBe(deployment.functionArn);
+    expect(target.RetryPolicy).toEqual({
+      MaximumRetryAttempts: expect.any(Number),
+      MaximumEventAgeInSeconds: expect.any(Number),
+    });
+    queueIdOf(template, target.DeadLetterConfig.Arn);
+    expect(eventBridgePermissionSourceArns(template, deployment.functionArn)).toEqual([ruleArn]);
+  });
+
+  it('matches pipeline requests, but not the results the function publishes nor requests under its own source', () => {
+    const pattern = deployment.rule.Properties.EventPattern;
+    const request = JSON.parse(readFileSync(join(projectRoot, 'events/pipeline-event.json'), 'utf8'));
+    expect(patternMatches(pattern, request)).toBe(true);
+    const ownSource = deployment.config.eventSource;
+    const result = { ...request, source: ownSource, 'detail-type': 'Proxy Upgrade Accepted' };
+    expect(patternMatches(pattern, result)).toBe(false);
+    expect(patternMatches(pattern, { ...request, source: ownSource })).toBe(false);
+  });
+
+  it('lets EventBridge write dead letters to the queue for this rule only', () => {
+    const target = evaluate(template, deployment.rule.Properties.Targets[0]);
+    const senders = deadLetterSenders(template, target.DeadLetterConfig.Arn);
+    expect(senders.map((statement) => statement.Principal)).toEqual([{ Service: 'events.amazonaws.com' }]);
+    const [sender] = senders as [Statement];
+    expect(sourceArnAllowed(sender, deployment.ruleArn)).toBe(true);
+    const otherRule = deployment.ruleArn.replace(/[^/]+$/, 'someone-elses-rule');
+    expect(sourceArnAllowed(sender, otherRule)).toBe(false);
+    expect(sourceArnAllowed(sender, deployment.ruleArn.replace(ACCOUNT, '210987654321'))).toBe(false);
+  });
+
+  it('keeps failed asynchronous runs: at most two retries, all inside the duplicate suppression window, then the queue', () => {
+    const [, invokeConfig] = onlyResourceOfType(template, 'AWS::Lambda::EventInvokeConfig');
+    const properties = evaluate(template, invokeConfig.Properties);
+    expect(properties.FunctionName).toBe(`<${deployment.functionId}>`);
+    expect(properties.MaximumRetryAttempts).toBeGreaterThanOrEqual(1);
+    expect(properties.MaximumRetryAttempts).toBeLessThanOrEqual(2);
+    // A retry after the window has passed would find no stored result and call TaurusDB again.
+    expect(properties.MaximumEventAgeInSeconds).toBeLessThanOrEqual(
+      deployment.config.idempotencyWindowSeconds,
+    );
+    const queueArn = properties.DestinationConfig.OnFailure.Destination;
+    queueIdOf(template, queueArn);
+    // Lambda sends onFailure records with the function's role.
+    expect(
+      statementsAllowing(deployment.statements, 'sqs:SendMessage').flatMap((statement) => statement.Resource),
+    ).toEqual([queueArn]);
+  });
+
+  it('lets only Lambda assume the function role, which names every resource it grants', () => {
+    expect(trustedServices(template, deployment.roleId)).toEqual(['lambda.amazonaws.com']);
+    for (const statement of deployment.statements) {
+      expect(statement.Resource.length, JSON.stringify(statement)).toBeGreaterThan(0);
+      expect(statement.Resource, JSON.stringify(statement)).not.toContain('*');
+      expect(statement.Action.filter((action) => action.endsWith('*'))).toEqual([]);
+    }
+  });
+
+  it('allows reading exactly the two configured secrets', () => {
+    const { environment, statements } = deployment;
+    const readers = statementsAllowing(statements, 'secretsmanager:GetSecretValue');
+    const resources = readers.flatMap((statement) => statement.Resource);
+    const secretArn = (name: string, suffix: string) =>
+      `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-${suffix}`;
+    for (const name of [
+      environment.HUAWEI_CREDENTIALS_SECRET_ID,
+      environment.WEBHOOK_SECRET_ID,
+    ] as string[]) {
+      // Secrets Manager appends six random characters to a secret's name in its ARN.
+      expect(resources.some((pattern) => arnPatternMatches(pattern, secretArn(name, 'Ab3dEf')))).toBe(true);
+      expect(
+        resources.some((pattern) => arnPatternMatches(pattern, secretArn(`${name}-other`, 'Ab3dEf'))),
+      ).toBe(false);
+    }
+    expect(resources).toHaveLength(2);
+    expect(
+      statements.filter((statement) => statement.Action.some((a) => a.startsWith('secretsmanager:'))),
+    ).toEqual(readers);
+  });
+
+  it('allows publishing on the bus the function is configured for, under its own source only', () => {
+    const [, bus] = onlyResourceOfType(template, 'AWS::Events::EventBus');
+    expect(deployment.environment.EVENT_BUS_NAME).toBe(bus.Properties.Name);
+    const publishers = statementsAllowing(deployment.statements, 'events:PutEvents');
+    expect(publishers).toHaveLength(1);
+    const [publisher] = publishers as [Statement];
+    expect(publisher.Resource).toEqual([
+      `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/${bus.Properties.Name}`,
+    ]);
+    expect(publisher.Condition).toEqual({ StringEquals: { 'events:source': deployment.config.eventSource } });
+  });
+
+  it('allows the idempotency item calls on the idempotency table only', () => {
+    const tableArn = `<${onlyResourceOfType(template, 'AWS::DynamoDB::Table')[0]}.Arn>`;
+    const dynamo = deployment.statements.filter((statement) =>
+      statement.Action.some((action) => action.startsWith('dynamodb:')),
+    );
+    expect(dynamo.map((statement) => statement.Resource)).toEqual([[tableArn]]);
+    expect(dynamo[0]?.Action.sort()).toEqual(
+      ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'].sort(),
+    );
+  });
+
+  describe('the idempotency table', () => {
+    let dynamo: DynaliteStandIn;
+
+    beforeAll(async () => {
+      dynamo = await startDynalite();
+    });
+    afterAll(async () => {
+      await dynamo?.close();
+    });
+
+    it('is the one the function is configured with, billed per request, expiring records by TTL', () => {
+      const [tableId, table] = onlyResourceOfType(template, 'AWS::DynamoDB::Table');
+      expect(deployment.environment.IDEMPOTENCY_TABLE).toBe(`<${tableId}>`);
+      expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(table.Properties.TimeToLiveSpecification.Enabled).toBe(true);
+    });
+
+    it('has the layout Powertools idempotency writes: its key, and its expiry under the TTL attribute', async () => {
+      const [, table] = onlyResourceOfType(template, 'AWS::DynamoDB::Table');
+      const { AttributeDefinitions, KeySchema, BillingMode, TimeToLiveSpecification } = table.Properties;
+      const client = dynamo.client();
+      await client.send(
+        new CreateTableCommand({ TableName: 'as-deployed', AttributeDefinitions, KeySchema, BillingMode }),
+      );
+      const runner = createIdempotentRunner({ tableName: 'as-deployed', client, windowSeconds: 3600 });
+      runner.registerLambdaContext(lambdaContext());
+      const key = {
+        deliveryId: 'delivery-1',
+        project_id: 'p1',
+        instance_id: 'i1',
+        proxy_id: 'x1',
+        source_version: '2.23.12.000',
+        target_version: '2.24.03.000',
+      };
+      const before = Math.floor(Date.now() / 1000);
+      await runner.run(key, async () => ({ state: 'ACCEPT' }));
+
+      const [record, ...others] = await dynamo.scan('as-deployed');
+      expect(others).toEqual([]);
+      const [hashKey] = KeySchema as { AttributeName: string; KeyType: string }[];
+      expect(hashKey?.KeyType).toBe('HASH');
+      expect(record?.[hashKey?.AttributeName ?? '']).toEqual(expect.any(String));
+      // DynamoDB's TTL deletes by an epoch-seconds number in the attribute the table names.
+      const expiry = record?.[TimeToLiveSpecification.AttributeName];
+      expect(expiry).toBeGreaterThanOrEqual(before + 3600);
+      expect(expiry).toBeLessThan(before + 2 * 3600);
+    });
+  });
+
+  it("keeps the function's logs for a set retention", () => {
+    const groups = resourcesOfType(template, 'AWS::Logs::LogGroup').map(([, group]) => group.Properties);
+    const group = groups.find(
+      (properties) => properties.LogGroupName === `/aws/lambda/${deployment.fn.Properties.FunctionName}`,
+    );
+    expect(group?.RetentionInDays).toEqual(expect.any(Number));
+  });
+
+  it('wires the environment the function needs, which passes its own configuration check', () => {
+    const { config } = deployment;
+    expect(config.credentialsSecretId).not.toBe('');
+    expect(config.webhookSecretId).toEqual(expect.any(String));
+    expect(config.idempotencyTable).toBe(deployment.environment.IDEMPOTENCY_TABLE);
+    expect(config.eventBusName).toBe(deployment.environment.EVENT_BUS_NAME);
+  });
+
+  it('ships a small bundle', async () => {
+    // Everything the function needs is bundled and minified; a jump in size means something (a second
+    // copy of the AWS SDK, a dev dependency) got pulled in.
+    const { size } = await stat(join(service.directory, 'upgrade.zip'));
+    expect(size).toBeLessThan(1024 * 1024);
+  });
+});
+
+describe('serverless package for an existing bus and a secret given by ARN', () => {
+  const EXISTING_BUS_ARN = `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/shared-upgrades`;
+  const CREDENTIALS_SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:huawei/credentials-Xy12Zw`;
+  let template: Template;
+  let deployment: ReturnType<typeof describeDeployment>;
+
+  beforeAll(async () => {
+    const service = await packageService('test', [
+      '--param',
+      `eventBus=${EXISTING_BUS_ARN}`,
+      '--param',
+      `credentialsSecret=${CREDENTIALS_SECRET_ARN}`,
+    ]);
+    template = service.template;
+    deployment = describeDeployment(template);
+  }, 180_000);
+
+  it('creates no bus and subscribes to the given one', () => {
+    expect(resourcesOfType(template, 'AWS::Events::EventBus')).toEqual([]);
+    expect(deployment.rule.Properties.EventBusName).toBe('shared-upgrades');
+    expect(eventBridgePermissionSourceArns(template, deployment.functionArn)).toEqual([deployment.ruleArn]);
+    const target = evaluate(template, deployment.rule.Properties.Targets[0]);
+    const [sender] = deadLetterSenders(template, target.DeadLetterConfig.Arn) as [Statement];
+    expect(sourceArnAllowed(sender, deployment.ruleArn)).toBe(true);
+  });
+
+  it('publishes to the given bus and is allowed that bus only', () => {
+    expect(deployment.config.eventBusName).toBe(EXISTING_BUS_ARN);
+    const publishers = statementsAllowing(deployment.statements, 'events:PutEvents');
+    expect(publishers.map((statement) => statement.Resource)).toEqual([[EXISTING_BUS_ARN]]);
+  });
+
+  it('grants the secret given by ARN as exactly that ARN, the one given by name by its name', () => {
+    const resources = statementsAllowing(deployment.statements, 'secretsmanager:GetSecretValue').flatMap(
+      (statement) => statement.Resource,
+    );
+    expect(deployment.config.credentialsSecretId).toBe(CREDENTIALS_SECRET_ARN);
+    expect(resources).toEqual([
+      CREDENTIALS_SECRET_ARN,
+      `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${deployment.config.webhookSecretId}-??????`,
+    ]);
+  });
+});
