@@ -8,6 +8,7 @@ import {
   UpstreamError,
   ValidationError,
 } from './errors.ts';
+import { ERROR_CODES } from './result-events.ts';
 import type { Delivery } from './triggers.ts';
 import { targetOf } from './upgrade-request.ts';
 import type { TargetReport } from './upgrade-service.ts';
@@ -78,9 +79,10 @@ export function errorResponse(error: unknown, requestId?: string): HttpResult {
 }
 
 /**
- * The answer to a processed delivery: one outcome per target. Over HTTP, a single target that failed
- * upstream answers with TaurusDB's own 4xx status or 502 (5xx, unreachable, timed out), and one already
- * in progress with 409; a batch always answers 200 and each outcome says how its target fared.
+ * The answer to a processed delivery: one outcome per target (an all_proxies request gives one per
+ * listed proxy). Over HTTP, a request for one proxy answers with that target's status (statusFor); a
+ * batch of several, or an all_proxies request that reached its proxies, always answers 200 and each
+ * outcome says how its target fared.
  */
 export function upgradeAnswer(delivery: Delivery, reports: TargetReport[], requestId: string) {
   const body = {
@@ -92,11 +94,33 @@ export function upgradeAnswer(delivery: Delivery, reports: TargetReport[], reque
   return jsonResponse(statusFor(reports), body);
 }
 
+/** HTTP statuses of the function's own refusals of a single target. */
+const OWN_ERROR_STATUS: Record<string, number> = {
+  // The proxy's state contradicts the request: the caller must look again, not retry as is.
+  [ERROR_CODES.versionMismatch]: 409,
+  // all_proxies found nothing to upgrade.
+  [ERROR_CODES.noProxies]: 404,
+  // Well formed, but more than one delivery takes on.
+  [ERROR_CODES.tooManyTargets]: 422,
+  // The version read answered 200 with something unusable: a bad gateway, like an unreadable upgrade answer.
+  [ERROR_CODES.unreadableVersion]: 502,
+};
+
+/**
+ * The status of a single target: 200 for accepted, rejected (the outcome carries the state), skipped
+ * and planned; 409 for one already in progress or a proxy not at the requested source_version; 404 for
+ * an all_proxies instance without proxies; 422 for a delivery that expands past the target limit;
+ * TaurusDB's own 4xx; 502 when TaurusDB (the upgrade call or the version read) answered 5xx or could
+ * not be reached. An all_proxies request answers 200 once it reached its proxies, however many.
+ */
 function statusFor(reports: TargetReport[]): number {
   const [only] = reports;
   if (reports.length !== 1 || only === undefined) return 200;
+  if (only.request.all_proxies === true && only.request.proxy_id !== undefined) return 200;
   if (only.outcome === 'in_progress') return 409;
   if (only.outcome !== 'failed') return 200;
+  const own = only.error?.error_code === undefined ? undefined : OWN_ERROR_STATUS[only.error.error_code];
+  if (own !== undefined) return own;
   const status = only.error?.status;
   return status !== undefined && status >= 400 && status < 500 ? status : 502;
 }
@@ -105,6 +129,10 @@ function outcomeView(report: TargetReport) {
   return {
     ...targetOf(report.request),
     outcome: report.outcome,
+    ...(report.would === undefined ? {} : { would: report.would }),
+    ...(report.reason === undefined ? {} : { reason: report.reason }),
+    ...(report.resolved === undefined ? {} : { resolved: report.resolved }),
+    ...(report.versions === undefined ? {} : { versions: report.versions }),
     ...(report.update_result === undefined ? {} : { update_result: report.update_result }),
     ...(report.error === undefined ? {} : { error: report.error }),
     event_ids: report.event_ids,

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { UpdateResultItem } from './taurusdb-client.ts';
-import { targetOf, type UpgradeRequest, upgradeRequestSchema } from './upgrade-request.ts';
+import {
+  targetOf,
+  type UpgradeRequest,
+  type UpgradeTarget,
+  upgradeRequestSchema,
+} from './upgrade-request.ts';
+import { LATEST as LATEST_TARGET, type ProxyVersions, type ResolvedVersions } from './versions.ts';
 
 /**
  * The events published for every upgrade (DESIGN.md "Published events"): their `Detail` schemas
@@ -10,16 +16,26 @@ import { targetOf, type UpgradeRequest, upgradeRequestSchema } from './upgrade-r
  *
  * - a 200 gives one event per `update_result` item: `state` `ACCEPT` → Accepted, any other state
  *   (including a missing one) → Rejected;
- * - a call that failed as a whole gives one Failed event;
+ * - a call that failed as a whole gives one Failed event; so does a request refused after the version
+ *   read (the proxy is not at the source_version the request names), and an all_proxies request whose
+ *   instance could not be listed or lists no proxy;
  * - a 200 whose `update_result` is empty also gives one Failed event (status 200, no error_code):
  *   TaurusDB said nothing about the upgrade, and dropping it silently would hide that. It is not a
- *   Rejected event because nothing was refused that we know of.
+ *   Rejected event because nothing was refused that we know of;
+ * - no upgrade call because the proxy is already at (or past) the target, or "latest" with
+ *   `can_upgrade` false, gives one Skipped event;
+ * - a dry run gives one Planned event saying what would have happened.
+ *
+ * Every event names the target as requested (`request`: "latest" literally, an omitted source absent),
+ * the versions the upgrade used or would use (`resolved`) and what the version read found (`versions`).
  */
 
 export const DETAIL_TYPES = {
   accepted: 'Proxy Upgrade Accepted',
   rejected: 'Proxy Upgrade Rejected',
   failed: 'Proxy Upgrade Failed',
+  skipped: 'Proxy Upgrade Skipped',
+  planned: 'Proxy Upgrade Planned',
 } as const;
 export type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
 
@@ -31,9 +47,38 @@ export interface TriggerInfo {
   requested_by?: string;
 }
 
-export type TargetOutcome =
+/** What a dry run found the real run would do. */
+export const PLAN_VERDICTS = ['upgrade', 'skip', 'refuse'] as const;
+export type PlanVerdict = (typeof PLAN_VERDICTS)[number];
+
+/** The function's own error codes in Failed events and answers, beside TaurusDB's DBS.xxx codes. */
+export const ERROR_CODES = {
+  /** The version read found the proxy at another version than the request's source_version. */
+  versionMismatch: 'VERSION_MISMATCH',
+  /** all_proxies on an instance that lists no proxy. */
+  noProxies: 'NO_PROXIES',
+  /** all_proxies expanded the delivery past the number of targets one invocation takes on. */
+  tooManyTargets: 'TOO_MANY_TARGETS',
+  /** The version read answered a version that is not a dotted number. */
+  unreadableVersion: 'UNREADABLE_VERSION',
+} as const;
+
+export interface OutcomeError {
+  status?: number;
+  error_code?: string;
+  error_msg: string;
+}
+
+/**
+ * How one target ended, in the JSON form duplicate suppression stores. `versions` is set when the
+ * version read ran, `resolved` once both versions of the upgrade were known.
+ */
+export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersions } & (
   | { kind: 'completed'; items: UpdateResultItem[] }
-  | { kind: 'failed'; error: { status?: number; error_code?: string; error_msg: string } };
+  | { kind: 'failed'; error: OutcomeError }
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'planned'; would: PlanVerdict; reason?: string }
+);
 
 export const EMPTY_RESULT_MESSAGE =
   'TaurusDB answered 200 without any update_result item; the state of the upgrade is unknown';
@@ -50,11 +95,50 @@ const requestDetailSchema = z
   .strictObject({
     project_id: shape.project_id,
     instance_id: shape.instance_id,
-    proxy_id: shape.proxy_id,
-    source_version: shape.source_version,
+    proxy_id: shape.proxy_id.unwrap().meta({ description: 'Database proxy id.' }),
+    all_proxies: z
+      .literal(true)
+      .optional()
+      .meta({ description: 'Present when the proxy was found by listing its instance (all_proxies: true).' }),
+    source_version: shape.source_version.unwrap().optional().meta({
+      description: 'The source_version the request gave; absent when it left it to the version read.',
+    }),
     target_version: shape.target_version,
+    dry_run: z.literal(true).optional().meta({ description: 'Present on every event of a dry run.' }),
   })
-  .meta({ description: 'The target of the upgrade, as requested.' });
+  .meta({ description: 'The target of the upgrade, as requested ("latest" literally).' });
+
+// A Failed event may concern a whole instance: its proxies could not be listed, or there were none.
+const failedRequestDetailSchema = requestDetailSchema
+  .extend({
+    proxy_id: shape.proxy_id.unwrap().optional().meta({
+      description: 'Absent when an all_proxies request failed before any proxy was listed.',
+    }),
+  })
+  .meta({ description: 'The target of the upgrade, as requested ("latest" literally).' });
+
+const versionText = (description: string) => shape.source_version.unwrap().meta({ description });
+
+const versionsDetailSchema = z
+  .strictObject({
+    current_version: versionText('The version the proxy runs.'),
+    latest_version: versionText('The latest version TaurusDB offers for the proxy.'),
+    can_upgrade: z.boolean().meta({ description: 'Whether TaurusDB says the proxy can be upgraded.' }),
+  })
+  .meta({
+    description:
+      'What the version read (GET .../taurusproxy/proxy-version) found before the upgrade; absent when the request said "preflight": false.',
+  });
+
+const resolvedDetailSchema = z
+  .strictObject({
+    source_version: versionText('The source_version of the upgrade call.'),
+    target_version: versionText('The target_version of the upgrade call.'),
+  })
+  .meta({
+    description:
+      'The versions the upgrade call carried (or would carry): the request\'s own, "latest" replaced by latest_version and an omitted source by current_version.',
+  });
 
 const triggerDetailSchema = z
   .strictObject({
@@ -68,9 +152,10 @@ const triggerDetailSchema = z
   })
   .meta({ description: 'The delivery that asked for the upgrade.' });
 
-const occurredAtSchema = z.iso
-  .datetime()
-  .meta({ description: 'When TaurusDB answered (kept when a stored result is republished).' });
+const occurredAtSchema = z.iso.datetime().meta({
+  description:
+    'When TaurusDB answered, or the decision was taken (kept when a stored result is republished).',
+});
 
 const resultDetail = (state: z.ZodType) =>
   z
@@ -86,6 +171,8 @@ export const acceptedDetailSchema = z
   .strictObject({
     event_id: eventIdSchema,
     request: requestDetailSchema,
+    resolved: resolvedDetailSchema,
+    versions: versionsDetailSchema.optional(),
     result: resultDetail(z.literal('ACCEPT').meta({ description: 'Always ACCEPT.' })),
     trigger: triggerDetailSchema,
     occurred_at: occurredAtSchema,
@@ -99,6 +186,8 @@ export const rejectedDetailSchema = z
   .strictObject({
     event_id: eventIdSchema,
     request: requestDetailSchema,
+    resolved: resolvedDetailSchema,
+    versions: versionsDetailSchema.optional(),
     result: resultDetail(
       z
         .string()
@@ -117,7 +206,11 @@ export const rejectedDetailSchema = z
 export const failedDetailSchema = z
   .strictObject({
     event_id: eventIdSchema,
-    request: requestDetailSchema,
+    request: failedRequestDetailSchema,
+    resolved: resolvedDetailSchema.optional().meta({
+      description: 'Present once both versions were known (given, or filled in by the version read).',
+    }),
+    versions: versionsDetailSchema.optional(),
     error: z
       .strictObject({
         status: z
@@ -126,10 +219,10 @@ export const failedDetailSchema = z
           .max(599)
           .optional()
           .meta({ description: 'HTTP status TaurusDB answered; absent when no answer came back.' }),
-        error_code: z
-          .string()
-          .optional()
-          .meta({ description: 'TaurusDB error code such as DBS.05000008; absent when there was none.' }),
+        error_code: z.string().optional().meta({
+          description:
+            "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE; absent when there was none.",
+        }),
         error_msg: z.string().meta({ description: 'What went wrong.' }),
       })
       .meta({ description: 'Why the call failed as a whole.' }),
@@ -139,17 +232,73 @@ export const failedDetailSchema = z
   .meta({
     title: 'Proxy Upgrade Failed (event detail)',
     description:
-      'The upgrade call failed as a whole: TaurusDB answered 4xx/5xx, could not be reached, timed out, or answered 200 without any update_result item.',
+      'The upgrade failed as a whole: TaurusDB answered 4xx/5xx, could not be reached, timed out, or answered 200 without any update_result item; or it was refused before the upgrade call (the proxy is not at the source_version requested, the instance lists no proxy, the version read failed).',
+  });
+
+export const skippedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: requestDetailSchema,
+    resolved: resolvedDetailSchema,
+    versions: versionsDetailSchema.meta({ description: 'What the version read found.' }),
+    reason: z.string().min(1).meta({
+      description:
+        'Why no upgrade call was made, e.g. "proxy is already at 2.24.03.000" or "TaurusDB reports no upgrade available … (can_upgrade is false)".',
+    }),
+    trigger: triggerDetailSchema,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Skipped (event detail)',
+    description:
+      'No upgrade call was made: the version read found the proxy already at or past the target, or the target was "latest" and TaurusDB reported can_upgrade false.',
+  });
+
+export const plannedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: requestDetailSchema,
+    would: z.enum(PLAN_VERDICTS).meta({
+      description:
+        'What the real run would do: upgrade (call TaurusDB with resolved), skip (a Skipped event) or refuse (a Failed VERSION_MISMATCH event).',
+    }),
+    reason: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Why it would skip or refuse; absent for upgrade.' }),
+    resolved: resolvedDetailSchema,
+    versions: versionsDetailSchema.optional(),
+    trigger: triggerDetailSchema,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Planned (event detail)',
+    description:
+      'A dry run ("dry_run": true): every check ran (version read, proxy listing) and nothing that changes state was called. Says what a real run would do with this proxy.',
   });
 
 export type AcceptedDetail = z.infer<typeof acceptedDetailSchema>;
 export type RejectedDetail = z.infer<typeof rejectedDetailSchema>;
 export type FailedDetail = z.infer<typeof failedDetailSchema>;
+export type SkippedDetail = z.infer<typeof skippedDetailSchema>;
+export type PlannedDetail = z.infer<typeof plannedDetailSchema>;
 
 export type ResultEvent =
   | { detailType: typeof DETAIL_TYPES.accepted; detail: AcceptedDetail }
   | { detailType: typeof DETAIL_TYPES.rejected; detail: RejectedDetail }
-  | { detailType: typeof DETAIL_TYPES.failed; detail: FailedDetail };
+  | { detailType: typeof DETAIL_TYPES.failed; detail: FailedDetail }
+  | { detailType: typeof DETAIL_TYPES.skipped; detail: SkippedDetail }
+  | { detailType: typeof DETAIL_TYPES.planned; detail: PlannedDetail };
+
+/** The Detail schema of each DetailType. */
+export const DETAIL_SCHEMAS = {
+  [DETAIL_TYPES.accepted]: acceptedDetailSchema,
+  [DETAIL_TYPES.rejected]: rejectedDetailSchema,
+  [DETAIL_TYPES.failed]: failedDetailSchema,
+  [DETAIL_TYPES.skipped]: skippedDetailSchema,
+  [DETAIL_TYPES.planned]: plannedDetailSchema,
+} as const;
 
 export interface ResultEventInput {
   request: UpgradeRequest;
@@ -161,8 +310,9 @@ export interface ResultEventInput {
 
 export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
   const { request, trigger, outcome } = input;
+  const target = targetOf(request);
   const base = {
-    request: targetOf(request),
+    request: target,
     trigger: {
       kind: trigger.kind,
       id: trigger.id,
@@ -171,10 +321,12 @@ export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
     },
     occurred_at: input.occurredAt.toISOString(),
   };
+  const resolved = outcome.resolved ?? explicitVersions(request);
+  const versions = outcome.versions === undefined ? {} : { versions: outcome.versions };
   const eventId = (detailType: DetailType, index: number) =>
-    resultEventId(trigger.id, request, detailType, index);
+    resultEventId(trigger.id, target, detailType, index);
 
-  if (outcome.kind === 'failed' || outcome.items.length === 0) {
+  if (outcome.kind === 'failed' || (outcome.kind === 'completed' && outcome.items.length === 0)) {
     const error =
       outcome.kind === 'failed' ? outcome.error : { status: 200, error_msg: EMPTY_RESULT_MESSAGE };
     const detailType = DETAIL_TYPES.failed;
@@ -184,6 +336,8 @@ export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
         detail: {
           event_id: eventId(detailType, 0),
           request: base.request,
+          ...(resolved === undefined ? {} : { resolved }),
+          ...versions,
           error: {
             ...(error.status === undefined ? {} : { status: error.status }),
             ...(error.error_code === undefined ? {} : { error_code: error.error_code }),
@@ -196,11 +350,55 @@ export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
     ];
   }
 
+  // Every other event is about one proxy, with both versions known.
+  const proxyRequest = { ...base.request, proxy_id: requireProxy(base.request) };
+  const known = requireResolved(resolved);
+
+  if (outcome.kind === 'skipped') {
+    if (outcome.versions === undefined) throw new TypeError('a skipped outcome carries the versions read');
+    const detailType = DETAIL_TYPES.skipped;
+    return [
+      {
+        detailType,
+        detail: {
+          event_id: eventId(detailType, 0),
+          request: proxyRequest,
+          resolved: known,
+          versions: outcome.versions,
+          reason: outcome.reason,
+          trigger: base.trigger,
+          occurred_at: base.occurred_at,
+        },
+      },
+    ];
+  }
+
+  if (outcome.kind === 'planned') {
+    const detailType = DETAIL_TYPES.planned;
+    return [
+      {
+        detailType,
+        detail: {
+          event_id: eventId(detailType, 0),
+          request: proxyRequest,
+          would: outcome.would,
+          ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
+          resolved: known,
+          ...versions,
+          trigger: base.trigger,
+          occurred_at: base.occurred_at,
+        },
+      },
+    ];
+  }
+
   return outcome.items.map((item, index): ResultEvent => {
     const detailType = item.state === 'ACCEPT' ? DETAIL_TYPES.accepted : DETAIL_TYPES.rejected;
     const detail = {
       event_id: eventId(detailType, index),
-      request: base.request,
+      request: proxyRequest,
+      resolved: known,
+      ...versions,
       result: {
         instance_id: item.instance_id,
         workflow_id: item.workflow_id,
@@ -216,6 +414,24 @@ export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
   });
 }
 
+/** A request that named both versions needs no read to know them. */
+function explicitVersions(request: UpgradeRequest): ResolvedVersions | undefined {
+  const { source_version, target_version } = request;
+  if (source_version === undefined || target_version === LATEST_TARGET) return undefined;
+  return { source_version, target_version };
+}
+
+function requireProxy(target: UpgradeTarget): string {
+  if (target.proxy_id === undefined) throw new TypeError('only a Failed event may leave proxy_id out');
+  return target.proxy_id;
+}
+
+function requireResolved(resolved: ResolvedVersions | undefined): ResolvedVersions {
+  if (resolved === undefined)
+    throw new TypeError('an outcome past the version read carries resolved versions');
+  return resolved;
+}
+
 /**
  * event_id = the first 128 bits of
  *   sha256(JSON.stringify(["taurusdb-proxy-upgrader/result-event/v1", deliveryId, project_id,
@@ -223,30 +439,33 @@ export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
  * written as an RFC 9562 version 8 (custom) UUID: the version nibble set to 8 and the variant bits
  * to 10, so 122 bits of the hash remain.
  *
- * The inputs are what duplicate suppression keys on (delivery id + target) plus the item's position
- * and kind: a redelivery republishes identical ids and consumers can drop the repeat, while a new
- * delivery id (a deliberate new attempt) gets new ids. JSON array encoding keeps the fields from
- * running into each other. The occurrence time is deliberately not an input.
+ * The inputs are what duplicate suppression keys on (delivery id + target as requested) plus the
+ * item's position and kind: a redelivery republishes identical ids and consumers can drop the repeat,
+ * while a new delivery id (a deliberate new attempt) gets new ids. The versions are the request's own
+ * ("latest" literally; an omitted source and the proxy_id of an instance-wide failure are null), so an
+ * id is known before the version read. A dry run appends "dry-run": the plan and the later real run of
+ * the same delivery must never share an id, or consumers would drop the real outcome as a repeat.
+ * Requests with neither (every request before these features) keep the ids they always had. JSON array
+ * encoding keeps the fields from running into each other. The occurrence time is deliberately not an
+ * input.
  */
 export function resultEventId(
   deliveryId: string,
-  request: Pick<
-    UpgradeRequest,
-    'project_id' | 'instance_id' | 'proxy_id' | 'source_version' | 'target_version'
-  >,
+  target: UpgradeTarget,
   detailType: DetailType,
   index: number,
 ): string {
   const material = JSON.stringify([
     'taurusdb-proxy-upgrader/result-event/v1',
     deliveryId,
-    request.project_id,
-    request.instance_id,
-    request.proxy_id,
-    request.source_version,
-    request.target_version,
+    target.project_id,
+    target.instance_id,
+    target.proxy_id ?? null,
+    target.source_version ?? null,
+    target.target_version,
     detailType,
     index,
+    ...(target.dry_run === true ? ['dry-run'] : []),
   ]);
   const bytes = createHash('sha256').update(material).digest().subarray(0, 16);
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;

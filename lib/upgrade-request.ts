@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError, type ValidationIssue } from './errors.ts';
-import { compareVersions, isVersion, MAX_VERSION_LENGTH, VERSION_PATTERN } from './versions.ts';
+import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN } from './versions.ts';
 
 /**
  * The upgrade request every trigger carries (DESIGN.md "Upgrade request"), a batch of them, and the
@@ -18,6 +18,16 @@ import { compareVersions, isVersion, MAX_VERSION_LENGTH, VERSION_PATTERN } from 
  * - at most MAX_REPORTED_ISSUES issues are reported, then one `(root)` issue counts the rest.
  * - no message repeats user input except a validated version number (at most 41 characters); key
  *   names in paths are cut to 64 characters.
+ *
+ * Version awareness (the version read is `GET .../proxy/{proxy_id}/taurusproxy/proxy-version`):
+ * - `target_version` is a version or "latest"; `source_version` may be omitted. Both are filled in
+ *   from the version read, which runs before every upgrade unless the request says
+ *   `"preflight": false`; without the read, "latest" and an omitted source cannot be resolved and are
+ *   refused here, before anything runs.
+ * - a target must be newer than an explicit source; with "latest" that is only known after the read.
+ * - `proxy_id` names one proxy; `"all_proxies": true` instead asks for every proxy the instance lists.
+ *   Exactly one of the two.
+ * - a batch may set `preflight` and `dry_run` for all its items; an item's own value wins.
  */
 
 export const LANGUAGES = ['en-us', 'zh-cn'] as const;
@@ -32,6 +42,14 @@ const PRINTABLE_PATTERN = /^[^\u0000-\u001f\u007f-\u009f]+$/;
 
 const ID_RULE = `must contain only letters, digits and "-" (1 to ${MAX_ID_LENGTH} characters)`;
 const VERSION_RULE = 'must be a dotted version number such as 2.24.03.000';
+const TARGET_RULE = `must be "${LATEST}" or a dotted version number such as 2.24.03.000`;
+const PROXY_RULE = 'is required unless "all_proxies" is true';
+const ONE_PROXY_RULE = 'cannot be combined with proxy_id: name one proxy, or all of them';
+const LATEST_NEEDS_READ = `"${LATEST}" needs the version read; remove "preflight": false`;
+const SOURCE_NEEDS_READ = 'is required with "preflight": false: only the version read can fill it in';
+// The version pattern, or the literal "latest": one pattern, so JSON Schema shows both and a caller
+// gets one message.
+const TARGET_PATTERN = new RegExp(`^(?:${LATEST}|${VERSION_PATTERN.source.slice(1, -1)})$`);
 const LANGUAGE_RULE = `must be one of ${LANGUAGES.join(', ')}`;
 const ROOT_RULE = 'must be a JSON object: an upgrade request or {"upgrades": [...]}';
 const printableRule = (max: number) => `must be 1 to ${max} printable characters (no control characters)`;
@@ -54,6 +72,20 @@ const version = (description: string) =>
     .regex(VERSION_PATTERN, { error: VERSION_RULE })
     .meta({ description });
 
+const target = (description: string) =>
+  z
+    .string()
+    .max(MAX_VERSION_LENGTH, { error: TARGET_RULE, abort: true })
+    .regex(TARGET_PATTERN, { error: TARGET_RULE })
+    .meta({ description });
+
+const flag = (description: string) => z.boolean().optional().meta({ description });
+
+const PREFLIGHT_DESCRIPTION =
+  'Read the proxy versions before upgrading (default true): makes "latest", an omitted source_version, the skip when the proxy is already at the target and the source check possible. false sends the upgrade straight away.';
+const DRY_RUN_DESCRIPTION =
+  'Do every check (version read, proxy listing) and report what would happen as Proxy Upgrade Planned events, without calling anything that changes state (default false).';
+
 const printable = (max: number, description: string) =>
   z
     .string()
@@ -66,9 +98,18 @@ export const upgradeRequestSchema = z
   .strictObject({
     project_id: pathSegment('Huawei Cloud project id of the region (scopes the IAM token).'),
     instance_id: pathSegment('TaurusDB instance id.'),
-    proxy_id: pathSegment('Database proxy id.'),
-    source_version: version('Kernel version the proxy runs now, e.g. 2.23.12.000.'),
-    target_version: version('Kernel version to upgrade to; must be newer than source_version.'),
+    proxy_id: pathSegment('Database proxy id; required unless all_proxies is true.').optional(),
+    all_proxies: flag(
+      'true: upgrade every proxy the instance lists (GET .../proxies), each its own target; instead of proxy_id.',
+    ),
+    source_version: version(
+      'Kernel version the proxy runs now, e.g. 2.23.12.000. Optional: the version read fills it in; when given, a proxy at another version is refused.',
+    ).optional(),
+    target_version: target(
+      'Kernel version to upgrade to, newer than source_version; or "latest" for the latest_version TaurusDB reports.',
+    ),
+    preflight: flag(PREFLIGHT_DESCRIPTION),
+    dry_run: flag(DRY_RUN_DESCRIPTION),
     language: z
       .enum(LANGUAGES, { error: LANGUAGE_RULE })
       .optional()
@@ -85,7 +126,7 @@ export const upgradeRequestSchema = z
   })
   .superRefine(
     (request, ctx) => {
-      if (compareVersions(request.target_version, request.source_version) <= 0) {
+      if (compareVersions(request.target_version, String(request.source_version)) <= 0) {
         ctx.addIssue({
           code: 'custom',
           path: ['target_version'],
@@ -100,7 +141,7 @@ export const upgradeRequestSchema = z
     id: 'UpgradeRequest',
     title: 'Proxy upgrade request',
     description:
-      'Upgrade one TaurusDB proxy from source_version to target_version. target_version must be newer than source_version; JSON Schema cannot express that rule, the function enforces it.',
+      'Upgrade one TaurusDB proxy (proxy_id) or every proxy of an instance (all_proxies: true) to target_version. Rules JSON Schema cannot express, enforced by the function: exactly one of proxy_id and all_proxies: true; target_version newer than an explicit source_version; with preflight false, source_version is required and target_version cannot be "latest".',
   });
 
 export const upgradeBatchSchema = z
@@ -110,11 +151,63 @@ export const upgradeBatchSchema = z
       .min(1, { error: (issue) => batchSizeRule(lengthOf(issue.input)) })
       .max(MAX_BATCH_SIZE, { error: (issue) => batchSizeRule(lengthOf(issue.input)) })
       .meta({ description: `The upgrade requests, 1 to ${MAX_BATCH_SIZE}.` }),
+    preflight: flag(`${PREFLIGHT_DESCRIPTION} Applies to every item that does not set its own.`),
+    dry_run: flag(`${DRY_RUN_DESCRIPTION} Applies to every item that does not set its own.`),
   })
   .meta({
     title: 'Batch of proxy upgrade requests',
-    description: `1 to ${MAX_BATCH_SIZE} upgrade requests, processed with bounded concurrency; one failing item does not stop the others.`,
+    description: `1 to ${MAX_BATCH_SIZE} upgrade requests, processed with bounded concurrency; one failing item does not stop the others. preflight and dry_run given here apply to every item that does not set its own.`,
   });
+
+type FieldIssue = { path: PropertyKey[]; message: string };
+
+/**
+ * The rules that tie fields together, some across the batch: exactly one of proxy_id and
+ * all_proxies: true; without the version read (`preflight` false, the item's own or else the batch's)
+ * nothing can fill in "latest" or an omitted source. Checked on the raw payload rather than as zod
+ * refinements: zod skips every refinement once any field fails with an aborting issue (an over-long
+ * id), and these rules stand in for field-level "is required" issues that must be reported whatever
+ * else is wrong.
+ */
+function ruleIssues(payload: Record<string, unknown>): FieldIssue[] {
+  if (!Object.hasOwn(payload, 'upgrades')) return requestRuleIssues(payload, payload.preflight, []);
+  const { upgrades, preflight } = payload;
+  if (!Array.isArray(upgrades)) return [];
+  return upgrades.flatMap((item: unknown, index) =>
+    isPlainObject(item)
+      ? // An item's own preflight wins over the batch's.
+        requestRuleIssues(item, Object.hasOwn(item, 'preflight') ? item.preflight : preflight, [
+          'upgrades',
+          index,
+        ])
+      : [],
+  );
+}
+
+function requestRuleIssues(
+  request: Record<string, unknown>,
+  preflight: unknown,
+  at: PropertyKey[],
+): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const { proxy_id, all_proxies, source_version, target_version } = request;
+  // A wrongly typed all_proxies has its own issue; guessing what it meant would only add noise.
+  if (all_proxies === undefined || typeof all_proxies === 'boolean') {
+    if (proxy_id === undefined && all_proxies !== true) {
+      issues.push({ path: [...at, 'proxy_id'], message: PROXY_RULE });
+    }
+    if (proxy_id !== undefined && all_proxies === true) {
+      issues.push({ path: [...at, 'all_proxies'], message: ONE_PROXY_RULE });
+    }
+  }
+  if (preflight === false) {
+    if (source_version === undefined)
+      issues.push({ path: [...at, 'source_version'], message: SOURCE_NEEDS_READ });
+    if (target_version === LATEST)
+      issues.push({ path: [...at, 'target_version'], message: LATEST_NEEDS_READ });
+  }
+  return issues;
+}
 
 /**
  * What every trigger carries, for documentation (docs/schemas/upgrade-request.schema.json). Parse
@@ -123,20 +216,38 @@ export const upgradeBatchSchema = z
  */
 export const upgradePayloadSchema = z.union([upgradeRequestSchema, upgradeBatchSchema]).meta({
   title: 'Proxy upgrade request or batch',
-  description: `One upgrade request, or {"upgrades": [...]} with 1 to ${MAX_BATCH_SIZE} of them. In every request target_version must be newer than source_version (compared numerically segment by segment); JSON Schema cannot express that rule, the function enforces it.`,
+  description: `One upgrade request, or {"upgrades": [...]} with 1 to ${MAX_BATCH_SIZE} of them. In every request target_version must be newer than an explicit source_version (compared numerically segment by segment), exactly one of proxy_id and all_proxies: true is given, and with preflight false source_version is required and target_version cannot be "latest"; JSON Schema cannot express these rules, the function enforces them.`,
 });
 
 export type UpgradeRequest = z.infer<typeof upgradeRequestSchema>;
 
-/** The five fields that identify one upgrade: what duplicate suppression, events and answers key on. */
-export type UpgradeTarget = Pick<
-  UpgradeRequest,
-  'project_id' | 'instance_id' | 'proxy_id' | 'source_version' | 'target_version'
->;
+/**
+ * What identifies one upgrade step as the caller asked for it: what events, answers and logs name.
+ * Versions are as requested ("latest" literally, an omitted source absent); what they resolved to is
+ * reported beside them. `all_proxies` and `dry_run` appear only when true.
+ */
+export interface UpgradeTarget {
+  project_id: string;
+  instance_id: string;
+  /** Absent only for an all_proxies request that did not get as far as a listed proxy. */
+  proxy_id?: string;
+  all_proxies?: true;
+  source_version?: string;
+  target_version: string;
+  dry_run?: true;
+}
 
 export function targetOf(request: UpgradeRequest): UpgradeTarget {
   const { project_id, instance_id, proxy_id, source_version, target_version } = request;
-  return { project_id, instance_id, proxy_id, source_version, target_version };
+  return {
+    project_id,
+    instance_id,
+    ...(proxy_id === undefined ? {} : { proxy_id }),
+    ...(request.all_proxies === true ? { all_proxies: true as const } : {}),
+    ...(source_version === undefined ? {} : { source_version }),
+    target_version,
+    ...(request.dry_run === true ? { dry_run: true as const } : {}),
+  };
 }
 export type UpgradeBatch = z.infer<typeof upgradeBatchSchema>;
 
@@ -152,13 +263,24 @@ export function parseUpgradePayload(payload: unknown): UpgradeRequest[] {
   if (Array.isArray(upgrades) && upgrades.length > MAX_BATCH_SIZE) {
     throw new ValidationError([{ path: 'upgrades', message: batchSizeRule(String(upgrades.length)) }]);
   }
-  return parseWith(upgradeBatchSchema, payload).upgrades;
+  const batch = parseWith(upgradeBatchSchema, payload);
+  return batch.upgrades.map((request) => ({
+    ...request,
+    ...(batch.preflight === undefined || request.preflight !== undefined
+      ? {}
+      : { preflight: batch.preflight }),
+    ...(batch.dry_run === undefined || request.dry_run !== undefined ? {} : { dry_run: batch.dry_run }),
+  }));
 }
 
-function parseWith<Schema extends z.ZodType>(schema: Schema, payload: object): z.infer<Schema> {
+function parseWith<Schema extends z.ZodType>(
+  schema: Schema,
+  payload: Record<string, unknown>,
+): z.infer<Schema> {
   const parsed = schema.safeParse(payload, { error: messageFor });
-  if (parsed.success) return parsed.data;
-  throw new ValidationError(toValidationIssues(parsed.error.issues));
+  const rules = ruleIssues(payload);
+  if (parsed.success && rules.length === 0) return parsed.data;
+  throw new ValidationError(toValidationIssues(parsed.error?.issues ?? [], rules));
 }
 
 /** Messages for the issues the schemas above do not word themselves (types, unknown keys). */
@@ -178,7 +300,7 @@ function messageFor(issue: z.core.$ZodRawIssue): string {
   }
 }
 
-function toValidationIssues(zodIssues: readonly z.core.$ZodIssue[]): ValidationIssue[] {
+function toValidationIssues(zodIssues: readonly z.core.$ZodIssue[], rules: FieldIssue[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
   let total = 0;
@@ -197,6 +319,7 @@ function toValidationIssues(zodIssues: readonly z.core.$ZodIssue[]): ValidationI
       add(issue.path, issue.message);
     }
   }
+  for (const rule of rules) add(rule.path, rule.message);
   if (total > issues.length) {
     issues.push({ path: '(root)', message: `${total - issues.length} more issues not shown` });
   }
@@ -221,6 +344,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return text;
 }
 
+/** Both versions explicit and well formed ("latest" is only comparable after the version read). */
 function hasComparableVersions(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const { source_version, target_version } = value as Record<string, unknown>;

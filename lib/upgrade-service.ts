@@ -2,21 +2,40 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { mapWithConcurrency } from './concurrency.ts';
 import { AppError, AuthenticationError, InProgressError, SecretError, UpstreamError } from './errors.ts';
-import type { IdempotentRunner } from './idempotency.ts';
+import type { IdempotentRunner, StepKey } from './idempotency.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from './observability.ts';
 import {
   buildResultEvents,
   EMPTY_RESULT_MESSAGE,
+  ERROR_CODES,
+  type OutcomeError,
+  type PlanVerdict,
   type ResultEvent,
   type TargetOutcome,
   type TriggerInfo,
 } from './result-events.ts';
-import type { UpdateResultItem, UpgradeCall, UpgradeResponse } from './taurusdb-client.ts';
+import type {
+  ListedProxy,
+  ProxyRef,
+  ProxyVersion,
+  UpdateResultItem,
+  UpgradeCall,
+  UpgradeResponse,
+} from './taurusdb-client.ts';
 import type { Delivery } from './triggers.ts';
 import { targetOf, type UpgradeRequest } from './upgrade-request.ts';
+import {
+  decideUpgrade,
+  isVersion,
+  type ProxyVersions,
+  type ResolvedVersions,
+  type UpgradeDecision,
+} from './versions.ts';
 
 export interface UpgradeClient {
   upgradeProxyVersion(call: UpgradeCall, signal?: AbortSignal): Promise<UpgradeResponse>;
+  getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersion>;
+  listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
 }
 
 export interface Publisher {
@@ -26,7 +45,11 @@ export interface Publisher {
 type LoggerLike = Pick<Logger, 'info' | 'warn' | 'error'>;
 type MetricsLike = Pick<Metrics, 'addMetric'>;
 
-/** What is kept per delivery and target, so a redelivery republishes the same events without a second call. */
+/**
+ * What is kept per delivery and target, so a redelivery republishes the same events without a second
+ * call. The outcome carries what the version read found and the versions it resolved, so a replayed
+ * Skipped or Failed VERSION_MISMATCH event is identical to the first.
+ */
 export interface StoredOutcome {
   outcome: TargetOutcome;
   occurred_at: string;
@@ -34,12 +57,21 @@ export interface StoredOutcome {
   duration_ms: number | null;
 }
 
-export type OutcomeLabel = 'accepted' | 'rejected' | 'failed' | 'in_progress';
+export type OutcomeLabel = 'accepted' | 'rejected' | 'failed' | 'in_progress' | 'skipped' | 'planned';
 
 export interface TargetReport {
+  /** The request as given; for a proxy of an all_proxies request, with that proxy's id filled in. */
   request: UpgradeRequest;
   trigger: TriggerInfo;
   outcome: OutcomeLabel;
+  /** What the version read found; absent with "preflight": false or when the read failed. */
+  versions?: ProxyVersions;
+  /** The versions the upgrade call carried or would carry, once both were known. */
+  resolved?: ResolvedVersions;
+  /** Set on planned: what the real run would do. */
+  would?: PlanVerdict;
+  /** Set on skipped, and on planned when it would skip or refuse. */
+  reason?: string;
   /** Set on accepted/rejected. */
   update_result?: UpdateResultItem[];
   /** Set on failed and in_progress. */
@@ -54,10 +86,20 @@ export interface UpgradeServiceOptions {
   publisher: Publisher;
   idempotency: IdempotentRunner;
   concurrency: number;
+  /** Targets one delivery may hold once all_proxies requests are expanded (default 200). */
+  maxTargets?: number;
   now?: () => Date;
   logger?: LoggerLike;
   metrics?: MetricsLike;
 }
+
+const defaults = {
+  // Explicit targets are capped at 50 by the request schema; all_proxies may list up to 2,000 proxies
+  // (lib/taurusdb-client.ts). 200 targets at the default concurrency of 10 are 20 rounds of one read
+  // and one upgrade call: minutes at worst, inside a Lambda's 15, and 200 events in 20 PutEvents calls.
+  // A larger instance is named proxy by proxy, in several deliveries.
+  maxTargets: 200,
+};
 
 export interface InvocationInfo {
   /** The Lambda request id: Scheduler input's delivery id when the request names none. */
@@ -72,6 +114,15 @@ interface ProcessedTarget {
   /** An unexpected failure (duplicate suppression store down, a bug): the invocation must fail. */
   fault?: unknown;
 }
+
+/**
+ * One entry of the expanded delivery: a proxy to process, or a request that ended before it named a
+ * proxy (its instance could not be listed or lists none, or the delivery grew too large).
+ */
+type Expanded =
+  | { kind: 'target'; request: UpgradeRequest }
+  | { kind: 'ended'; request: UpgradeRequest; error: OutcomeError }
+  | { kind: 'fault'; request: UpgradeRequest; fault: unknown };
 
 function triggerFor(delivery: Delivery, request: UpgradeRequest, invocation: InvocationInfo): TriggerInfo {
   // Scheduler input has no envelope: `delivery_id` (e.g. <aws.scheduler.execution-id>) names the
@@ -89,36 +140,47 @@ function triggerFor(delivery: Delivery, request: UpgradeRequest, invocation: Inv
 }
 
 /**
+ * Duplicate suppression keys on the delivery and the target *as requested*, never on what the version
+ * read resolved: a redelivery must find its stored outcome before anything is read, and a later read
+ * could resolve "latest" to a newer version and miss it. An omitted source keys as "current" and
+ * "latest" as itself; neither can be mistaken for a version. A proxy of an all_proxies request keys on
+ * its listed id: each proxy's upgrade is a step of its own, so a retry after a failure part-way through
+ * an instance replays the proxies that ran and runs the others (the listing, a read, runs again).
+ */
+function stepKey(deliveryId: string, request: UpgradeRequest): StepKey {
+  if (request.proxy_id === undefined) throw new TypeError('a step is keyed on one proxy');
+  return {
+    deliveryId,
+    project_id: request.project_id,
+    instance_id: request.instance_id,
+    proxy_id: request.proxy_id,
+    source_version: request.source_version ?? 'current',
+    target_version: request.target_version,
+  };
+}
+
+/**
  * Failures before TaurusDB ran the upgrade (credentials unreadable, IAM refused, connection refused,
  * throttled past the retry budget) are reported but not stored: a redelivery may try again. Failures
  * after the request may have run (5xx, timeout after sending, unreadable 200) and TaurusDB's own 4xx
  * refusals are stored, so a redelivery republishes them instead of calling a second time.
  */
-function failureOf(error: unknown): { outcome: TargetOutcome; retryable: boolean } {
+function failureOf(error: unknown, context = ''): { error: OutcomeError; retryable: boolean } {
   if (error instanceof UpstreamError) {
     return {
-      outcome: {
-        kind: 'failed',
-        error: {
-          ...(error.status === undefined ? {} : { status: error.status }),
-          ...(error.errorCode === undefined ? {} : { error_code: error.errorCode }),
-          error_msg: error.errorMsg ?? error.message,
-        },
+      error: {
+        ...(error.status === undefined ? {} : { status: error.status }),
+        ...(error.errorCode === undefined ? {} : { error_code: error.errorCode }),
+        error_msg: `${context}${error.errorMsg ?? error.message}`,
       },
       retryable: !error.mayHaveRun,
     };
   }
   if (error instanceof AuthenticationError) {
-    return {
-      outcome: { kind: 'failed', error: { error_code: 'AUTHENTICATION_FAILED', error_msg: error.message } },
-      retryable: true,
-    };
+    return { error: { error_code: 'AUTHENTICATION_FAILED', error_msg: error.message }, retryable: true };
   }
   if (error instanceof SecretError) {
-    return {
-      outcome: { kind: 'failed', error: { error_code: 'CREDENTIALS_UNAVAILABLE', error_msg: error.message } },
-      retryable: true,
-    };
+    return { error: { error_code: 'CREDENTIALS_UNAVAILABLE', error_msg: error.message }, retryable: true };
   }
   throw error;
 }
@@ -132,45 +194,134 @@ class NotStored extends AppError {
 }
 
 function labelOf(outcome: TargetOutcome): OutcomeLabel {
-  if (outcome.kind === 'failed') return 'failed';
-  // An empty update_result is published as a Failed event (lib/result-events.ts); the label agrees.
-  if (outcome.items.length === 0) return 'failed';
-  return outcome.items.every((item) => item.state === 'ACCEPT') ? 'accepted' : 'rejected';
+  switch (outcome.kind) {
+    case 'failed':
+      return 'failed';
+    case 'skipped':
+      return 'skipped';
+    case 'planned':
+      return 'planned';
+    case 'completed':
+      // An empty update_result is published as a Failed event (lib/result-events.ts); the label agrees.
+      if (outcome.items.length === 0) return 'failed';
+      return outcome.items.every((item) => item.state === 'ACCEPT') ? 'accepted' : 'rejected';
+  }
 }
+
+const METRIC_NAMES: Record<OutcomeLabel, string> = {
+  accepted: 'Accepted',
+  rejected: 'Rejected',
+  failed: 'Failed',
+  in_progress: 'InProgress',
+  skipped: 'Skipped',
+  planned: 'Planned',
+};
 
 export function createUpgradeService(options: UpgradeServiceOptions) {
   const now = options.now ?? (() => new Date());
   const log = options.logger ?? defaultLogger;
   const metrics = options.metrics ?? defaultMetrics;
+  const maxTargets = options.maxTargets ?? defaults.maxTargets;
+
+  const decided = (outcome: TargetOutcome): StoredOutcome => ({
+    outcome,
+    occurred_at: now().toISOString(),
+    upstream_status: null,
+    duration_ms: null,
+  });
+
+  /** The version read; any failure is not stored (a GET changed nothing) so a redelivery reads again. */
+  async function readVersions(request: UpgradeRequest, signal: AbortSignal | undefined) {
+    let found: ProxyVersion;
+    try {
+      found = await options.client.getProxyVersion(proxyRef(request), signal);
+    } catch (error) {
+      const { error: failure } = failureOf(error, 'the version read failed, so no upgrade was attempted: ');
+      throw new NotStored({
+        ...decided({ kind: 'failed', error: failure }),
+        upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
+      });
+    }
+    // Only dotted numbers can be compared, and only they are safe to repeat in messages and events.
+    if (!isVersion(found.current_version) || !isVersion(found.latest_version)) {
+      throw new NotStored(
+        decided({
+          kind: 'failed',
+          error: {
+            status: 200,
+            error_code: ERROR_CODES.unreadableVersion,
+            error_msg:
+              'the version read answered a current_version or latest_version that is not a dotted version number, so no upgrade was attempted',
+          },
+        }),
+      );
+    }
+    const { current_version, latest_version, can_upgrade } = found;
+    return { current_version, latest_version, can_upgrade };
+  }
+
+  /** The whole step for one proxy: read, decide, and upgrade unless the decision or a dry run says not to. */
+  async function attempt(request: UpgradeRequest, signal: AbortSignal | undefined): Promise<StoredOutcome> {
+    let versions: ProxyVersions | undefined;
+    let decision: UpgradeDecision;
+    if (request.preflight === false) {
+      // The request schema requires both versions without the read.
+      if (request.source_version === undefined) throw new TypeError('preflight false needs source_version');
+      decision = {
+        action: 'upgrade',
+        resolved: { source_version: request.source_version, target_version: request.target_version },
+      };
+    } else {
+      versions = await readVersions(request, signal);
+      decision = decideUpgrade(request, versions);
+    }
+    const context = { ...(versions === undefined ? {} : { versions }), resolved: decision.resolved };
+    if (request.dry_run === true) {
+      return decided({
+        kind: 'planned',
+        would: decision.action,
+        ...('reason' in decision ? { reason: decision.reason } : {}),
+        ...context,
+      });
+    }
+    if (decision.action === 'skip') return decided({ kind: 'skipped', reason: decision.reason, ...context });
+    if (decision.action === 'refuse') {
+      return decided({
+        kind: 'failed',
+        error: { error_code: ERROR_CODES.versionMismatch, error_msg: decision.reason },
+        ...context,
+      });
+    }
+    return callTaurusDb(request, context, signal);
+  }
 
   async function callTaurusDb(
     request: UpgradeRequest,
+    context: { versions?: ProxyVersions; resolved: ResolvedVersions },
     signal: AbortSignal | undefined,
   ): Promise<StoredOutcome> {
     const occurredAt = () => now().toISOString();
     try {
       const response = await options.client.upgradeProxyVersion(
         {
-          projectId: request.project_id,
-          instanceId: request.instance_id,
-          proxyId: request.proxy_id,
-          sourceVersion: request.source_version,
-          targetVersion: request.target_version,
+          ...proxyRef(request),
+          sourceVersion: context.resolved.source_version,
+          targetVersion: context.resolved.target_version,
           language: request.language,
         },
         signal,
       );
       metrics.addMetric('UpstreamLatency', 'Milliseconds', response.durationMs);
       return {
-        outcome: { kind: 'completed', items: response.items },
+        outcome: { kind: 'completed', items: response.items, ...context },
         occurred_at: occurredAt(),
         upstream_status: response.status,
         duration_ms: response.durationMs,
       };
     } catch (error) {
-      const { outcome, retryable } = failureOf(error);
+      const { error: failure, retryable } = failureOf(error);
       const stored: StoredOutcome = {
-        outcome,
+        outcome: { kind: 'failed', error: failure, ...context },
         occurred_at: occurredAt(),
         upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
         duration_ms: null,
@@ -189,19 +340,26 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
     let stored: StoredOutcome;
     let replayed = false;
     try {
-      const result = await options.idempotency.run({ deliveryId: trigger.id, ...targetOf(request) }, () =>
-        callTaurusDb(request, invocation.signal),
-      );
-      ({ value: stored, replayed } = result);
-      if (result.storeError) {
-        log.warn(
-          'result could not be stored for duplicate suppression; a redelivery would call TaurusDB again',
-          {
-            ...targetOf(request),
-            trigger_id: trigger.id,
-            error: { name: result.storeError.name, message: result.storeError.message },
-          },
+      if (request.dry_run === true) {
+        // A dry run changes nothing, so there is nothing to protect from a second run; and storing its
+        // plan under the delivery's key would make the real run of the same delivery replay the plan
+        // instead of upgrading. It bypasses duplicate suppression altogether.
+        stored = await attempt(request, invocation.signal);
+      } else {
+        const result = await options.idempotency.run(stepKey(trigger.id, request), () =>
+          attempt(request, invocation.signal),
         );
+        ({ value: stored, replayed } = result);
+        if (result.storeError) {
+          log.warn(
+            'result could not be stored for duplicate suppression; a redelivery would call TaurusDB again',
+            {
+              ...targetOf(request),
+              trigger_id: trigger.id,
+              error: { name: result.storeError.name, message: result.storeError.message },
+            },
+          );
+        }
       }
     } catch (error) {
       if (error instanceof NotStored) {
@@ -216,28 +374,39 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
           replayed: false,
         };
         log.warn('target outcome', logFields(report, null, null));
-        metrics.addMetric('InProgress', 'Count', 1);
+        metrics.addMetric(METRIC_NAMES.in_progress, 'Count', 1);
         return { report, events: [] };
       } else {
         log.error('target could not be processed', { ...targetOf(request), trigger_id: trigger.id, error });
         return { events: [], fault: error };
       }
     }
-    const events = buildResultEvents({
-      request,
-      trigger,
-      outcome: stored.outcome,
-      occurredAt: new Date(stored.occurred_at),
-    });
+    return finish(request, trigger, stored, replayed);
+  }
+
+  /** Events, answer, log line and metric of one outcome. */
+  function finish(
+    request: UpgradeRequest,
+    trigger: TriggerInfo,
+    stored: StoredOutcome,
+    replayed: boolean,
+  ): ProcessedTarget {
+    const { outcome } = stored;
+    const events = buildResultEvents({ request, trigger, outcome, occurredAt: new Date(stored.occurred_at) });
     const report: TargetReport = {
       request,
       trigger,
-      outcome: labelOf(stored.outcome),
-      ...(stored.outcome.kind === 'completed'
-        ? { update_result: stored.outcome.items }
-        : { error: stored.outcome.error }),
+      outcome: labelOf(outcome),
+      ...(outcome.versions === undefined ? {} : { versions: outcome.versions }),
+      ...(outcome.resolved === undefined ? {} : { resolved: outcome.resolved }),
+      ...(outcome.kind === 'planned' ? { would: outcome.would } : {}),
+      ...((outcome.kind === 'planned' || outcome.kind === 'skipped') && outcome.reason !== undefined
+        ? { reason: outcome.reason }
+        : {}),
+      ...(outcome.kind === 'completed' ? { update_result: outcome.items } : {}),
+      ...(outcome.kind === 'failed' ? { error: outcome.error } : {}),
       // A 200 without any item is a failure whose Failed event carries this error; the answer agrees.
-      ...(stored.outcome.kind === 'completed' && stored.outcome.items.length === 0
+      ...(outcome.kind === 'completed' && outcome.items.length === 0
         ? { error: { status: 200, error_msg: EMPTY_RESULT_MESSAGE } }
         : {}),
       event_ids: events.map((event) => event.detail.event_id),
@@ -246,15 +415,78 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
     const fields = logFields(report, stored.upstream_status, stored.duration_ms);
     if (report.outcome === 'failed') log.error('target outcome', fields);
     else log.info('target outcome', fields);
-    metrics.addMetric(
-      { accepted: 'Accepted', rejected: 'Rejected', failed: 'Failed', in_progress: 'InProgress' }[
-        report.outcome
-      ],
-      'Count',
-      1,
-    );
+    metrics.addMetric(METRIC_NAMES[report.outcome], 'Count', 1);
     if (replayed) metrics.addMetric('Replayed', 'Count', 1);
     return { report, events };
+  }
+
+  /**
+   * Every request as its proxies: a request naming a proxy as is, an all_proxies request as one
+   * target per listed proxy (in listing order). Listing is a read and is not stored: a redelivery lists
+   * again, and each proxy then finds its own stored step.
+   */
+  async function expand(requests: UpgradeRequest[], invocation: InvocationInfo): Promise<Expanded[][]> {
+    const expanded = await mapWithConcurrency(
+      requests,
+      options.concurrency,
+      async (request): Promise<Expanded[]> => {
+        if (request.all_proxies !== true) return [{ kind: 'target', request }];
+        const { project_id: projectId, instance_id: instanceId } = request;
+        try {
+          const proxies = await options.client.listProxies({ projectId, instanceId }, invocation.signal);
+          if (proxies.length === 0) {
+            return [
+              {
+                kind: 'ended',
+                request,
+                error: {
+                  error_code: ERROR_CODES.noProxies,
+                  error_msg: `instance ${instanceId} lists no proxies, so there is nothing to upgrade`,
+                },
+              },
+            ];
+          }
+          return proxies.map(({ proxyId }) => ({
+            kind: 'target',
+            request: { ...request, proxy_id: proxyId },
+          }));
+        } catch (error) {
+          try {
+            const context = `the proxies of instance ${instanceId} could not be listed, so none was upgraded: `;
+            return [{ kind: 'ended', request, error: failureOf(error, context).error }];
+          } catch (fault) {
+            return [{ kind: 'fault', request, fault }];
+          }
+        }
+      },
+    );
+    const total = expanded.reduce((sum, entries) => sum + entries.length, 0);
+    if (total <= maxTargets) return expanded;
+    // Refused as a whole rather than cut short: which part of a delivery ran should never depend on
+    // how many proxies an instance happens to list today.
+    return expanded.map((entries, index) => {
+      const request = requests[index] as UpgradeRequest;
+      // A request that already ended (or faulted) keeps its own ending: it upgraded nothing either way.
+      if (entries.some((entry) => entry.kind !== 'target')) return entries;
+      const listed =
+        request.all_proxies === true
+          ? `instance ${request.instance_id} lists ${entries.length} proxies; `
+          : '';
+      const error: OutcomeError = {
+        error_code: ERROR_CODES.tooManyTargets,
+        error_msg: `${listed}the delivery expands to ${total} targets, more than the ${maxTargets} one delivery may upgrade, so nothing in it was upgraded: split it into smaller deliveries`,
+      };
+      return [{ kind: 'ended', request, error }];
+    });
+  }
+
+  function processEnded(
+    entry: Extract<Expanded, { kind: 'ended' }>,
+    delivery: Delivery,
+    invocation: InvocationInfo,
+  ): ProcessedTarget {
+    const trigger = triggerFor(delivery, entry.request, invocation);
+    return finish(entry.request, trigger, decided({ kind: 'failed', error: entry.error }), false);
   }
 
   return {
@@ -268,8 +500,16 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
       delivery: Delivery,
       invocation: InvocationInfo,
     ): Promise<TargetReport[]> {
-      const processed = await mapWithConcurrency(requests, options.concurrency, (request) =>
-        processTarget(request, delivery, invocation),
+      const entries = (await expand(requests, invocation)).flat();
+      const processed = await mapWithConcurrency(
+        entries,
+        options.concurrency,
+        async (entry): Promise<ProcessedTarget> => {
+          if (entry.kind === 'target') return processTarget(entry.request, delivery, invocation);
+          if (entry.kind === 'ended') return processEnded(entry, delivery, invocation);
+          log.error('target could not be processed', { ...targetOf(entry.request), error: entry.fault });
+          return { events: [], fault: entry.fault };
+        },
       );
       const events = processed.flatMap((entry) => entry.events);
       if (events.length > 0) await options.publisher.publish(events);
@@ -282,6 +522,11 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
   };
 }
 
+function proxyRef(request: UpgradeRequest): ProxyRef {
+  if (request.proxy_id === undefined) throw new TypeError('a proxy call needs proxy_id');
+  return { projectId: request.project_id, instanceId: request.instance_id, proxyId: request.proxy_id };
+}
+
 function logFields(report: TargetReport, upstreamStatus: number | null, durationMs: number | null) {
   return {
     outcome: report.outcome,
@@ -290,6 +535,10 @@ function logFields(report: TargetReport, upstreamStatus: number | null, duration
     trigger_id: report.trigger.id,
     change_id: report.trigger.change_id,
     requested_by: report.trigger.requested_by,
+    versions: report.versions,
+    resolved: report.resolved,
+    would: report.would,
+    reason: report.reason,
     upstream_status: upstreamStatus,
     duration_ms: durationMs,
     replayed: report.replayed,

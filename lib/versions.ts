@@ -40,3 +40,76 @@ export function compareVersions(a: string, b: string): number {
   }
   return 0;
 }
+
+/** What `GET .../proxy/{proxy_id}/taurusproxy/proxy-version` reports for a proxy. */
+export interface ProxyVersions {
+  current_version: string;
+  latest_version: string;
+  can_upgrade: boolean;
+}
+
+/** The target a request may name instead of a version: whatever TaurusDB reports as latest_version. */
+export const LATEST = 'latest';
+
+/** What a request asks for: a target (a version or "latest") and, optionally, the version it expects. */
+export interface WantedVersions {
+  source_version?: string | undefined;
+  target_version: string;
+}
+
+/** The two versions an upgrade call carries, after "latest" and an omitted source were filled in. */
+export interface ResolvedVersions {
+  source_version: string;
+  target_version: string;
+}
+
+export type UpgradeDecision = { resolved: ResolvedVersions } & (
+  | { action: 'upgrade' }
+  | { action: 'skip'; reason: string }
+  | { action: 'refuse'; reason: string }
+);
+
+/**
+ * Decides from a proxy's versions what one request should do, in this order:
+ * 1. already at or past the target → skip. This comes before the source check so that sending the same
+ *    change again after it completed says "done" instead of reporting a conflict;
+ * 2. "latest" while TaurusDB says `can_upgrade: false` → skip. An explicit target is still sent: TaurusDB
+ *    is the judge of whether that version can be installed, and its refusal is reported as it comes;
+ * 3. an explicit source that is not the current version → refuse: the caller's picture of the proxy is
+ *    wrong, and upgrading from a version it did not expect is not what it asked for;
+ * 4. otherwise upgrade from the request's source (or the current version) to the resolved target.
+ * Versions compare numerically (`2.24.3` is `2.24.03.000`). Throws a TypeError when a version TaurusDB
+ * reported is not a dotted number: callers check with isVersion first.
+ */
+export function decideUpgrade(wanted: WantedVersions, found: ProxyVersions): UpgradeDecision {
+  const latest = wanted.target_version === LATEST;
+  const resolved: ResolvedVersions = {
+    source_version: wanted.source_version ?? found.current_version,
+    target_version: latest ? found.latest_version : wanted.target_version,
+  };
+  const current = found.current_version;
+  const position = compareVersions(current, resolved.target_version);
+  if (position === 0) return { action: 'skip', resolved, reason: `proxy is already at ${current}` };
+  if (position > 0) {
+    return {
+      action: 'skip',
+      resolved,
+      reason: `proxy is already at ${current}, newer than the target ${resolved.target_version}`,
+    };
+  }
+  if (latest && !found.can_upgrade) {
+    return {
+      action: 'skip',
+      resolved,
+      reason: `TaurusDB reports no upgrade available for the proxy at ${current} (can_upgrade is false)`,
+    };
+  }
+  if (wanted.source_version !== undefined && compareVersions(wanted.source_version, current) !== 0) {
+    return {
+      action: 'refuse',
+      resolved,
+      reason: `proxy is at ${current}, request says ${wanted.source_version}`,
+    };
+  }
+  return { action: 'upgrade', resolved };
+}

@@ -9,7 +9,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { acceptedDetailSchema, failedDetailSchema, rejectedDetailSchema } from '../lib/result-events.ts';
+import {
+  acceptedDetailSchema,
+  failedDetailSchema,
+  plannedDetailSchema,
+  rejectedDetailSchema,
+  skippedDetailSchema,
+} from '../lib/result-events.ts';
 import { upgradePayloadSchema } from '../lib/upgrade-request.ts';
 
 export const SCHEMA_DIRECTORY = fileURLToPath(new URL('../docs/schemas/', import.meta.url));
@@ -22,6 +28,8 @@ const documents: ReadonlyArray<{ name: string; schema: z.ZodType }> = [
   { name: 'proxy-upgrade-accepted', schema: acceptedDetailSchema },
   { name: 'proxy-upgrade-rejected', schema: rejectedDetailSchema },
   { name: 'proxy-upgrade-failed', schema: failedDetailSchema },
+  { name: 'proxy-upgrade-skipped', schema: skippedDetailSchema },
+  { name: 'proxy-upgrade-planned', schema: plannedDetailSchema },
 ];
 
 /** File name → file content (pretty-printed JSON, trailing newline), in a fixed order. */

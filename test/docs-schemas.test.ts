@@ -9,110 +9,16 @@ import {
   staleSchemaFiles,
   writeSchemaFiles,
 } from '../scripts/generate-schemas.ts';
+import { type JsonSchema, schemaProblems } from './support/json-schema-check.ts';
 
 const expectedFiles = [
   'proxy-upgrade-accepted.schema.json',
   'proxy-upgrade-failed.schema.json',
+  'proxy-upgrade-planned.schema.json',
   'proxy-upgrade-rejected.schema.json',
+  'proxy-upgrade-skipped.schema.json',
   'upgrade-request.schema.json',
 ];
-
-type JsonSchema = Record<string, unknown>;
-
-/**
- * The handful of JSON Schema keywords the generated documents use, enough to check that the
- * committed files accept what the function emits and refuse what it refuses (no validator package
- * is a dependency). An unknown keyword fails the check rather than being ignored.
- */
-function schemaProblems(schema: JsonSchema, value: unknown, root: JsonSchema, at = '$'): string[] {
-  const known = new Set([
-    '$schema',
-    '$id',
-    'title',
-    'description',
-    '$defs',
-    'format',
-    ...Object.keys(checks),
-  ]);
-  const unknown = Object.keys(schema).filter((keyword) => !known.has(keyword));
-  if (unknown.length > 0) return [`${at}: unsupported keywords ${unknown.join(', ')}`];
-  return Object.entries(checks).flatMap(([keyword, check]) =>
-    keyword in schema ? check(schema[keyword], value, { schema, root, at }) : [],
-  );
-}
-
-interface Where {
-  schema: JsonSchema;
-  root: JsonSchema;
-  at: string;
-}
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-const typeOf = (value: unknown) =>
-  value === null
-    ? 'null'
-    : Array.isArray(value)
-      ? 'array'
-      : Number.isInteger(value)
-        ? 'integer'
-        : typeof value;
-const checks: Record<string, (keyword: unknown, value: unknown, where: Where) => string[]> = {
-  $ref: (ref, value, { root, at }) =>
-    schemaProblems(
-      (root.$defs as Record<string, JsonSchema>)[String(ref).replace('#/$defs/', '')] ?? {},
-      value,
-      root,
-      at,
-    ),
-  anyOf: (options, value, { root, at }) =>
-    (options as JsonSchema[]).some((option) => schemaProblems(option, value, root, at).length === 0)
-      ? []
-      : [`${at}: matches no anyOf option`],
-  type: (type, value, { at }) => {
-    const allowed = [type].flat();
-    const actual = typeOf(value);
-    return allowed.includes(actual) || (actual === 'integer' && allowed.includes('number'))
-      ? []
-      : [`${at}: not ${type}`];
-  },
-  enum: (values, value, { at }) => ((values as unknown[]).includes(value) ? [] : [`${at}: not in enum`]),
-  const: (constant, value, { at }) => (value === constant ? [] : [`${at}: not ${constant}`]),
-  pattern: (pattern, value, { at }) =>
-    typeof value !== 'string' || new RegExp(String(pattern), 'u').test(value)
-      ? []
-      : [`${at}: does not match`],
-  minLength: (min, value, { at }) =>
-    typeof value !== 'string' || value.length >= Number(min) ? [] : [`${at}: short`],
-  maxLength: (max, value, { at }) =>
-    typeof value !== 'string' || value.length <= Number(max) ? [] : [`${at}: long`],
-  minimum: (min, value, { at }) =>
-    typeof value !== 'number' || value >= Number(min) ? [] : [`${at}: small`],
-  maximum: (max, value, { at }) => (typeof value !== 'number' || value <= Number(max) ? [] : [`${at}: big`]),
-  minItems: (min, value, { at }) =>
-    !Array.isArray(value) || value.length >= Number(min) ? [] : [`${at}: few`],
-  maxItems: (max, value, { at }) =>
-    !Array.isArray(value) || value.length <= Number(max) ? [] : [`${at}: many`],
-  items: (items, value, { root, at }) =>
-    Array.isArray(value)
-      ? value.flatMap((item, i) => schemaProblems(items as JsonSchema, item, root, `${at}[${i}]`))
-      : [],
-  required: (names, value, { at }) =>
-    isObject(value)
-      ? (names as string[]).filter((name) => !(name in value)).map((name) => `${at}.${name}: missing`)
-      : [],
-  properties: (properties, value, { root, at }) =>
-    isObject(value)
-      ? Object.entries(properties as Record<string, JsonSchema>).flatMap(([name, property]) =>
-          name in value ? schemaProblems(property, value[name], root, `${at}.${name}`) : [],
-        )
-      : [],
-  additionalProperties: (allowed, value, { schema, at }) =>
-    allowed === false && isObject(value)
-      ? Object.keys(value)
-          .filter((name) => !Object.hasOwn((schema.properties ?? {}) as object, name))
-          .map((name) => `${at}.${name}: not allowed`)
-      : [],
-};
 
 async function committed(fileName: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(join(SCHEMA_DIRECTORY, fileName), 'utf8'));
@@ -138,7 +44,9 @@ describe('docs/schemas', () => {
 
   it('states the request rules, and says which one JSON Schema cannot express', async () => {
     const document = await committed('upgrade-request.schema.json');
-    expect(document.description).toMatch(/target_version must be newer than source_version.*cannot express/);
+    expect(document.description).toMatch(
+      /target_version must be newer than an explicit source_version.*exactly one of proxy_id and all_proxies.*cannot express/,
+    );
     const defs = document.$defs as Record<string, Record<string, unknown>>;
     const upgradeRequest = defs.UpgradeRequest as {
       additionalProperties: boolean;
@@ -146,21 +54,22 @@ describe('docs/schemas', () => {
       properties: Record<string, Record<string, unknown>>;
     };
     expect(upgradeRequest.additionalProperties).toBe(false);
-    expect(upgradeRequest.required).toStrictEqual([
-      'project_id',
-      'instance_id',
-      'proxy_id',
-      'source_version',
-      'target_version',
-    ]);
+    // proxy_id or all_proxies, and source_version unless preflight is false: rules stated in the description.
+    expect(upgradeRequest.required).toStrictEqual(['project_id', 'instance_id', 'target_version']);
+    expect(upgradeRequest.properties.all_proxies).toMatchObject({ type: 'boolean' });
+    expect(upgradeRequest.properties.preflight).toMatchObject({ type: 'boolean' });
+    expect(upgradeRequest.properties.dry_run).toMatchObject({ type: 'boolean' });
     expect(upgradeRequest.properties.proxy_id).toMatchObject({
       type: 'string',
       minLength: 1,
       maxLength: 64,
       pattern: '^[A-Za-z0-9-]+$',
     });
-    expect(upgradeRequest.properties.target_version).toMatchObject({
+    expect(upgradeRequest.properties.source_version).toMatchObject({
       pattern: '^[0-9]{1,6}(?:\\.[0-9]{1,6}){1,5}$',
+    });
+    expect(upgradeRequest.properties.target_version).toMatchObject({
+      pattern: '^(?:latest|[0-9]{1,6}(?:\\.[0-9]{1,6}){1,5})$',
     });
     expect(upgradeRequest.properties.language).toMatchObject({ enum: ['en-us', 'zh-cn'] });
     expect(document.anyOf).toStrictEqual([
@@ -175,26 +84,38 @@ describe('docs/schemas', () => {
             maxItems: 50,
             items: { $ref: '#/$defs/UpgradeRequest' },
           }),
+          preflight: expect.objectContaining({ type: 'boolean' }),
+          dry_run: expect.objectContaining({ type: 'boolean' }),
         },
       }),
     ]);
   });
 
-  it('puts result only on Accepted/Rejected and error only on Failed', async () => {
-    for (const [fileName, part] of [
-      ['proxy-upgrade-accepted.schema.json', 'result'],
-      ['proxy-upgrade-rejected.schema.json', 'result'],
-      ['proxy-upgrade-failed.schema.json', 'error'],
+  it('puts result only on Accepted/Rejected, error only on Failed, reason on Skipped, would on Planned', async () => {
+    for (const [fileName, required] of [
+      ['proxy-upgrade-accepted.schema.json', ['resolved', 'result']],
+      ['proxy-upgrade-rejected.schema.json', ['resolved', 'result']],
+      ['proxy-upgrade-failed.schema.json', ['error']],
+      ['proxy-upgrade-skipped.schema.json', ['resolved', 'versions', 'reason']],
+      ['proxy-upgrade-planned.schema.json', ['would', 'resolved']],
     ] as const) {
       const document = await committed(fileName);
       expect(document.additionalProperties, fileName).toBe(false);
       expect(document.required, fileName).toStrictEqual([
         'event_id',
         'request',
-        part,
+        ...required,
         'trigger',
         'occurred_at',
       ]);
+    }
+  });
+
+  it('lets only a Failed event leave proxy_id out (an instance that could not be expanded)', async () => {
+    for (const fileName of expectedFiles.filter((name) => name.startsWith('proxy-upgrade-'))) {
+      const request = ((await committed(fileName)).properties as Record<string, JsonSchema>).request;
+      const required = (request?.required ?? []) as string[];
+      expect(required.includes('proxy_id'), fileName).toBe(fileName !== 'proxy-upgrade-failed.schema.json');
     }
   });
 });
@@ -211,7 +132,11 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
     'Proxy Upgrade Accepted': 'proxy-upgrade-accepted.schema.json',
     'Proxy Upgrade Rejected': 'proxy-upgrade-rejected.schema.json',
     'Proxy Upgrade Failed': 'proxy-upgrade-failed.schema.json',
+    'Proxy Upgrade Skipped': 'proxy-upgrade-skipped.schema.json',
+    'Proxy Upgrade Planned': 'proxy-upgrade-planned.schema.json',
   } as const;
+  const versions = { current_version: '2.23.12.000', latest_version: '2.24.03.000', can_upgrade: true };
+  const resolved = { source_version: '2.23.12.000', target_version: '2.24.03.000' };
 
   it('accept every event detail the builder makes', async () => {
     const outcomes: TargetOutcome[] = [
@@ -225,16 +150,65 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
       { kind: 'completed', items: [] },
       { kind: 'failed', error: { status: 400, error_code: 'DBS.05000008', error_msg: 'latest' } },
       { kind: 'failed', error: { error_msg: 'unreachable' } },
+      { kind: 'completed', items: [], versions, resolved },
+      {
+        kind: 'failed',
+        error: {
+          error_code: 'VERSION_MISMATCH',
+          error_msg: 'proxy is at 2.24.03.000, request says 2.23.12.000',
+        },
+        versions: { ...versions, current_version: '2.24.03.000' },
+        resolved,
+      },
+      { kind: 'skipped', reason: 'proxy is already at 2.24.03.000', versions, resolved },
+      { kind: 'planned', would: 'upgrade', versions, resolved },
+      { kind: 'planned', would: 'skip', reason: 'proxy is already at 2.24.03.000', resolved },
     ];
-    const events = outcomes.flatMap((outcome) =>
-      buildResultEvents({
-        request: { ...request, change_id: 'CHG0031337', requested_by: 'alice@example.com' },
-        trigger: { kind: 'event', id: '6a7e8feb-b491-4cf7-a9f1-bf3703467718', change_id: 'CHG0031337' },
-        outcome,
-        occurredAt: new Date('2026-11-27T10:00:00.000Z'),
+    const { source_version: _source, ...withoutSource } = request;
+    const { proxy_id: _proxy, ...instance } = withoutSource;
+    const trigger = {
+      kind: 'event',
+      id: '6a7e8feb-b491-4cf7-a9f1-bf3703467718',
+      change_id: 'CHG0031337',
+    } as const;
+    const occurredAt = new Date('2026-11-27T10:00:00.000Z');
+    const events = [
+      ...outcomes.flatMap((outcome) =>
+        buildResultEvents({
+          request: { ...request, change_id: 'CHG0031337', requested_by: 'alice@example.com' },
+          trigger,
+          outcome,
+          occurredAt,
+        }),
+      ),
+      // A proxy of an all_proxies dry run asked for "latest", and an instance that lists no proxy.
+      ...buildResultEvents({
+        request: { ...withoutSource, all_proxies: true, target_version: 'latest', dry_run: true },
+        trigger,
+        outcome: { kind: 'planned', would: 'upgrade', versions, resolved },
+        occurredAt,
       }),
-    );
-    expect(events).toHaveLength(5);
+      ...buildResultEvents({
+        request: { ...instance, all_proxies: true, target_version: 'latest' },
+        trigger,
+        outcome: { kind: 'failed', error: { error_code: 'NO_PROXIES', error_msg: 'no proxies' } },
+        occurredAt,
+      }),
+    ];
+    expect(events.map((event) => event.detailType).sort()).toStrictEqual([
+      'Proxy Upgrade Accepted',
+      'Proxy Upgrade Failed',
+      'Proxy Upgrade Failed',
+      'Proxy Upgrade Failed',
+      'Proxy Upgrade Failed',
+      'Proxy Upgrade Failed',
+      'Proxy Upgrade Failed',
+      'Proxy Upgrade Planned',
+      'Proxy Upgrade Planned',
+      'Proxy Upgrade Planned',
+      'Proxy Upgrade Rejected',
+      'Proxy Upgrade Skipped',
+    ]);
     for (const event of events) {
       const schema = await committed(fileFor[event.detailType]);
       expect(schemaProblems(schema, event.detail, schema), event.detailType).toStrictEqual([]);
@@ -244,14 +218,27 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
   it('accept a request and a batch and refuse what the parser refuses', async () => {
     const schema = await committed('upgrade-request.schema.json');
     const problems = (value: unknown) => schemaProblems(schema, value, schema);
+    const { source_version: _source, proxy_id: _proxy, ...instance } = request;
     expect(problems(request)).toStrictEqual([]);
     expect(
       problems({ upgrades: [request, { ...request, language: 'zh-cn', change_id: 'CHG1' }] }),
+    ).toStrictEqual([]);
+    expect(
+      problems({ ...instance, all_proxies: true, target_version: 'latest', dry_run: true }),
+    ).toStrictEqual([]);
+    expect(
+      problems({ preflight: false, dry_run: true, upgrades: [{ ...request, preflight: true }] }),
     ).toStrictEqual([]);
     for (const refused of [
       { ...request, proxy_id: '../x' },
       { ...request, proxy_id: 'a'.repeat(65) },
       { ...request, target_version: '2.24.03.000-beta' },
+      { ...request, target_version: 'Latest' },
+      { ...request, source_version: 'latest' },
+      { ...request, all_proxies: 'yes' },
+      { ...request, preflight: 'false' },
+      { upgrades: [request], dry_run: 1 },
+      { upgrades: [request], all_proxies: true },
       { ...request, language: 'fr' },
       { ...request, change_id: 'a\nb' },
       { ...request, extra: true },

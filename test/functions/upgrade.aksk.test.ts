@@ -41,21 +41,24 @@ describe('the upgrade handler with AK/SK credentials', () => {
     });
     afterAll(() => world.close());
 
-    it('reaches TaurusDB signed, with no token', () => {
-      const [received] = world.taurusDb.requests;
-      expect(world.taurusDb.requests).toHaveLength(1);
-      expect(received?.headers.authorization).toMatch(
-        new RegExp(
-          `^SDK-HMAC-SHA256 Access=${AKSK_KEYS.accessKey}, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$`,
-        ),
-      );
-      expect(received?.headers.authorization).toContain(
+    it('reaches TaurusDB signed, with no token: the version read, then the upgrade', () => {
+      const [read, upgrade] = world.taurusDb.requests;
+      expect(world.taurusDb.requests.map((received) => received.method)).toEqual(['GET', 'POST']);
+      for (const received of [read, upgrade]) {
+        expect(received?.headers.authorization).toMatch(
+          new RegExp(
+            `^SDK-HMAC-SHA256 Access=${AKSK_KEYS.accessKey}, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$`,
+          ),
+        );
+        expect(received?.headers['x-sdk-date']).toMatch(SDK_DATE);
+        expect(received?.headers['x-project-id']).toBe(REQUEST.project_id);
+        expect(received?.headers['x-auth-token']).toBeUndefined();
+        expect(received?.headers['x-security-token']).toBeUndefined();
+      }
+      expect(read?.headers.authorization).toContain('SignedHeaders=accept;host;x-project-id;x-sdk-date,');
+      expect(upgrade?.headers.authorization).toContain(
         'SignedHeaders=accept;content-type;host;x-language;x-project-id;x-sdk-date,',
       );
-      expect(received?.headers['x-sdk-date']).toMatch(SDK_DATE);
-      expect(received?.headers['x-project-id']).toBe(REQUEST.project_id);
-      expect(received?.headers['x-auth-token']).toBeUndefined();
-      expect(received?.headers['x-security-token']).toBeUndefined();
       expect(world.iam.tokenRequests()).toBe(0);
     });
 
@@ -108,8 +111,9 @@ describe('the upgrade handler with AK/SK credentials', () => {
       expect(answer.json.outcomes).toMatchObject([
         { outcome: 'failed', error: { error_code: 'AUTHENTICATION_FAILED', error_msg: message } },
       ]);
-      expect(world.taurusDb.upgradeRequests()).toBe(2);
-      expect(world.taurusDb.upgrades).toHaveLength(0);
+      // The version read, which goes first, is refused twice; no upgrade is attempted after that.
+      expect(world.taurusDb.reads('version')).toBe(2);
+      expect(world.taurusDb.upgradeRequests()).toBe(0);
       expect(world.secretsManager.reads(CREDENTIALS_SECRET_ID)).toBe(2);
       expect(world.eventBridge.events()).toMatchObject([
         { DetailType: 'Proxy Upgrade Failed', Detail: { error: { error_code: 'AUTHENTICATION_FAILED' } } },
@@ -136,7 +140,8 @@ describe('the upgrade handler with AK/SK credentials', () => {
           'check the credentials secret and the clock',
         ),
       });
-      expect(world.taurusDb.upgradeRequests()).toBe(2);
+      expect(world.taurusDb.reads('version')).toBe(2);
+      expect(world.taurusDb.upgradeRequests()).toBe(0);
       expect(world.taurusDb.requests.map((received) => received.headers['x-sdk-date'])).toEqual([
         expect.stringMatching(SDK_DATE),
         expect.stringMatching(SDK_DATE),

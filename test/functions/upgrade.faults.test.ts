@@ -490,7 +490,8 @@ describe('an answer that stalls in the middle of its body', () => {
   });
 
   it('is not retried: 502 "may have started", Failed event published', async () => {
-    const { answer, endings } = await deliverHttp(world);
+    // Straight to the upgrade call: this server stalls every answer, the version read's too.
+    const { answer, endings } = await deliverHttp(world, { body: { ...REQUEST, preflight: false } });
 
     expect(answer.statusCode).toBe(502);
     expect(answer.json.outcomes[0].error).toEqual({
@@ -519,9 +520,11 @@ describe('a connection reset before the request was written (during the TLS hand
   const nothingSent = () =>
     `TaurusDB at https://127.0.0.1:${resetting.port} could not be reached (ECONNRESET) after 3 attempts; nothing was sent`;
 
+  // Straight to the upgrade call (preflight false), whose retries are the point here: an upgrade POST
+  // is retried only when it provably never left.
   it('is retried, then answered 502 saying nothing was sent', async () => {
     const before = resetting.connections();
-    const { answer, endings } = await deliverHttp(world);
+    const { answer, endings } = await deliverHttp(world, { body: { ...REQUEST, preflight: false } });
 
     expect(answer.statusCode).toBe(502);
     expect(resetting.connections() - before).toBe(3);
@@ -535,7 +538,9 @@ describe('a connection reset before the request was written (during the TLS hand
 
   it('a pipeline event resolves with a Failed event per target', async () => {
     const before = resetting.connections();
-    const { result, error, endings } = await deliverEvent(world);
+    const event = pipelineEvent();
+    event.detail.preflight = false;
+    const { result, error, endings } = await deliverEvent(world, event);
 
     expect(error).toBeUndefined();
     expect(resetting.connections() - before).toBe(3 * PIPELINE_TARGETS.length);

@@ -36,8 +36,18 @@ describe('the upgrade handler over HTTP: refusals and upstream errors', () => {
       ],
       [
         'a missing field',
-        { ...REQUEST, source_version: undefined },
-        [{ path: 'source_version', message: 'is required' }],
+        { ...REQUEST, target_version: undefined },
+        [{ path: 'target_version', message: 'is required' }],
+      ],
+      [
+        'neither proxy_id nor all_proxies',
+        { ...REQUEST, proxy_id: undefined },
+        [{ path: 'proxy_id', message: 'is required unless "all_proxies" is true' }],
+      ],
+      [
+        '"latest" without the version read',
+        { ...REQUEST, target_version: 'latest', preflight: false },
+        [{ path: 'target_version', message: '"latest" needs the version read; remove "preflight": false' }],
       ],
       [
         'a path-injection id',
@@ -52,7 +62,12 @@ describe('the upgrade handler over HTTP: refusals and upstream errors', () => {
       [
         'a version with letters',
         { ...REQUEST, target_version: '2.24.03.000-beta' },
-        [{ path: 'target_version', message: 'must be a dotted version number such as 2.24.03.000' }],
+        [
+          {
+            path: 'target_version',
+            message: 'must be "latest" or a dotted version number such as 2.24.03.000',
+          },
+        ],
       ],
       [
         'a downgrade',

@@ -15,6 +15,9 @@ const REQUEST = JSON.parse(SINGLE.body);
 const BATCH = sample('pipeline-event.json').detail;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+// The sample proxy at the sample's source version, a newer version than the sample's target available.
+const VERSIONS = { current_version: '2.23.12.000', latest_version: '2.24.09.000', can_upgrade: true };
+const RESOLVED = { source_version: REQUEST.source_version, target_version: REQUEST.target_version };
 
 function targetOf(request: Record<string, string>) {
   const { project_id, instance_id, proxy_id, source_version, target_version } = request;
@@ -35,12 +38,19 @@ describe('the upgrade handler, one trigger kind at a time', () => {
   });
 
   it('HTTP API (payload 2.0): the exact upstream call, a 200 outcome and the exact event', async () => {
+    world.taurusDb.setProxyVersion(REQUEST.instance_id, REQUEST.proxy_id, VERSIONS);
     world.taurusDb.script(replies.accept({ instance_id: REQUEST.instance_id, workflow_id: 'wf-0001' }));
     const event = signedHttpEvent(world, 'http-api-v2.json', undefined, { id: 'msg_v2_0001' });
     const answer = await world.invokeHttp(event);
 
-    const [wire] = world.taurusDb.requests;
-    expect(world.taurusDb.requests).toHaveLength(1);
+    // The version read first (DESIGN.md "Related APIs"), then the upgrade.
+    const [read, wire] = world.taurusDb.requests;
+    expect(world.taurusDb.requests).toHaveLength(2);
+    expect(read?.method).toBe('GET');
+    expect(read?.url).toBe(
+      `/v3/${REQUEST.project_id}/instances/${REQUEST.instance_id}/proxy/${REQUEST.proxy_id}/taurusproxy/proxy-version`,
+    );
+    expect(read?.headers['x-auth-token']).toBe(STATIC_TOKEN);
     expect(wire?.method).toBe('POST');
     expect(wire?.url).toBe(
       `/v3/${REQUEST.project_id}/instances/${REQUEST.instance_id}/proxy/${REQUEST.proxy_id}/upgrade-version`,
@@ -57,6 +67,8 @@ describe('the upgrade handler, one trigger kind at a time', () => {
     expect(outcome).toEqual({
       ...targetOf(REQUEST),
       outcome: 'accepted',
+      resolved: RESOLVED,
+      versions: VERSIONS,
       update_result: [
         { instance_id: REQUEST.instance_id, workflow_id: 'wf-0001', state: 'ACCEPT', error_message: null },
       ],
@@ -73,6 +85,8 @@ describe('the upgrade handler, one trigger kind at a time', () => {
       Detail: {
         event_id: outcome.event_ids[0],
         request: targetOf(REQUEST),
+        resolved: RESOLVED,
+        versions: VERSIONS,
         result: {
           instance_id: REQUEST.instance_id,
           workflow_id: 'wf-0001',

@@ -3,9 +3,12 @@ import { describe, expect, it } from 'vitest';
 import {
   acceptedDetailSchema,
   buildResultEvents,
+  DETAIL_SCHEMAS,
   failedDetailSchema,
+  plannedDetailSchema,
   type ResultEvent,
   rejectedDetailSchema,
+  skippedDetailSchema,
   type TargetOutcome,
   type TriggerInfo,
 } from '../../lib/result-events.ts';
@@ -60,6 +63,7 @@ const expectedRequest = {
   source_version: '2.23.12.000',
   target_version: '2.24.03.000',
 };
+const expectedResolved = { source_version: '2.23.12.000', target_version: '2.24.03.000' };
 const expectedTrigger = {
   kind: 'http',
   id: 'msg_2KWPBgLlAfxdpx2AI54pPJ85f4W',
@@ -68,17 +72,28 @@ const expectedTrigger = {
 };
 
 /** The derivation documented on resultEventId, computed here independently of the builder. */
-function documentedEventId(deliveryId: string, detailType: string, index: number): string {
+function documentedEventId(
+  deliveryId: string,
+  detailType: string,
+  index: number,
+  target: {
+    proxy_id?: string | null;
+    source_version?: string | null;
+    target_version?: string;
+    dry_run?: boolean;
+  } = {},
+): string {
   const material = JSON.stringify([
     'taurusdb-proxy-upgrader/result-event/v1',
     deliveryId,
     expectedRequest.project_id,
     expectedRequest.instance_id,
-    expectedRequest.proxy_id,
-    expectedRequest.source_version,
-    expectedRequest.target_version,
+    target.proxy_id === undefined ? expectedRequest.proxy_id : target.proxy_id,
+    target.source_version === undefined ? expectedRequest.source_version : target.source_version,
+    target.target_version ?? expectedRequest.target_version,
     detailType,
     index,
+    ...(target.dry_run ? ['dry-run'] : []),
   ]);
   const hex = createHash('sha256').update(material).digest('hex').slice(0, 32).split('');
   hex[12] = '8';
@@ -97,12 +112,7 @@ function build(outcome: TargetOutcome, overrides: { trigger?: TriggerInfo; occur
 }
 
 function parsesWithItsSchema(event: ResultEvent): boolean {
-  const schema = {
-    'Proxy Upgrade Accepted': acceptedDetailSchema,
-    'Proxy Upgrade Rejected': rejectedDetailSchema,
-    'Proxy Upgrade Failed': failedDetailSchema,
-  }[event.detailType];
-  return schema.safeParse(event.detail).success;
+  return DETAIL_SCHEMAS[event.detailType].safeParse(event.detail).success;
 }
 
 describe('buildResultEvents', () => {
@@ -113,6 +123,7 @@ describe('buildResultEvents', () => {
         detail: {
           event_id: documentedEventId(trigger.id, 'Proxy Upgrade Accepted', 0),
           request: expectedRequest,
+          resolved: expectedResolved,
           result: {
             instance_id: null,
             workflow_id: '375ac6a4-2788-4e45-83bf-8a9d2324317f',
@@ -128,6 +139,7 @@ describe('buildResultEvents', () => {
         detail: {
           event_id: documentedEventId(trigger.id, 'Proxy Upgrade Rejected', 1),
           request: expectedRequest,
+          resolved: expectedResolved,
           result: {
             instance_id: null,
             workflow_id: '375ac6a4-2788-4e45-83be-8a9d2324327f',
@@ -156,7 +168,7 @@ describe('buildResultEvents', () => {
       'Proxy Upgrade Rejected',
     ]);
     expect(
-      events.map((event) => (event.detailType === 'Proxy Upgrade Failed' ? null : event.detail.result)),
+      events.map((event) => (event.detailType === 'Proxy Upgrade Rejected' ? event.detail.result : null)),
     ).toStrictEqual([
       { instance_id: 'i-1', workflow_id: 'w-1', state: null, error_message: 'busy' },
       { instance_id: null, workflow_id: null, state: null, error_message: null },
@@ -175,6 +187,7 @@ describe('buildResultEvents', () => {
         detail: {
           event_id: documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0),
           request: expectedRequest,
+          resolved: expectedResolved,
           error: { status: 400, error_code: 'DBS.05000008', error_msg: 'The current version is the latest.' },
           trigger: expectedTrigger,
           occurred_at: '2026-11-27T10:00:00.000Z',
@@ -195,6 +208,7 @@ describe('buildResultEvents', () => {
         detail: {
           event_id: documentedEventId('c0ffee00-1234-4a5b-8c9d-000000000001', 'Proxy Upgrade Failed', 0),
           request: expectedRequest,
+          resolved: expectedResolved,
           error: { error_msg: 'TaurusDB could not be reached: connect ECONNREFUSED' },
           trigger: { kind: 'schedule', id: 'c0ffee00-1234-4a5b-8c9d-000000000001' },
           occurred_at: '2026-11-27T10:00:00.000Z',
@@ -210,6 +224,7 @@ describe('buildResultEvents', () => {
         detail: {
           event_id: documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0),
           request: expectedRequest,
+          resolved: expectedResolved,
           error: {
             status: 200,
             error_msg:
@@ -313,5 +328,240 @@ describe('detail schemas', () => {
     expect(
       failedDetailSchema.safeParse({ ...failed?.detail, occurred_at: '27 Nov 2026 10:00' }).success,
     ).toBe(false);
+  });
+});
+
+describe('version-aware events', () => {
+  const versions = { current_version: '2.23.12.000', latest_version: '2.24.03.000', can_upgrade: true };
+  const { source_version: _source, ...withoutSource } = request;
+  const latestRequest: UpgradeRequest = { ...withoutSource, target_version: 'latest' };
+  const latestTarget = {
+    project_id: expectedRequest.project_id,
+    instance_id: expectedRequest.instance_id,
+    proxy_id: expectedRequest.proxy_id,
+    target_version: 'latest',
+  };
+
+  it('an Accepted event of a "latest" request names the request as given and the versions it resolved to', () => {
+    const [event] = buildResultEvents({
+      request: latestRequest,
+      trigger,
+      outcome: {
+        kind: 'completed',
+        items: [item({ state: 'ACCEPT' })],
+        versions,
+        resolved: expectedResolved,
+      },
+      occurredAt,
+    });
+    expect(event).toStrictEqual({
+      detailType: 'Proxy Upgrade Accepted',
+      detail: {
+        event_id: documentedEventId(trigger.id, 'Proxy Upgrade Accepted', 0, {
+          source_version: null,
+          target_version: 'latest',
+        }),
+        request: latestTarget,
+        resolved: expectedResolved,
+        versions,
+        result: { instance_id: null, workflow_id: null, state: 'ACCEPT', error_message: null },
+        trigger: expectedTrigger,
+        occurred_at: '2026-11-27T10:00:00.000Z',
+      },
+    });
+  });
+
+  it('gives one Skipped event with the versions found and the reason', () => {
+    const atTarget = { ...versions, current_version: '2.24.03.000' };
+    const events = buildResultEvents({
+      request: latestRequest,
+      trigger,
+      outcome: {
+        kind: 'skipped',
+        reason: 'proxy is already at 2.24.03.000',
+        versions: atTarget,
+        resolved: { source_version: '2.24.03.000', target_version: '2.24.03.000' },
+      },
+      occurredAt,
+    });
+    expect(events).toStrictEqual([
+      {
+        detailType: 'Proxy Upgrade Skipped',
+        detail: {
+          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Skipped', 0, {
+            source_version: null,
+            target_version: 'latest',
+          }),
+          request: latestTarget,
+          resolved: { source_version: '2.24.03.000', target_version: '2.24.03.000' },
+          versions: atTarget,
+          reason: 'proxy is already at 2.24.03.000',
+          trigger: expectedTrigger,
+          occurred_at: '2026-11-27T10:00:00.000Z',
+        },
+      },
+    ]);
+    expect(skippedDetailSchema.safeParse(events[0]?.detail).success).toBe(true);
+  });
+
+  it('gives one Planned event per dry-run target, marked dry_run, with an id no real run shares', () => {
+    const dryRun: UpgradeRequest = { ...request, dry_run: true };
+    const planned = buildResultEvents({
+      request: dryRun,
+      trigger,
+      outcome: { kind: 'planned', would: 'upgrade', versions, resolved: expectedResolved },
+      occurredAt,
+    });
+    expect(planned).toStrictEqual([
+      {
+        detailType: 'Proxy Upgrade Planned',
+        detail: {
+          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Planned', 0, { dry_run: true }),
+          request: { ...expectedRequest, dry_run: true },
+          would: 'upgrade',
+          resolved: expectedResolved,
+          versions,
+          trigger: expectedTrigger,
+          occurred_at: '2026-11-27T10:00:00.000Z',
+        },
+      },
+    ]);
+    const refused = buildResultEvents({
+      request: dryRun,
+      trigger,
+      outcome: {
+        kind: 'planned',
+        would: 'refuse',
+        reason: 'proxy is at 2.24.03.000, request says 2.23.12.000',
+        resolved: expectedResolved,
+      },
+      occurredAt,
+    });
+    expect(refused[0]?.detail).toMatchObject({
+      would: 'refuse',
+      reason: 'proxy is at 2.24.03.000, request says 2.23.12.000',
+    });
+    expect(refused[0]?.detail).not.toHaveProperty('versions');
+    for (const event of [...planned, ...refused])
+      expect(plannedDetailSchema.parse(event.detail)).toBeTruthy();
+
+    // The same delivery and target, failing in a dry run and in a real run: two different ids.
+    const failure: TargetOutcome = { kind: 'failed', error: { status: 500, error_msg: 'Server failure.' } };
+    const [dryFailure] = buildResultEvents({ request: dryRun, trigger, outcome: failure, occurredAt });
+    const [realFailure] = buildResultEvents({ request, trigger, outcome: failure, occurredAt });
+    expect(dryFailure?.detail.event_id).toBe(
+      documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0, { dry_run: true }),
+    );
+    expect(dryFailure?.detail.event_id).not.toBe(realFailure?.detail.event_id);
+  });
+
+  it('a Failed event for a whole instance: no proxy_id, all_proxies, no resolved versions', () => {
+    const { proxy_id: _proxy, ...instanceRequest } = latestRequest;
+    const events = buildResultEvents({
+      request: { ...instanceRequest, all_proxies: true },
+      trigger,
+      outcome: {
+        kind: 'failed',
+        error: { error_code: 'NO_PROXIES', error_msg: 'instance x lists no proxies' },
+      },
+      occurredAt,
+    });
+    expect(events).toStrictEqual([
+      {
+        detailType: 'Proxy Upgrade Failed',
+        detail: {
+          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0, {
+            proxy_id: null,
+            source_version: null,
+            target_version: 'latest',
+          }),
+          request: {
+            project_id: expectedRequest.project_id,
+            instance_id: expectedRequest.instance_id,
+            all_proxies: true,
+            target_version: 'latest',
+          },
+          error: { error_code: 'NO_PROXIES', error_msg: 'instance x lists no proxies' },
+          trigger: expectedTrigger,
+          occurred_at: '2026-11-27T10:00:00.000Z',
+        },
+      },
+    ]);
+    expect(failedDetailSchema.safeParse(events[0]?.detail).success).toBe(true);
+    // Only Failed may leave the proxy out.
+    expect(acceptedDetailSchema.safeParse({ ...events[0]?.detail, result: item({}) }).success).toBe(false);
+  });
+
+  it('a mismatch refusal is a Failed event with the versions found', () => {
+    const found = { ...versions, current_version: '2.24.03.000', latest_version: '2.24.09.000' };
+    const [event] = buildResultEvents({
+      request,
+      trigger,
+      outcome: {
+        kind: 'failed',
+        error: {
+          error_code: 'VERSION_MISMATCH',
+          error_msg: 'proxy is at 2.24.03.000, request says 2.23.12.000',
+        },
+        versions: found,
+        resolved: expectedResolved,
+      },
+      occurredAt,
+    });
+    expect(event?.detail).toMatchObject({
+      resolved: expectedResolved,
+      versions: found,
+      error: {
+        error_code: 'VERSION_MISMATCH',
+        error_msg: 'proxy is at 2.24.03.000, request says 2.23.12.000',
+      },
+    });
+    expect(event && parsesWithItsSchema(event)).toBe(true);
+  });
+
+  it('refuses to build a proxy event without a proxy or without known versions', () => {
+    const { proxy_id: _proxy, ...instanceRequest } = request;
+    expect(() =>
+      buildResultEvents({
+        request: { ...instanceRequest, all_proxies: true },
+        trigger,
+        outcome: seedAnswer,
+        occurredAt,
+      }),
+    ).toThrow(TypeError);
+    expect(() =>
+      buildResultEvents({ request: latestRequest, trigger, outcome: seedAnswer, occurredAt }),
+    ).toThrow(TypeError);
+    expect(() =>
+      buildResultEvents({
+        request: latestRequest,
+        trigger,
+        outcome: { kind: 'skipped', reason: 'x', resolved: expectedResolved },
+        occurredAt,
+      }),
+    ).toThrow(TypeError);
+  });
+
+  it('the new schemas refuse details of another type and versions that are not versions', () => {
+    const [skipped] = buildResultEvents({
+      request: latestRequest,
+      trigger,
+      outcome: { kind: 'skipped', reason: 'already there', versions, resolved: expectedResolved },
+      occurredAt,
+    });
+    expect(plannedDetailSchema.safeParse(skipped?.detail).success).toBe(false);
+    expect(
+      skippedDetailSchema.safeParse({
+        ...skipped?.detail,
+        versions: { ...versions, current_version: 'latest' },
+      }).success,
+    ).toBe(false);
+    expect(
+      skippedDetailSchema.safeParse({
+        ...skipped?.detail,
+        resolved: { ...expectedResolved, target_version: 'latest' },
+      }).success,
+    ).toBe(false);
+    expect(rejectedDetailSchema.safeParse(skipped?.detail).success).toBe(false);
   });
 });

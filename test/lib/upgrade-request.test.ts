@@ -12,6 +12,10 @@ const request = {
 
 const ID_RULE = 'must contain only letters, digits and "-" (1 to 64 characters)';
 const VERSION_RULE = 'must be a dotted version number such as 2.24.03.000';
+const TARGET_RULE = 'must be "latest" or a dotted version number such as 2.24.03.000';
+const PROXY_RULE = 'is required unless "all_proxies" is true';
+const LATEST_NEEDS_READ = '"latest" needs the version read; remove "preflight": false';
+const SOURCE_NEEDS_READ = 'is required with "preflight": false: only the version read can fill it in';
 const ROOT_RULE = 'must be a JSON object: an upgrade request or {"upgrades": [...]}';
 
 function issuesOf(payload: unknown): ValidationIssue[] {
@@ -69,6 +73,123 @@ describe('parseUpgradePayload accepts', () => {
   });
 });
 
+describe('parseUpgradePayload, version awareness and whole instances', () => {
+  const { source_version: _source, ...withoutSource } = request;
+
+  it('"latest" as the target, and no source_version: both come from the version read', () => {
+    const latest = { ...withoutSource, target_version: 'latest' };
+    expect(parseUpgradePayload(latest)).toEqual([latest]);
+    // "latest" is not compared with an explicit source before the read.
+    const withSource = { ...request, target_version: 'latest' };
+    expect(parseUpgradePayload(withSource)).toEqual([withSource]);
+  });
+
+  it('all_proxies instead of proxy_id', () => {
+    const { proxy_id: _proxy, ...instance } = request;
+    const everyProxy = { ...instance, all_proxies: true };
+    expect(parseUpgradePayload(everyProxy)).toEqual([everyProxy]);
+    expect(parseUpgradePayload({ ...request, all_proxies: false })).toEqual([
+      { ...request, all_proxies: false },
+    ]);
+  });
+
+  it('preflight false with explicit versions, and dry_run', () => {
+    const direct = { ...request, preflight: false, dry_run: true };
+    expect(parseUpgradePayload(direct)).toEqual([direct]);
+  });
+
+  it('preflight and dry_run on a batch, inherited by every item that does not set its own', () => {
+    const parsed = parseUpgradePayload({
+      preflight: false,
+      dry_run: true,
+      upgrades: [
+        request,
+        { ...request, proxy_id: 'own-flags', preflight: true, dry_run: false, target_version: 'latest' },
+      ],
+    });
+    expect(parsed).toEqual([
+      { ...request, preflight: false, dry_run: true },
+      { ...request, proxy_id: 'own-flags', preflight: true, dry_run: false, target_version: 'latest' },
+    ]);
+  });
+});
+
+describe('parseUpgradePayload refuses, version awareness and whole instances', () => {
+  const { source_version: _source, ...withoutSource } = request;
+  const { proxy_id: _proxy, ...instance } = request;
+
+  it('neither proxy_id nor all_proxies: true', () => {
+    expect(issuesOf(instance)).toEqual([{ path: 'proxy_id', message: PROXY_RULE }]);
+    expect(issuesOf({ ...instance, all_proxies: false })).toEqual([
+      { path: 'proxy_id', message: PROXY_RULE },
+    ]);
+  });
+
+  it('both proxy_id and all_proxies: true', () => {
+    expect(issuesOf({ ...request, all_proxies: true })).toEqual([
+      { path: 'all_proxies', message: 'cannot be combined with proxy_id: name one proxy, or all of them' },
+    ]);
+  });
+
+  it('flags that are not booleans, without guessing at proxy_id', () => {
+    expect(issuesOf({ ...instance, all_proxies: 'true', preflight: 0, dry_run: 'yes' })).toEqual([
+      { path: 'all_proxies', message: 'must be a boolean' },
+      { path: 'preflight', message: 'must be a boolean' },
+      { path: 'dry_run', message: 'must be a boolean' },
+    ]);
+  });
+
+  it('"latest" and an omitted source with preflight false: only the version read resolves them', () => {
+    expect(issuesOf({ ...withoutSource, target_version: 'latest', preflight: false })).toEqual([
+      { path: 'source_version', message: SOURCE_NEEDS_READ },
+      { path: 'target_version', message: LATEST_NEEDS_READ },
+    ]);
+  });
+
+  it('preflight false inherited from the batch, except where an item turns it back on', () => {
+    expect(
+      issuesOf({
+        preflight: false,
+        upgrades: [
+          request,
+          { ...request, target_version: 'latest' },
+          { ...withoutSource, preflight: true, target_version: 'latest' },
+          withoutSource,
+        ],
+      }),
+    ).toEqual([
+      { path: 'upgrades[1].target_version', message: LATEST_NEEDS_READ },
+      { path: 'upgrades[3].source_version', message: SOURCE_NEEDS_READ },
+    ]);
+  });
+
+  it('an item that turns preflight off itself inside a batch that does not', () => {
+    expect(issuesOf({ upgrades: [{ ...withoutSource, preflight: false }] })).toEqual([
+      { path: 'upgrades[0].source_version', message: SOURCE_NEEDS_READ },
+    ]);
+  });
+
+  it('"latest" spelt any other way', () => {
+    for (const spelling of ['Latest', 'LATEST', ' latest', 'latest.0', 'newest']) {
+      expect(issuesOf({ ...request, target_version: spelling })).toEqual([
+        { path: 'target_version', message: TARGET_RULE },
+      ]);
+    }
+  });
+
+  it('"latest" as the source', () => {
+    expect(issuesOf({ ...request, source_version: 'latest' })).toEqual([
+      { path: 'source_version', message: VERSION_RULE },
+    ]);
+  });
+
+  it('unknown keys beside upgrades, the batch flags being known', () => {
+    expect(issuesOf({ upgrades: [request], preflight: true, dry_run: false, all_proxies: true })).toEqual([
+      { path: 'all_proxies', message: 'is not a known field' },
+    ]);
+  });
+});
+
 describe('parseUpgradePayload refuses', () => {
   it.each([
     ['null', null],
@@ -88,11 +209,11 @@ describe('parseUpgradePayload refuses', () => {
     },
   );
 
-  it.each([['2.24.03.000-beta'], ['v2.24'], ['2.24.03.000 '], ['latest'], ['2'], ['']])(
+  it.each([['2.24.03.000-beta'], ['v2.24'], ['2.24.03.000 '], ['2'], ['']])(
     'target_version %j',
     (version) => {
       expect(issuesOf({ ...request, target_version: version })).toEqual([
-        { path: 'target_version', message: VERSION_RULE },
+        { path: 'target_version', message: TARGET_RULE },
       ]);
     },
   );
@@ -110,11 +231,11 @@ describe('parseUpgradePayload refuses', () => {
   });
 
   it('missing fields, each named', () => {
+    // source_version is optional (the version read fills it in); proxy_id unless all_proxies is true.
     expect(issuesOf({ project_id: 'p1' })).toEqual([
       { path: 'instance_id', message: 'is required' },
-      { path: 'proxy_id', message: 'is required' },
-      { path: 'source_version', message: 'is required' },
       { path: 'target_version', message: 'is required' },
+      { path: 'proxy_id', message: PROXY_RULE },
     ]);
   });
 
@@ -204,8 +325,8 @@ describe('parseUpgradePayload refuses', () => {
   });
 
   it('unknown fields beside upgrades and inside batch items', () => {
-    expect(issuesOf({ upgrades: [request, { ...request, dry_run: true }], note: 'x' })).toEqual([
-      { path: 'upgrades[1].dry_run', message: 'is not a known field' },
+    expect(issuesOf({ upgrades: [request, { ...request, force: true }], note: 'x' })).toEqual([
+      { path: 'upgrades[1].force', message: 'is not a known field' },
       { path: 'note', message: 'is not a known field' },
     ]);
   });
@@ -252,7 +373,7 @@ describe('parseUpgradePayload on hostile input', () => {
     const issues = issuesOf({ ...request, proxy_id: huge, change_id: huge, target_version: huge });
     expect(issues).toEqual([
       { path: 'proxy_id', message: ID_RULE },
-      { path: 'target_version', message: VERSION_RULE },
+      { path: 'target_version', message: TARGET_RULE },
       { path: 'change_id', message: 'must be 1 to 128 printable characters (no control characters)' },
     ]);
   });
@@ -275,10 +396,9 @@ describe('parseUpgradePayload on hostile input', () => {
     expect(issuesOf({ upgrades: [nested] })).toEqual([
       { path: 'upgrades[0].project_id', message: 'is required' },
       { path: 'upgrades[0].instance_id', message: 'is required' },
-      { path: 'upgrades[0].proxy_id', message: 'is required' },
-      { path: 'upgrades[0].source_version', message: 'is required' },
       { path: 'upgrades[0].target_version', message: 'is required' },
       { path: 'upgrades[0].nested', message: 'is not a known field' },
+      { path: 'upgrades[0].proxy_id', message: PROXY_RULE },
     ]);
   });
 

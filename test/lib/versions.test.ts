@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareVersions, isVersion, parseVersion } from '../../lib/versions.ts';
+import { compareVersions, decideUpgrade, isVersion, parseVersion } from '../../lib/versions.ts';
 
 describe('parseVersion', () => {
   it.each([
@@ -88,6 +88,87 @@ describe('compareVersions', () => {
         expect(compareVersions(left.join('.'), right.join('.'))).toBe(expected);
         expect(compareVersions(right.join('.'), left.join('.'))).toBe(-expected || 0);
       }),
+    );
+  });
+});
+
+describe('decideUpgrade', () => {
+  const found = (current: string, latest = '2.24.03.000', can_upgrade = true) => ({
+    current_version: current,
+    latest_version: latest,
+    can_upgrade,
+  });
+
+  it('upgrades from the current version to latest_version when both are left to the read', () => {
+    expect(decideUpgrade({ target_version: 'latest' }, found('2.23.12.000'))).toEqual({
+      action: 'upgrade',
+      resolved: { source_version: '2.23.12.000', target_version: '2.24.03.000' },
+    });
+  });
+
+  it('keeps an explicit source and target that match the proxy, however they are padded', () => {
+    expect(
+      decideUpgrade({ source_version: '2.23.12', target_version: '2.24.09.000' }, found('2.23.12.000')),
+    ).toEqual({ action: 'upgrade', resolved: { source_version: '2.23.12', target_version: '2.24.09.000' } });
+  });
+
+  it('skips a proxy already at the target, compared as versions', () => {
+    expect(decideUpgrade({ target_version: '2.24.3' }, found('2.24.03.000'))).toEqual({
+      action: 'skip',
+      resolved: { source_version: '2.24.03.000', target_version: '2.24.3' },
+      reason: 'proxy is already at 2.24.03.000',
+    });
+    expect(
+      decideUpgrade({ target_version: 'latest' }, found('2.24.03.000', '2.24.03.000', false)),
+    ).toMatchObject({
+      action: 'skip',
+      reason: 'proxy is already at 2.24.03.000',
+    });
+  });
+
+  it('skips a proxy past the target, saying so', () => {
+    expect(decideUpgrade({ target_version: '2.24.03.000' }, found('2.24.09.000', '2.24.09.000'))).toEqual({
+      action: 'skip',
+      resolved: { source_version: '2.24.09.000', target_version: '2.24.03.000' },
+      reason: 'proxy is already at 2.24.09.000, newer than the target 2.24.03.000',
+    });
+  });
+
+  it('skips "latest" when TaurusDB says can_upgrade is false, but still sends an explicit target', () => {
+    expect(decideUpgrade({ target_version: 'latest' }, found('2.23.12.000', '2.24.03.000', false))).toEqual({
+      action: 'skip',
+      resolved: { source_version: '2.23.12.000', target_version: '2.24.03.000' },
+      reason: 'TaurusDB reports no upgrade available for the proxy at 2.23.12.000 (can_upgrade is false)',
+    });
+    expect(
+      decideUpgrade({ target_version: '2.24.03.000' }, found('2.23.12.000', '2.24.03.000', false)).action,
+    ).toBe('upgrade');
+  });
+
+  it('refuses an explicit source the proxy is not at', () => {
+    expect(
+      decideUpgrade(
+        { source_version: '2.23.12.000', target_version: '2.24.09.000' },
+        found('2.24.03.000', '2.24.09.000'),
+      ),
+    ).toEqual({
+      action: 'refuse',
+      resolved: { source_version: '2.23.12.000', target_version: '2.24.09.000' },
+      reason: 'proxy is at 2.24.03.000, request says 2.23.12.000',
+    });
+  });
+
+  it('reports a proxy already at the target as skipped even when the source no longer matches', () => {
+    // Sending the same change again after it completed: "done", not a conflict.
+    expect(
+      decideUpgrade({ source_version: '2.23.12.000', target_version: '2.24.03.000' }, found('2.24.03.000'))
+        .action,
+    ).toBe('skip');
+  });
+
+  it('throws for a version TaurusDB reported that is not a dotted number', () => {
+    expect(() => decideUpgrade({ target_version: 'latest' }, found('2.23.12.000', 'beta'))).toThrow(
+      TypeError,
     );
   });
 });
