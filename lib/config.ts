@@ -62,38 +62,115 @@ export interface Config {
   timeouts: { connectMs: number; headersMs: number; bodyMs: number; retryBudgetMs: number };
 }
 
+/** Every problem with the common variables, and the configuration when there is none. */
+function parseConfig(env: Record<string, string | undefined>): {
+  config: Config | undefined;
+  problems: string[];
+} {
+  const parsed = environmentSchema.safeParse(env);
+  const problems = [...issueTexts(parsed.error), ...regionIssues(env)];
+  const taurusDbEndpoint =
+    parsed.data?.TAURUSDB_ENDPOINT ?? taurusDbEndpointFor(parsed.data?.HUAWEI_REGION ?? '');
+  if (!parsed.success || taurusDbEndpoint === undefined || problems.length > 0) {
+    return { config: undefined, problems };
+  }
+  const e = parsed.data;
+  return {
+    problems,
+    config: {
+      taurusDbEndpoint,
+      iamEndpoint: e.HUAWEI_IAM_ENDPOINT ?? DEFAULT_IAM_ENDPOINT,
+      credentialsSecretId: e.HUAWEI_CREDENTIALS_SECRET_ID,
+      webhookSecretId: e.WEBHOOK_SECRET_ID,
+      eventBusName: e.EVENT_BUS_NAME,
+      eventSource: e.EVENT_SOURCE ?? 'taurusdb.proxy-upgrader',
+      idempotencyTable: e.IDEMPOTENCY_TABLE,
+      idempotencyWindowSeconds: e.IDEMPOTENCY_WINDOW_SECONDS,
+      upgradeConcurrency: e.UPGRADE_CONCURRENCY,
+      timeouts: {
+        connectMs: e.TAURUSDB_CONNECT_TIMEOUT_MS,
+        headersMs: e.TAURUSDB_HEADERS_TIMEOUT_MS,
+        bodyMs: e.TAURUSDB_BODY_TIMEOUT_MS,
+        retryBudgetMs: e.TAURUSDB_RETRY_BUDGET_MS,
+      },
+    },
+  };
+}
+
+function issueTexts(error: z.ZodError | undefined): string[] {
+  return error?.issues.map((issue) => `${issue.path.join('.') || '(environment)'} ${issue.message}`) ?? [];
+}
+
 /**
  * Parses the environment once, at cold start. A bad value fails the cold start with every offending
  * variable named, so a misconfigured deploy fails loudly before any request is taken.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = environmentSchema.safeParse(env);
-  const problems = [
-    ...(parsed.error?.issues.map((issue) => `${issue.path.join('.') || '(environment)'} ${issue.message}`) ??
-      []),
-    ...regionIssues(env),
-  ];
-  const taurusDbEndpoint =
-    parsed.data?.TAURUSDB_ENDPOINT ?? taurusDbEndpointFor(parsed.data?.HUAWEI_REGION ?? '');
-  if (!parsed.success || taurusDbEndpoint === undefined || problems.length > 0) {
+  const { config, problems } = parseConfig(env);
+  if (config === undefined) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  return config;
+}
+
+// SQS takes a per-message DelaySeconds from 0 to 900: no re-check can be scheduled further out.
+const MAX_SQS_DELAY_SECONDS = 900;
+
+/**
+ * The tracker's own variables (functions/track.ts). Kept apart from `environmentSchema` so that the
+ * upgrade function never needs a tracking queue.
+ */
+const trackingEnvironmentSchema = z.object({
+  TRACKING_QUEUE_URL: z
+    .string({ error: 'is required' })
+    .trim()
+    .min(1, 'is required')
+    .pipe(z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of the SQS queue' })),
+  TRACKING_MAX_SECONDS: positiveInt(7_200, 7 * 24 * 3600),
+  TRACKING_INITIAL_DELAY_SECONDS: positiveInt(30, MAX_SQS_DELAY_SECONDS),
+  TRACKING_MAX_DELAY_SECONDS: positiveInt(300, MAX_SQS_DELAY_SECONDS),
+  TRACKING_CONCURRENCY: positiveInt(5, 10),
+});
+
+export interface TrackingSettings {
+  /** SQS queue the re-checks travel through (each message delayed with DelaySeconds). */
+  queueUrl: string;
+  /** After this long since TaurusDB accepted the upgrade, tracking gives up (Tracking Timed Out). */
+  maxSeconds: number;
+  /** Delay before the first re-check; each next one doubles, up to `maxDelaySeconds`. */
+  initialDelaySeconds: number;
+  maxDelaySeconds: number;
+  /** Records of one SQS batch checked at the same time. */
+  concurrency: number;
+}
+
+export interface TrackingConfig extends Config {
+  tracking: TrackingSettings;
+}
+
+/**
+ * The configuration of the tracking function: the common variables (TaurusDB, IAM, credentials
+ * secret, bus and source) plus TRACKING_*, every problem of both reported at once.
+ */
+export function loadTrackingConfig(env: Record<string, string | undefined> = process.env): TrackingConfig {
+  const base = parseConfig(env);
+  const parsed = trackingEnvironmentSchema.safeParse(env);
+  const problems = [...base.problems, ...issueTexts(parsed.error)];
+  if (parsed.success && parsed.data.TRACKING_INITIAL_DELAY_SECONDS > parsed.data.TRACKING_MAX_DELAY_SECONDS) {
+    problems.push(
+      `TRACKING_INITIAL_DELAY_SECONDS must not be more than TRACKING_MAX_DELAY_SECONDS (${parsed.data.TRACKING_MAX_DELAY_SECONDS})`,
+    );
+  }
+  if (base.config === undefined || !parsed.success || problems.length > 0) {
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
   return {
-    taurusDbEndpoint,
-    iamEndpoint: e.HUAWEI_IAM_ENDPOINT ?? DEFAULT_IAM_ENDPOINT,
-    credentialsSecretId: e.HUAWEI_CREDENTIALS_SECRET_ID,
-    webhookSecretId: e.WEBHOOK_SECRET_ID,
-    eventBusName: e.EVENT_BUS_NAME,
-    eventSource: e.EVENT_SOURCE ?? 'taurusdb.proxy-upgrader',
-    idempotencyTable: e.IDEMPOTENCY_TABLE,
-    idempotencyWindowSeconds: e.IDEMPOTENCY_WINDOW_SECONDS,
-    upgradeConcurrency: e.UPGRADE_CONCURRENCY,
-    timeouts: {
-      connectMs: e.TAURUSDB_CONNECT_TIMEOUT_MS,
-      headersMs: e.TAURUSDB_HEADERS_TIMEOUT_MS,
-      bodyMs: e.TAURUSDB_BODY_TIMEOUT_MS,
-      retryBudgetMs: e.TAURUSDB_RETRY_BUDGET_MS,
+    ...base.config,
+    tracking: {
+      queueUrl: e.TRACKING_QUEUE_URL,
+      maxSeconds: e.TRACKING_MAX_SECONDS,
+      initialDelaySeconds: e.TRACKING_INITIAL_DELAY_SECONDS,
+      maxDelaySeconds: e.TRACKING_MAX_DELAY_SECONDS,
+      concurrency: e.TRACKING_CONCURRENCY,
     },
   };
 }

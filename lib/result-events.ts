@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   tooManyTargets: 'TOO_MANY_TARGETS',
   /** The version read answered a version that is not a dotted number. */
   unreadableVersion: 'UNREADABLE_VERSION',
+  /** The tracker saw the accepted upgrade's workflow end as Failed. */
+  jobFailed: 'JOB_FAILED',
 } as const;
 
 export interface OutcomeError {
@@ -221,11 +223,20 @@ export const failedDetailSchema = z
           .meta({ description: 'HTTP status TaurusDB answered; absent when no answer came back.' }),
         error_code: z.string().optional().meta({
           description:
-            "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE; absent when there was none.",
+            "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE, JOB_FAILED (the upgrade's workflow failed after it was accepted); absent when there was none.",
         }),
         error_msg: z.string().meta({ description: 'What went wrong.' }),
       })
       .meta({ description: 'Why the call failed as a whole.' }),
+    workflow_id: z.string().min(1).optional().meta({
+      description:
+        "Present when an accepted upgrade's workflow then failed (error_code JOB_FAILED, published by the tracker): its workflow (job) id.",
+    }),
+    fail_reason: z
+      .string()
+      .nullable()
+      .optional()
+      .meta({ description: "Present with workflow_id: TaurusDB's fail_reason; null when it gave none." }),
     trigger: triggerDetailSchema,
     occurred_at: occurredAtSchema,
   })

@@ -8,10 +8,11 @@ import {
   type SecretsManagerStandIn,
   startSecretsManagerStandIn,
 } from '../test/support/secrets-manager-stand-in.ts';
+import { type SentMessage, type SqsStandIn, startSqsStandIn } from '../test/support/sqs-stand-in.ts';
 
 /**
  * The AWS side of the sandbox on 127.0.0.1: Secrets Manager, EventBridge and (through dynalite)
- * DynamoDB, reached by the handler's own SDK clients through the standard endpoint variables, exactly
+ * DynamoDB, and (for the tracker) SQS, reached by the handlers' own SDK clients through the standard endpoint variables, exactly
  * as in the handler tests. Nothing here can reach real AWS: the endpoints are loopback and the
  * credentials are dummies.
  */
@@ -23,6 +24,8 @@ export interface LocalAwsOptions {
   onPublished: (entry: ReceivedEntry) => void;
   /** Start dynalite with this idempotency table; undefined = no duplicate suppression. */
   idempotencyTable: string | undefined;
+  /** Start SQS with this tracking queue; `onQueued` gets each message sent to it. Undefined = no SQS. */
+  trackingQueue?: { name: string; onQueued: (message: SentMessage) => void };
   region: string;
 }
 
@@ -32,6 +35,7 @@ export interface LocalAws {
   secretsManager: SecretsManagerStandIn;
   eventBridge: EventBridgeStandIn;
   dynamo: DynaliteStandIn | undefined;
+  sqs: SqsStandIn | undefined;
   close(): Promise<void>;
 }
 
@@ -51,6 +55,12 @@ export async function startLocalAws(options: LocalAwsOptions): Promise<LocalAws>
         ? undefined
         : await startDynalite({ tableName: options.idempotencyTable });
     if (dynamo) started.push(dynamo);
+    const queue = options.trackingQueue;
+    const sqs =
+      queue === undefined
+        ? undefined
+        : await startSqsStandIn({ queues: [queue.name], region: options.region, onSent: queue.onQueued });
+    if (sqs) started.push(sqs);
     return {
       env: {
         AWS_REGION: options.region,
@@ -64,10 +74,13 @@ export async function startLocalAws(options: LocalAwsOptions): Promise<LocalAws>
         AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
         AWS_ENDPOINT_URL_DYNAMODB: dynamo?.endpoint,
         IDEMPOTENCY_TABLE: dynamo?.tableName,
+        AWS_ENDPOINT_URL_SQS: sqs?.url,
+        TRACKING_QUEUE_URL: queue && sqs?.queueUrl(queue.name),
       },
       secretsManager,
       eventBridge,
       dynamo,
+      sqs,
       close,
     };
   } catch (error) {

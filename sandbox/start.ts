@@ -4,8 +4,10 @@ import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ReceivedEntry } from '../test/support/eventbridge-stand-in.ts';
 import { type IamStandIn, startIamStandIn } from '../test/support/iam-stand-in.ts';
+import type { SentMessage } from '../test/support/sqs-stand-in.ts';
 import { type HttpAdapter, type LambdaHandler, startHttpAdapter } from './http-adapter.ts';
 import { type LocalAws, startLocalAws } from './local-aws.ts';
+import { createLocalTracking, type LocalTracking, type TrackHandler } from './local-tracking.ts';
 import { DEFAULT_PORT, portFrom, UPGRADES_PATH, webhookKeyFrom } from './settings.ts';
 import { startTaurusDbSandbox, type TaurusDbExchange, type TaurusDbSandbox } from './taurusdb-sandbox.ts';
 
@@ -13,11 +15,16 @@ import { startTaurusDbSandbox, type TaurusDbExchange, type TaurusDbSandbox } fro
  * `npm start`: the real handler (functions/upgrade.ts) on http://127.0.0.1:3000/upgrades, behind an
  * API Gateway HTTP API stand-in, with every service it calls running on 127.0.0.1: a stateful TaurusDB,
  * Huawei IAM, Secrets Manager, EventBridge and DynamoDB (dynalite). No request leaves the machine.
+ * With `tracking` (on for `npm start`) the tracker (functions/track.ts) runs too: each Accepted event
+ * invokes it as the EventBridge rule would, and its re-checks go through a local SQS queue whose
+ * messages are delivered after their DelaySeconds (sandbox/local-tracking.ts), so an upgrade is seen
+ * from the request to `Proxy Upgrade Completed`.
  *
- * Output. stdout carries one JSON line per published event, `{"published":{...PutEvents entry}}`, and
- * one per TaurusDB call, `{"taurusdb":{...}}`; the handler's own Powertools logs are JSON lines as
- * well, told apart by their `level` key (`npm start | jq -c 'select(.published)'` keeps the events).
- * The banner and sandbox notes go to stderr so that stdout stays JSON lines.
+ * Output. stdout carries one JSON line per published event, `{"published":{...PutEvents entry}}`,
+ * one per TaurusDB call, `{"taurusdb":{...}}`, and one per re-check queued, `{"queued":{...}}`; the
+ * handlers' own Powertools logs are JSON lines as well, told apart by their `level` key
+ * (`npm start | jq -c 'select(.published)'` keeps the events). The banner and sandbox notes go to
+ * stderr so that stdout stays JSON lines.
  */
 
 export interface SandboxOptions {
@@ -34,6 +41,14 @@ export interface SandboxOptions {
   idempotency?: boolean;
   /** How long TaurusDB's upgrade workflow runs before the version moves (0: at once). */
   upgradeDurationMs?: number;
+  /** Every accepted workflow ends Failed with this reason instead of Completed. */
+  upgradeFailReason?: string;
+  /**
+   * Run the tracker on every Accepted event, its re-checks through a local delay queue. Off by
+   * default here, on for `npm start`. Its delays default to 2 s growing to 5 s and its maximum time
+   * to 10 minutes; TRACKING_* in `env` override them.
+   */
+  tracking?: boolean;
   /** Print each TaurusDB call on `out`. */
   showTaurusDbCalls?: boolean;
   /** More variables for the handler, e.g. `{ POWERTOOLS_LOG_LEVEL: 'WARN' }`. */
@@ -62,7 +77,34 @@ export const sandboxNames = {
   region: 'eu-west-1',
   iamDomain: 'sandbox-domain',
   iamUser: 'sandbox-operator',
+  trackingQueue: 'taurusdb-proxy-upgrader-sandbox-tracking',
 };
+
+/** Tracking on a sandbox's scale: checks seconds apart, giving up after ten minutes. */
+const SANDBOX_TRACKING_ENV = {
+  TRACKING_INITIAL_DELAY_SECONDS: '2',
+  TRACKING_MAX_DELAY_SECONDS: '5',
+  TRACKING_MAX_SECONDS: '600',
+};
+
+/** A re-check as the console shows it: which workflow, which check, when. */
+function queuedLine(message: SentMessage) {
+  let tracked: { workflow_id?: unknown; attempt?: unknown } = {};
+  try {
+    tracked = JSON.parse(message.body);
+  } catch {
+    // Shown without them; the tracker itself refuses such a message.
+  }
+  return {
+    queued: {
+      queue: message.queueName,
+      message_id: message.messageId,
+      workflow_id: tracked.workflow_id,
+      attempt: tracked.attempt,
+      delay_seconds: message.delaySeconds ?? 0,
+    },
+  };
+}
 
 // The handler reads its configuration once, when its module is first imported, and the lib/ modules
 // keep one AWS client per process: a second sandbox in the same process would talk to the first one's
@@ -139,12 +181,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
             Date.parse(issued.expiresAt) > Date.now(),
         ),
       ...(options.upgradeDurationMs === undefined ? {} : { upgradeDurationMs: options.upgradeDurationMs }),
+      ...(options.upgradeFailReason === undefined ? {} : { upgradeFailReason: options.upgradeFailReason }),
       ...(options.showTaurusDbCalls === false
         ? {}
         : { onExchange: (exchange: TaurusDbExchange) => line(out, { taurusdb: exchange }) }),
     });
     cleanups.push(() => taurusDb.close());
 
+    // Set once the tracker is loaded; events and messages before that have nobody to go to.
+    let localTracking: LocalTracking | undefined;
     const aws = await startLocalAws({
       region: sandboxNames.region,
       secrets: {
@@ -158,7 +203,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       onPublished: (entry) => {
         events.push(entry);
         line(out, { published: entry });
+        localTracking?.onPublished(entry);
       },
+      ...(options.tracking
+        ? {
+            trackingQueue: {
+              name: sandboxNames.trackingQueue,
+              onQueued: (message: SentMessage) => {
+                line(out, queuedLine(message));
+                localTracking?.onQueued(message);
+              },
+            },
+          }
+        : {}),
     });
     cleanups.push(() => aws.close());
 
@@ -172,11 +229,25 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       EVENT_BUS_NAME: sandboxNames.eventBusName,
       // EMF metric blobs would drown the log lines; `POWERTOOLS_METRICS_DISABLED=false npm start` shows them.
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      ...(options.tracking ? SANDBOX_TRACKING_ENV : {}),
       ...options.env,
     });
     cleanups.push(restoreEnv);
 
     const { handler } = (await import('../functions/upgrade.ts')) as { handler: LambdaHandler };
+    const sqs = aws.sqs;
+    if (options.tracking && sqs) {
+      const track = (await import('../functions/track.ts')) as { handler: TrackHandler };
+      const tracking = createLocalTracking({
+        handler: track.handler,
+        eventSource: process.env.EVENT_SOURCE?.trim() || 'taurusdb.proxy-upgrader',
+        queueArn: sqs.queueArn,
+        region: sandboxNames.region,
+        log: (text) => log.write(text),
+      });
+      localTracking = tracking;
+      cleanups.push(() => tracking.close());
+    }
     let adapter: HttpAdapter;
     try {
       adapter = await startHttpAdapter({
@@ -207,7 +278,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       stop,
     };
     if (options.banner !== false) {
-      log.write(banner(sandbox, credentialsForm, options.upgradeDurationMs ?? 0));
+      log.write(banner(sandbox, credentialsForm, options));
     }
     return sandbox;
   } catch (error) {
@@ -216,7 +287,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   }
 }
 
-function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', upgradeDurationMs: number): string {
+function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options: SandboxOptions): string {
+  const upgradeDurationMs = options.upgradeDurationMs ?? 0;
+  const ending =
+    options.upgradeFailReason === undefined ? '' : `, then fails ("${options.upgradeFailReason}")`;
+  const sqs = sandbox.aws.sqs;
   const port = new URL(sandbox.url).port;
   const send = `${port === String(DEFAULT_PORT) ? '' : `PORT=${port} `}npm run send --`;
   const settingsFile = relative(process.cwd(), fileURLToPath(new URL('./settings.ts', import.meta.url)));
@@ -232,8 +307,8 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', upgrade
     '',
     `  TaurusDB        ${sandbox.taurusDb.url}   stateful; latest kernel version ${sandbox.taurusDb.latestVersion}; ` +
       (upgradeDurationMs > 0
-        ? `an upgrade runs ${upgradeDurationMs / 1000} s`
-        : 'an upgrade completes at once'),
+        ? `an upgrade runs ${upgradeDurationMs / 1000} s${ending}`
+        : `an upgrade ends at once${ending}`),
     '    project / instance / proxy  version:',
     ...proxies,
     `  Huawei IAM      ${sandbox.iam.url}   credentials secret in the ${credentialsForm} form`,
@@ -242,6 +317,17 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', upgrade
     dynamo
       ? `  DynamoDB        ${dynamo.endpoint}   table ${dynamo.tableName} (duplicate suppression on)`
       : '  DynamoDB        off (duplicate suppression off)',
+    sqs && options.tracking
+      ? `  SQS             ${sqs.url}   queue ${sandboxNames.trackingQueue} (the tracker's re-checks)`
+      : '  Tracking        off',
+    ...(options.tracking
+      ? [
+          '',
+          'Tracking: functions/track.ts checks each accepted workflow at once, then again through the queue',
+          `  (every ${process.env.TRACKING_INITIAL_DELAY_SECONDS ?? '?'} s growing to ${process.env.TRACKING_MAX_DELAY_SECONDS ?? '?'} s), until it publishes`,
+          '  Proxy Upgrade Completed, Proxy Upgrade Failed or Proxy Upgrade Tracking Timed Out.',
+        ]
+      : []),
     '',
     'From another terminal, send a signed webhook:',
     `  ${send} events/http-api-v2.json                 upgrades the first proxy; again: TaurusDB refuses`,
@@ -249,9 +335,11 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', upgrade
     `  ${send} events/http-api-v2.json --id msg_demo1  twice: the second is replayed, TaurusDB is not called again`,
     `Webhooks are signed with the sandbox-only key in ${settingsFile}; SANDBOX_WEBHOOK_KEY overrides it on both sides.`,
     '',
-    'Settings: PORT, SANDBOX_CREDENTIALS=password|token, SANDBOX_UPGRADE_SECONDS, SANDBOX_WEBHOOK_KEY.',
+    'Settings: PORT, SANDBOX_CREDENTIALS=password|token, SANDBOX_UPGRADE_SECONDS, SANDBOX_UPGRADE_FAIL_REASON,',
+    'SANDBOX_WEBHOOK_KEY, TRACKING_INITIAL_DELAY_SECONDS, TRACKING_MAX_DELAY_SECONDS, TRACKING_MAX_SECONDS.',
     'stdout: {"published":{...}} per event published, {"taurusdb":{...}} per TaurusDB call,',
-    'and the handler\'s Powertools logs (JSON with "level"). Ctrl+C stops; restart for fresh versions.',
+    '{"queued":{...}} per re-check the tracker queues,',
+    'and the handlers\' Powertools logs (JSON with "level"). Ctrl+C stops; restart for fresh versions.',
     '',
     '',
   ].join('\n');
@@ -259,7 +347,8 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', upgrade
 
 /**
  * The options `npm start` takes from the environment: `SANDBOX_CREDENTIALS` (`password`, the default,
- * or `token`) and `SANDBOX_UPGRADE_SECONDS` (how long TaurusDB's upgrade workflow runs; default 0).
+ * or `token`), `SANDBOX_UPGRADE_SECONDS` (how long TaurusDB's upgrade workflow runs; NPM_START_DEFAULTS
+ * below says 6) and `SANDBOX_UPGRADE_FAIL_REASON` (every workflow then ends Failed with it).
  */
 export function sandboxOptionsFromEnv(env: Record<string, string | undefined>): SandboxOptions {
   const options: SandboxOptions = {};
@@ -277,13 +366,21 @@ export function sandboxOptionsFromEnv(env: Record<string, string | undefined>): 
     }
     options.upgradeDurationMs = Math.round(Number(seconds) * 1000);
   }
+  const failReason = env.SANDBOX_UPGRADE_FAIL_REASON?.trim();
+  if (failReason) options.upgradeFailReason = failReason;
   return options;
 }
+
+/**
+ * What `npm start` runs with before the environment has its say: the tracker on, and upgrades that
+ * take a few seconds, so the re-checks and then `Proxy Upgrade Completed` show on the console.
+ */
+export const NPM_START_DEFAULTS: SandboxOptions = { tracking: true, upgradeDurationMs: 6_000 };
 
 async function main() {
   let sandbox: Sandbox;
   try {
-    sandbox = await startSandbox(sandboxOptionsFromEnv(process.env));
+    sandbox = await startSandbox({ ...NPM_START_DEFAULTS, ...sandboxOptionsFromEnv(process.env) });
   } catch (error) {
     process.stderr.write(`sandbox: could not start: ${describeError(error)}\n`);
     process.exit(1);

@@ -70,6 +70,11 @@ export interface TaurusDbSandboxOptions {
    * Completed; more: the job is Running and the proxy keeps its version until the time has passed.
    */
   upgradeDurationMs?: number;
+  /**
+   * When set, every accepted workflow ends Failed with this fail_reason instead of Completed, once
+   * its duration has run, and the proxy keeps its version (to watch the tracker report a failure).
+   */
+  upgradeFailReason?: string;
   /** Epoch milliseconds; jobs are settled against it on every request. */
   now?: () => number;
   newWorkflowId?: () => string;
@@ -193,8 +198,13 @@ export async function startTaurusDbSandbox(options: TaurusDbSandboxOptions): Pro
     const at = now();
     for (const job of jobs.values()) {
       if (job.status !== 'Running' || job.completesAt > at) continue;
-      job.status = 'Completed';
       job.ended = job.completesAt;
+      if (options.upgradeFailReason !== undefined) {
+        job.status = 'Failed';
+        job.failReason = options.upgradeFailReason;
+        continue;
+      }
+      job.status = 'Completed';
       const proxy = proxies.get(proxyKey(job.projectId, job.instanceId, job.proxyId));
       if (proxy) proxy.version = job.targetVersion;
     }

@@ -16,6 +16,7 @@ import {
   rejectedDetailSchema,
   skippedDetailSchema,
 } from '../lib/result-events.ts';
+import { completedDetailSchema, timedOutDetailSchema } from '../lib/tracking-events.ts';
 import { upgradePayloadSchema } from '../lib/upgrade-request.ts';
 
 export const SCHEMA_DIRECTORY = fileURLToPath(new URL('../docs/schemas/', import.meta.url));
@@ -30,6 +31,8 @@ const documents: ReadonlyArray<{ name: string; schema: z.ZodType }> = [
   { name: 'proxy-upgrade-failed', schema: failedDetailSchema },
   { name: 'proxy-upgrade-skipped', schema: skippedDetailSchema },
   { name: 'proxy-upgrade-planned', schema: plannedDetailSchema },
+  { name: 'proxy-upgrade-completed', schema: completedDetailSchema },
+  { name: 'proxy-upgrade-tracking-timed-out', schema: timedOutDetailSchema },
 ];
 
 /** File name → file content (pretty-printed JSON, trailing newline), in a fixed order. */

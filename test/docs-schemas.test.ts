@@ -13,10 +13,12 @@ import { type JsonSchema, schemaProblems } from './support/json-schema-check.ts'
 
 const expectedFiles = [
   'proxy-upgrade-accepted.schema.json',
+  'proxy-upgrade-completed.schema.json',
   'proxy-upgrade-failed.schema.json',
   'proxy-upgrade-planned.schema.json',
   'proxy-upgrade-rejected.schema.json',
   'proxy-upgrade-skipped.schema.json',
+  'proxy-upgrade-tracking-timed-out.schema.json',
   'upgrade-request.schema.json',
 ];
 

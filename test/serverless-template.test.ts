@@ -1,16 +1,22 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: a CloudFormation template is untyped JSON
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/config.ts';
+import { loadConfig, loadTrackingConfig } from '../lib/config.ts';
 import { createIdempotentRunner } from '../lib/idempotency.ts';
+import { DETAIL_TYPES } from '../lib/result-events.ts';
+import { TRACKING_DETAIL_TYPES } from '../lib/tracking-events.ts';
 import { recogniseTrigger } from '../lib/triggers.ts';
 import { parseUpgradePayload } from '../lib/upgrade-request.ts';
 import { type DynaliteStandIn, startDynalite } from './support/dynalite.ts';
 import { lambdaContext } from './support/lambda-context.ts';
 import { type PackagedService, packageService, projectRoot } from './support/serverless-package.ts';
+
+const runFile = promisify(execFile);
 
 // The account and region the template is evaluated for, as CloudFormation would at deploy time.
 const ACCOUNT = '123456789012';
@@ -135,9 +141,18 @@ function patternMatches(pattern: Record<string, unknown>, event: Record<string, 
   });
 }
 
-/** What one packaged template says about the function and everything wired to it. */
+/** The Lambda function whose handler is `functions/<name>.handler`. */
+function functionWithHandler(template: Template, name: string): [string, any] {
+  const found = resourcesOfType(template, 'AWS::Lambda::Function').filter(
+    ([, candidate]) => candidate.Properties.Handler === `functions/${name}.handler`,
+  );
+  expect(found, `the ${name} function`).toHaveLength(1);
+  return found[0] as [string, any];
+}
+
+/** What one packaged template says about the upgrade function and everything wired to it. */
 function describeDeployment(template: Template) {
-  const [functionId, fn] = onlyResourceOfType(template, 'AWS::Lambda::Function');
+  const [functionId, fn] = functionWithHandler(template, 'upgrade');
   const environment = evaluate(template, fn.Properties.Environment.Variables) as Record<string, string>;
   const roleId = /^<(.+)\.Arn>$/.exec(evaluate(template, fn.Properties.Role))?.[1] ?? '';
   const [ruleId, rule] =
@@ -157,6 +172,44 @@ function describeDeployment(template: Template) {
     ruleArn,
     functionArn: `<${functionId}.Arn>`,
   };
+}
+
+// What `Ref` gives for an SQS queue: its URL. The evaluator writes "<Id>"; the configuration check
+// needs a URL in its place.
+const SAMPLE_QUEUE_URL = `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/taurusdb-proxy-upgrader-test-tracking`;
+
+/** What one packaged template says about the tracking function (functions/track.ts). */
+function describeTracking(template: Template) {
+  const [functionId, fn] = functionWithHandler(template, 'track');
+  const functionArn = `<${functionId}.Arn>`;
+  const environment = evaluate(template, fn.Properties.Environment.Variables) as Record<string, string>;
+  const queueRef = environment.TRACKING_QUEUE_URL ?? '';
+  const roleId = /^<(.+)\.Arn>$/.exec(evaluate(template, fn.Properties.Role))?.[1] ?? '';
+  const [, rule] =
+    resourcesOfType(template, 'AWS::Events::Rule').find(([, candidate]) =>
+      asList(candidate.Properties.EventPattern?.['detail-type']).includes(DETAIL_TYPES.accepted),
+    ) ?? [];
+  return {
+    functionId,
+    fn,
+    functionArn,
+    environment,
+    config: loadTrackingConfig({ ...environment, TRACKING_QUEUE_URL: SAMPLE_QUEUE_URL }),
+    queueId: /^<(.+)>$/.exec(queueRef)?.[1] ?? '',
+    roleId,
+    statements: roleStatements(template, roleId),
+    rule,
+    ruleArn: `arn:aws:events:${REGION}:${ACCOUNT}:rule/${rule?.Properties.EventBusName}/${rule?.Properties.Name}`,
+  };
+}
+
+/** Every "action resource" pair a list of statements allows. */
+function grantsOf(statements: Statement[]): string[] {
+  return statements
+    .flatMap((statement) =>
+      statement.Action.flatMap((action) => statement.Resource.map((resource) => `${action} ${resource}`)),
+    )
+    .sort();
 }
 
 function statementsAllowing(statements: Statement[], action: string): Statement[] {
@@ -188,6 +241,15 @@ function sourceArnAllowed(statement: Statement, sourceArn: string): boolean {
     ...asList(ArnLike?.['aws:SourceArn']),
   ] as string[];
   return patterns.some((pattern) => arnPatternMatches(pattern, sourceArn));
+}
+
+/** The evaluated properties of the one EventInvokeConfig of a function. */
+function invokeConfigOf(template: Template, functionId: string): any {
+  const configs = resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig')
+    .map(([, config]) => evaluate(template, config.Properties))
+    .filter((properties) => properties.FunctionName === `<${functionId}>`);
+  expect(configs, `EventInvokeConfig of ${functionId}`).toHaveLength(1);
+  return configs[0];
 }
 
 const queueIdOf = (template: Template, arnMarker: string): string => {
@@ -319,8 +381,7 @@ describe('serverless package with the default parameters', () => {
   });
 
   it('keeps failed asynchronous runs: at most two retries, all inside the duplicate suppression window, then the queue', () => {
-    const [, invokeConfig] = onlyResourceOfType(template, 'AWS::Lambda::EventInvokeConfig');
-    const properties = evaluate(template, invokeConfig.Properties);
+    const properties = invokeConfigOf(template, deployment.functionId);
     expect(properties.FunctionName).toBe(`<${deployment.functionId}>`);
     expect(properties.MaximumRetryAttempts).toBeGreaterThanOrEqual(1);
     expect(properties.MaximumRetryAttempts).toBeLessThanOrEqual(2);
@@ -461,6 +522,177 @@ describe('serverless package with the default parameters', () => {
     const { size } = await stat(join(service.directory, 'upgrade.zip'));
     expect(size).toBeLessThan(1024 * 1024);
   });
+
+  describe('the tracking function', () => {
+    let tracking: ReturnType<typeof describeTracking>;
+
+    beforeAll(() => {
+      tracking = describeTracking(template);
+    });
+
+    it('runs on the same runtime, with its configuration complete and the tracking queue as TRACKING_QUEUE_URL', () => {
+      const { fn, config, queueId } = tracking;
+      expect(fn.Properties.Runtime).toBe('nodejs24.x');
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(template.Resources[queueId]?.Type).toBe('AWS::SQS::Queue');
+      expect(config.eventBusName).toBe(deployment.config.eventBusName);
+      expect(config.eventSource).toBe(deployment.config.eventSource);
+      expect(config.credentialsSecretId).toBe(deployment.config.credentialsSecretId);
+      // One TaurusDB attempt must fit in the function's time, with the 3 s kept back to publish.
+      const { connectMs, headersMs, bodyMs } = config.timeouts;
+      expect(connectMs + headersMs + bodyMs + 3_000).toBeLessThanOrEqual(fn.Properties.Timeout * 1000);
+    });
+
+    it('is started by "Proxy Upgrade Accepted" events the upgrade function publishes, and by nothing else on the bus', () => {
+      const { rule } = tracking;
+      expect(rule, 'rule for Proxy Upgrade Accepted').toBeDefined();
+      expect(rule.Properties.EventBusName).toBe(deployment.rule.Properties.EventBusName);
+      expect(rule.Properties.State).toBe('ENABLED');
+      const pattern = rule.Properties.EventPattern;
+      const accepted = JSON.parse(
+        readFileSync(join(projectRoot, 'events/tracking-accepted-event.json'), 'utf8'),
+      );
+      // As the upgrade function publishes it: its configured source, the Accepted DetailType.
+      const published = { ...accepted, source: deployment.config.eventSource };
+      expect(patternMatches(pattern, published)).toBe(true);
+      expect(patternMatches(pattern, { ...published, source: 'com.example.somebody-else' })).toBe(false);
+      // Not the other results, nor the tracker's own events (no loop).
+      for (const detailType of [
+        DETAIL_TYPES.rejected,
+        DETAIL_TYPES.failed,
+        ...Object.values(TRACKING_DETAIL_TYPES),
+      ]) {
+        expect(patternMatches(pattern, { ...published, 'detail-type': detailType }), detailType).toBe(false);
+      }
+    });
+
+    it("takes the rule's events with retries and a dead-letter queue that accepts this rule", () => {
+      const [target, ...others] = evaluate(template, tracking.rule.Properties.Targets);
+      expect(others).toEqual([]);
+      expect(target.Arn).toBe(tracking.functionArn);
+      expect(target.RetryPolicy).toEqual({
+        MaximumRetryAttempts: expect.any(Number),
+        MaximumEventAgeInSeconds: expect.any(Number),
+      });
+      queueIdOf(template, target.DeadLetterConfig.Arn);
+      const [sender, ...more] = deadLetterSenders(template, target.DeadLetterConfig.Arn);
+      expect(more).toEqual([]);
+      expect(sourceArnAllowed(sender as Statement, tracking.ruleArn)).toBe(true);
+      expect(eventBridgePermissionSourceArns(template, tracking.functionArn)).toEqual([tracking.ruleArn]);
+    });
+
+    it('gets the re-checks from the tracking queue in batches, reporting failed records one by one', () => {
+      const mappings = resourcesOfType(template, 'AWS::Lambda::EventSourceMapping').map(([, mapping]) =>
+        evaluate(template, mapping.Properties),
+      );
+      expect(mappings).toHaveLength(1);
+      const [mapping] = mappings;
+      expect(mapping.EventSourceArn).toBe(`<${tracking.queueId}.Arn>`);
+      expect(mapping.FunctionName).toBe(tracking.functionArn);
+      expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      expect(mapping.BatchSize).toBeGreaterThanOrEqual(1);
+      expect(mapping.BatchSize).toBeLessThanOrEqual(10);
+      expect(mapping.Enabled ?? true).toBe(true);
+    });
+
+    it('redrives a message that keeps failing to the dead-letter queue, which outlives it', () => {
+      const queue = evaluate(template, template.Resources[tracking.queueId].Properties);
+      const deadLetterId = queueIdOf(template, queue.RedrivePolicy.deadLetterTargetArn);
+      expect(deadLetterId).not.toBe(tracking.queueId);
+      expect(queue.RedrivePolicy.maxReceiveCount).toBeGreaterThanOrEqual(2);
+      // Lambda's advice: a visibility timeout of six times the function timeout.
+      expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(6 * tracking.fn.Properties.Timeout);
+      // A dead letter's age counts from its first enqueue: the dead-letter queue must keep it longer.
+      const deadLetters = template.Resources[deadLetterId].Properties;
+      expect(deadLetters.MessageRetentionPeriod).toBeGreaterThan(queue.MessageRetentionPeriod ?? 345_600);
+      // Re-checks carry their own delay; a queue-wide one would add to every check.
+      expect(queue.DelaySeconds ?? 0).toBe(0);
+    });
+
+    it('keeps a first check that failed: at most two retries, then the queue its role may write to', () => {
+      const properties = invokeConfigOf(template, tracking.functionId);
+      expect(properties.MaximumRetryAttempts).toBeLessThanOrEqual(2);
+      const queueArn = properties.DestinationConfig.OnFailure.Destination;
+      queueIdOf(template, queueArn);
+      expect(grantsOf(tracking.statements)).toContain(`sqs:SendMessage ${queueArn}`);
+    });
+
+    it('has a role of its own, trusted by Lambda alone, granting exactly what the tracker calls', () => {
+      const { roleId, statements, queueId } = tracking;
+      expect(roleId).not.toBe(deployment.roleId);
+      expect(trustedServices(template, roleId)).toEqual(['lambda.amazonaws.com']);
+      for (const statement of statements) {
+        expect(statement.Effect).toBe('Allow');
+        expect(statement.Resource, JSON.stringify(statement)).not.toContain('*');
+        expect(statement.Action.filter((action) => action.endsWith('*'))).toEqual([]);
+      }
+      const [, bus] = onlyResourceOfType(template, 'AWS::Events::EventBus');
+      const failedQueueArn = invokeConfigOf(template, tracking.functionId).DestinationConfig.OnFailure
+        .Destination;
+      const logGroup = `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/aws/lambda/${tracking.fn.Properties.FunctionName}:*`;
+      const credentials = statementsAllowing(statements, 'secretsmanager:GetSecretValue').flatMap(
+        (statement) => statement.Resource,
+      );
+      expect(grantsOf(statements)).toEqual(
+        [
+          `events:PutEvents arn:aws:events:${REGION}:${ACCOUNT}:event-bus/${bus.Properties.Name}`,
+          `logs:CreateLogStream ${logGroup}`,
+          `logs:PutLogEvents ${logGroup}`,
+          `secretsmanager:GetSecretValue ${credentials[0]}`,
+          `sqs:DeleteMessage <${queueId}.Arn>`,
+          `sqs:GetQueueAttributes <${queueId}.Arn>`,
+          `sqs:ReceiveMessage <${queueId}.Arn>`,
+          `sqs:SendMessage <${queueId}.Arn>`,
+          `sqs:SendMessage ${failedQueueArn}`,
+        ].sort(),
+      );
+      // The credentials secret only: the tracker never reads the webhook key.
+      const secretArn = (name: string) => `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-Ab3dEf`;
+      expect(credentials).toHaveLength(1);
+      expect(
+        arnPatternMatches(credentials[0] as string, secretArn(tracking.config.credentialsSecretId)),
+      ).toBe(true);
+      expect(
+        arnPatternMatches(credentials[0] as string, secretArn(deployment.config.webhookSecretId as string)),
+      ).toBe(false);
+      const [publisher] = statementsAllowing(statements, 'events:PutEvents');
+      expect(publisher?.Condition).toEqual({
+        StringEquals: { 'events:source': tracking.config.eventSource },
+      });
+    });
+
+    it('leaves the upgrade function without any permission on the tracking queue', () => {
+      const queueArn = `<${tracking.queueId}.Arn>`;
+      expect(deployment.statements.filter((statement) => statement.Resource.includes(queueArn))).toEqual([]);
+    });
+
+    it('ships a small bundle: one ESM file that a fresh Node process loads, configured as deployed', async () => {
+      const { size } = await stat(join(service.directory, 'track.zip'));
+      expect(size).toBeLessThan(1024 * 1024);
+      const entries = await service.artifact('track');
+      expect(entries.map((entry) => entry.name)).toEqual(['functions/track.mjs']);
+      const file = join(service.directory, 'track.mjs');
+      await writeFile(file, entries[0]?.read() ?? '');
+      const { stdout } = await runFile(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(file)}); console.log(typeof m.handler);`,
+        ],
+        {
+          env: {
+            PATH: process.env.PATH,
+            ...tracking.environment,
+            TRACKING_QUEUE_URL: SAMPLE_QUEUE_URL,
+            IDEMPOTENCY_TABLE: '',
+            AWS_REGION: REGION,
+          },
+        },
+      );
+      expect(stdout.trim()).toBe('function');
+    });
+  });
 });
 
 describe('serverless package for an existing bus and a secret given by ARN', () => {
@@ -493,6 +725,24 @@ describe('serverless package for an existing bus and a secret given by ARN', () 
     expect(deployment.config.eventBusName).toBe(EXISTING_BUS_ARN);
     const publishers = statementsAllowing(deployment.statements, 'events:PutEvents');
     expect(publishers.map((statement) => statement.Resource)).toEqual([[EXISTING_BUS_ARN]]);
+  });
+
+  it('tracks upgrades on the given bus: its rule there, its role allowed to publish there only', () => {
+    const tracking = describeTracking(template);
+    expect(tracking.rule.Properties.EventBusName).toBe('shared-upgrades');
+    expect(tracking.config.eventBusName).toBe(EXISTING_BUS_ARN);
+    expect(eventBridgePermissionSourceArns(template, tracking.functionArn)).toEqual([tracking.ruleArn]);
+    const target = evaluate(template, tracking.rule.Properties.Targets[0]);
+    const [sender] = deadLetterSenders(template, target.DeadLetterConfig.Arn) as [Statement];
+    expect(sourceArnAllowed(sender, tracking.ruleArn)).toBe(true);
+    expect(
+      statementsAllowing(tracking.statements, 'events:PutEvents').map((statement) => statement.Resource),
+    ).toEqual([[EXISTING_BUS_ARN]]);
+    expect(
+      statementsAllowing(tracking.statements, 'secretsmanager:GetSecretValue').flatMap(
+        (statement) => statement.Resource,
+      ),
+    ).toEqual([CREDENTIALS_SECRET_ARN]);
   });
 
   it('grants the secret given by ARN as exactly that ARN, the one given by name by its name', () => {

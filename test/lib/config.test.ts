@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig, loadTrackingConfig } from '../../lib/config.ts';
 import { ConfigError } from '../../lib/errors.ts';
 
 const minimal = {
@@ -8,9 +8,12 @@ const minimal = {
   EVENT_BUS_NAME: 'upgrades',
 };
 
-function configError(env: Record<string, string | undefined>): ConfigError {
+function configError(
+  env: Record<string, string | undefined>,
+  load: (env: Record<string, string | undefined>) => unknown = loadConfig,
+): ConfigError {
   try {
-    loadConfig(env);
+    load(env);
   } catch (error) {
     if (error instanceof ConfigError) return error;
     throw error;
@@ -71,5 +74,58 @@ describe('loadConfig', () => {
     const config = loadConfig({ ...minimal, IDEMPOTENCY_TABLE: '', EVENT_SOURCE: ' ' });
     expect(config.idempotencyTable).toBeUndefined();
     expect(config.eventSource).toBe('taurusdb.proxy-upgrader');
+  });
+});
+
+describe('loadTrackingConfig', () => {
+  const queueUrl = 'https://sqs.eu-west-1.amazonaws.com/123456789012/taurusdb-proxy-upgrader-dev-tracking';
+
+  it('adds the tracking settings, with their defaults, to the common configuration', () => {
+    const config = loadTrackingConfig({ ...minimal, TRACKING_QUEUE_URL: queueUrl });
+    expect(config).toEqual({
+      ...loadConfig(minimal),
+      tracking: { queueUrl, maxSeconds: 7200, initialDelaySeconds: 30, maxDelaySeconds: 300, concurrency: 5 },
+    });
+  });
+
+  it('is not needed by the upgrade function: loadConfig takes an environment without any TRACKING_ variable', () => {
+    expect(() => loadConfig(minimal)).not.toThrow();
+    expect(configError(minimal, loadTrackingConfig).message).toBe(
+      'Invalid configuration: TRACKING_QUEUE_URL is required',
+    );
+  });
+
+  it('names every bad tracking value together with the common problems', () => {
+    const message = configError(
+      {
+        HUAWEI_REGION: 'cn-east-5',
+        HUAWEI_CREDENTIALS_SECRET_ID: 'huawei/credentials',
+        TRACKING_QUEUE_URL: 'tracking',
+        TRACKING_MAX_SECONDS: '0',
+        TRACKING_MAX_DELAY_SECONDS: '901',
+      },
+      loadTrackingConfig,
+    ).message;
+    expect(message).toContain('EVENT_BUS_NAME is required');
+    expect(message).toContain('TRACKING_QUEUE_URL must be the http(s) URL of the SQS queue');
+    expect(message).toContain('TRACKING_MAX_SECONDS must be at least 1');
+    // SQS refuses a per-message DelaySeconds over 900.
+    expect(message).toContain('TRACKING_MAX_DELAY_SECONDS must be at most 900');
+  });
+
+  it('refuses a first delay longer than the longest one', () => {
+    expect(
+      configError(
+        {
+          ...minimal,
+          TRACKING_QUEUE_URL: queueUrl,
+          TRACKING_INITIAL_DELAY_SECONDS: '600',
+          TRACKING_MAX_DELAY_SECONDS: '300',
+        },
+        loadTrackingConfig,
+      ).message,
+    ).toBe(
+      'Invalid configuration: TRACKING_INITIAL_DELAY_SECONDS must not be more than TRACKING_MAX_DELAY_SECONDS (300)',
+    );
   });
 });

@@ -285,6 +285,34 @@ describe('TaurusDB sandbox: upgrade workflows that take time', () => {
   });
 });
 
+describe('TaurusDB sandbox: upgrade workflows that fail', () => {
+  it('ends an accepted workflow Failed with the configured reason once it has run, the version unchanged', async () => {
+    let clock = Date.parse('2026-11-27T10:00:00Z');
+    const taurusDb = await start({
+      upgradeDurationMs: 30_000,
+      upgradeFailReason: 'Failed to upgrade the proxy kernel: the proxy node is abnormal.',
+      now: () => clock,
+    });
+
+    const accepted = await upgrade(taurusDb, first, toLatest);
+    const item = (accepted.body.update_result as Array<{ workflow_id: string; state: string }>)[0];
+    expect(item?.state).toBe('ACCEPT');
+    const jobUrl = `${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/jobs?id=${item?.workflow_id}`;
+    expect((await call(jobUrl)).body.job).toMatchObject({ status: 'Running', fail_reason: '' });
+
+    clock += 30_000;
+    expect((await call(jobUrl)).body.job).toMatchObject({
+      status: 'Failed',
+      ended: '2026-11-27T10:00:30+0000',
+      fail_reason: 'Failed to upgrade the proxy kernel: the proxy node is abnormal.',
+    });
+    expect(taurusDb.versionOf(first.projectId, first.instanceId, first.proxyId)).toBe(PREVIOUS);
+    // Nothing runs any more: the same upgrade is accepted again.
+    const again = await upgrade(taurusDb, first, toLatest);
+    expect((again.body.update_result as Array<{ state: string }>)[0]?.state).toBe('ACCEPT');
+  });
+});
+
 describe('TaurusDB sandbox: related GETs', () => {
   it('lists the proxies of an instance with offset and limit', async () => {
     const taurusDb = await start();

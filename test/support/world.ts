@@ -9,6 +9,7 @@ import { lambdaContext } from './lambda-context.ts';
 import { leakedSecrets } from './secret-leaks.ts';
 import { type SecretsManagerStandIn, startSecretsManagerStandIn } from './secrets-manager-stand-in.ts';
 import { projectRoot } from './serverless-package.ts';
+import { type SqsStandIn, startSqsStandIn } from './sqs-stand-in.ts';
 import { startTaurusDbStandIn, type TaurusDbStandIn } from './taurusdb-stand-in.ts';
 import { generateWebhookKey, signWebhook } from './webhook-signing.ts';
 
@@ -39,6 +40,18 @@ export interface WorldOptions {
   akSkClockSkewMs?: number;
   /** Extra environment for the handler (e.g. timeouts). */
   env?: Record<string, string>;
+  /** Also start the SQS stand-in with a tracking queue and load functions/track.ts (`world.tracking`). */
+  tracking?: boolean;
+}
+
+/** The tracking function (functions/track.ts) loaded in the same world as the upgrade handler. */
+export interface TrackingWorld {
+  sqs: SqsStandIn;
+  /** The production handler, as functions/track.ts builds it from the environment. */
+  handler: Handler;
+  /** The same handler wiring with another clock (the maximum tracking time is measured by it). */
+  handlerWithClock(now: () => number): Handler;
+  invoke(event: unknown, context?: Context): Promise<unknown>;
 }
 
 export type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -56,6 +69,8 @@ export interface World {
   secretsManager: SecretsManagerStandIn;
   eventBridge: EventBridgeStandIn;
   dynalite: DynaliteStandIn | undefined;
+  /** Set when started with `tracking: true`. */
+  tracking: TrackingWorld | undefined;
   webhookKey: string;
   handler: Handler;
   /** Every secret value the world handed out: no log line, answer or event may contain one. */
@@ -121,7 +136,7 @@ export function signedHttpEvent(world: World, name: string, body?: unknown, opti
  */
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const iam = await startIamStandIn({ users: [IAM_USER] });
-  const [taurusDb, secretsManager, eventBridge, dynalite] = await Promise.all([
+  const [taurusDb, secretsManager, eventBridge, dynalite, sqs] = await Promise.all([
     // Tokens IAM issued are the ones TaurusDB accepts, as in Huawei Cloud.
     startTaurusDbStandIn({
       acceptedTokens: [STATIC_TOKEN],
@@ -138,6 +153,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     startSecretsManagerStandIn(),
     startEventBridgeStandIn(),
     options.idempotency ? startDynalite() : Promise.resolve(undefined),
+    options.tracking ? startSqsStandIn({ queues: [TRACKING_QUEUE_NAME] }) : Promise.resolve(undefined),
   ]);
   const webhookKey = generateWebhookKey();
   secretsManager.put(WEBHOOK_SECRET_ID, { key: webhookKey });
@@ -172,6 +188,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     ...(dynalite
       ? { AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint, IDEMPOTENCY_TABLE: dynalite.tableName }
       : {}),
+    ...(sqs ? { AWS_ENDPOINT_URL_SQS: sqs.url, TRACKING_QUEUE_URL: sqs.queueUrl(TRACKING_QUEUE_NAME) } : {}),
     ...options.env,
   };
   const previous = new Map(Object.keys(environment).map((key) => [key, process.env[key]]));
@@ -180,6 +197,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   vi.resetModules();
   const { handler } = (await import('../../functions/upgrade.ts')) as { handler: Handler };
   const errors = await import('../../lib/errors.ts');
+  const tracking = sqs ? await loadTracking(sqs) : undefined;
 
   const world: World = {
     taurusDb,
@@ -187,6 +205,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     secretsManager,
     eventBridge,
     dynalite,
+    tracking,
     webhookKey,
     handler,
     errors,
@@ -232,11 +251,29 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         secretsManager.close(),
         eventBridge.close(),
         dynalite?.close(),
+        sqs?.close(),
       ]);
       if (leaked.length > 0) throw new Error(`the handler logged ${leaked.length} secret value(s)`);
     },
   };
   return world;
+}
+
+export const TRACKING_QUEUE_NAME = 'taurusdb-upgrades-test-tracking';
+
+/** functions/track.ts and the modules to rebuild its handler, from the module graph just reset. */
+async function loadTracking(sqs: SqsStandIn): Promise<TrackingWorld> {
+  const track = await import('../../functions/track.ts');
+  const { loadTrackingConfig } = await import('../../lib/config.ts');
+  const { createTrackingDependencies } = await import('../../lib/tracking-dependencies.ts');
+  const handler = track.handler as Handler;
+  return {
+    sqs,
+    handler,
+    handlerWithClock: (now) =>
+      track.createHandler(createTrackingDependencies(loadTrackingConfig(), { now })) as Handler,
+    invoke: (event, context = lambdaContext()) => handler(event, context),
+  };
 }
 
 /**

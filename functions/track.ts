@@ -1,0 +1,101 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import { mapWithConcurrency } from '../lib/concurrency.ts';
+import { loadTrackingConfig } from '../lib/config.ts';
+import { UnknownEventError, ValidationError } from '../lib/errors.ts';
+import errorResponse from '../lib/middleware/error-response.ts';
+import { logger, metrics } from '../lib/observability.ts';
+import { DETAIL_TYPES } from '../lib/result-events.ts';
+import type { CheckReport } from '../lib/tracker.ts';
+import { createTrackingDependencies, type TrackingDependencies } from '../lib/tracking-dependencies.ts';
+import { parseTrackedMessage, trackedFromAccepted } from '../lib/tracking-message.ts';
+
+/**
+ * Follows each accepted upgrade's workflow to its end (lib/tracker.ts). Two triggers:
+ * - the EventBridge rule for `Proxy Upgrade Accepted` from this service's own source: the first
+ *   check, straight away. A failure throws, so Lambda's asynchronous retries and then the
+ *   onFailure queue take over;
+ * - the tracking queue's event source mapping: the re-checks, each message a due check. Failures are
+ *   reported per record (ReportBatchItemFailures), so only those messages come back after the
+ *   visibility timeout, and one that keeps failing (or cannot be read at all) is moved to the
+ *   dead-letter queue by the queue's redrive policy. Nothing is dropped here.
+ */
+
+// Time kept back from the Lambda timeout to publish or queue what a check found.
+const RESERVE_MS = 3_000;
+
+export type TrackResult = SQSBatchResponse | { workflow_id: string; attempt: number; outcome: string };
+
+function isSqsEvent(event: unknown): event is { Records: SQSRecord[] } {
+  const records = (event as { Records?: unknown } | null)?.Records;
+  return (
+    Array.isArray(records) &&
+    records.length > 0 &&
+    records.every((record) => (record as { eventSource?: unknown })?.eventSource === 'aws:sqs')
+  );
+}
+
+/** The Accepted event's detail, once it is certain that this is one, published by this service. */
+function acceptedDetailOf(event: unknown, eventSource: string): unknown {
+  const envelope = (event ?? {}) as Record<string, unknown>;
+  if (envelope['detail-type'] !== DETAIL_TYPES.accepted || envelope.source !== eventSource) {
+    throw new UnknownEventError(
+      `the tracker takes "${DETAIL_TYPES.accepted}" events from source ${eventSource} or messages of its tracking queue`,
+    );
+  }
+  return envelope.detail;
+}
+
+function describe(report: CheckReport) {
+  return { workflow_id: report.workflowId, attempt: report.attempt, outcome: report.outcome.kind };
+}
+
+/** The handler around its collaborators; `handler` below is this with the production ones. */
+export function createHandler(dependencies: TrackingDependencies) {
+  const { tracker } = dependencies;
+
+  async function checkRecords(records: SQSRecord[], signal: AbortSignal): Promise<SQSBatchResponse> {
+    const failures = await mapWithConcurrency(
+      records,
+      dependencies.concurrency,
+      async (record): Promise<SQSBatchItemFailure | undefined> => {
+        try {
+          if (signal.aborted) throw new Error('no time left in this invocation');
+          const report = await tracker.check(parseTrackedMessage(record.body), signal);
+          logger.debug('message checked', { message_id: record.messageId, ...describe(report) });
+          return undefined;
+        } catch (error) {
+          const unreadable = error instanceof ValidationError;
+          logger.error(
+            unreadable
+              ? 'message cannot be tracked; failed so that the redrive policy moves it to the dead-letter queue'
+              : 'check failed; the message comes back after its visibility timeout',
+            {
+              message_id: record.messageId,
+              receive_count: record.attributes?.ApproximateReceiveCount,
+              error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+            },
+          );
+          return { itemIdentifier: record.messageId };
+        }
+      },
+    );
+    return { batchItemFailures: failures.filter((failure) => failure !== undefined) };
+  }
+
+  return middy()
+    .use(errorResponse({ logger }))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { throwOnEmptyMetrics: false }))
+    .handler(async (event: unknown, context: Context): Promise<TrackResult> => {
+      const signal = AbortSignal.timeout(Math.max(1_000, context.getRemainingTimeInMillis() - RESERVE_MS));
+      if (isSqsEvent(event)) return checkRecords(event.Records, signal);
+      const tracked = trackedFromAccepted(acceptedDetailOf(event, dependencies.eventSource));
+      return describe(await tracker.check(tracked, signal));
+    });
+}
+
+// Read once per container: a bad environment fails the cold start, naming the variable.
+export const handler = createHandler(createTrackingDependencies(loadTrackingConfig()));

@@ -1,0 +1,54 @@
+import type { TrackingConfig } from './config.ts';
+import { createEventPublisher } from './event-publisher.ts';
+import { createSecretReader, type SecretReader } from './secrets.ts';
+import { createTaurusDbClient } from './taurusdb-client.ts';
+import { createTokenAuthenticator } from './token-provider.ts';
+import { createTracker, type Tracker } from './tracker.ts';
+import { createTrackingQueue } from './tracking-queue.ts';
+
+export interface TrackingDependencies {
+  tracker: Tracker;
+  /** `Source` the Accepted events must carry to be tracked. */
+  eventSource: string;
+  concurrency: number;
+}
+
+export interface TrackingDependencyOptions {
+  secrets?: SecretReader;
+  /** Epoch milliseconds; the clock the maximum tracking time is measured by. */
+  now?: () => number;
+}
+
+/**
+ * The tracking function's composition root (lib/dependencies.ts is the upgrade function's). The same
+ * credentials secret, token cache and TaurusDB connection pool as an upgrade, created once per
+ * container; the AWS clients are each module's shared default.
+ */
+export function createTrackingDependencies(
+  config: TrackingConfig,
+  options: TrackingDependencyOptions = {},
+): TrackingDependencies {
+  const secrets = options.secrets ?? createSecretReader();
+  const authenticator = createTokenAuthenticator({
+    secretId: config.credentialsSecretId,
+    secrets,
+    iamEndpoint: config.iamEndpoint,
+  });
+  return {
+    tracker: createTracker({
+      jobs: createTaurusDbClient({
+        endpoint: config.taurusDbEndpoint,
+        authenticator,
+        timeouts: config.timeouts,
+      }),
+      publisher: createEventPublisher({ busName: config.eventBusName, source: config.eventSource }),
+      queue: createTrackingQueue({ queueUrl: config.tracking.queueUrl }),
+      maxSeconds: config.tracking.maxSeconds,
+      initialDelaySeconds: config.tracking.initialDelaySeconds,
+      maxDelaySeconds: config.tracking.maxDelaySeconds,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    }),
+    eventSource: config.eventSource,
+    concurrency: config.tracking.concurrency,
+  };
+}

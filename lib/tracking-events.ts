@@ -1,0 +1,255 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { acceptedDetailSchema, DETAIL_TYPES, ERROR_CODES, failedDetailSchema } from './result-events.ts';
+
+/**
+ * The events the tracker (functions/track.ts) publishes when it has followed an accepted upgrade's
+ * workflow (`GET /v3/{project_id}/jobs?id=`) to its end, and their `Detail` schemas:
+ *
+ * - the job Completed → `Proxy Upgrade Completed`;
+ * - the job Failed → `Proxy Upgrade Failed`, the same DetailType (and the same Detail, plus
+ *   `workflow_id` and `fail_reason`) as a call that failed as a whole, so a consumer of failures has
+ *   one event to listen to; `error.error_code` is `JOB_FAILED`;
+ * - the job not finished (or not readable) when the maximum tracking time is over →
+ *   `Proxy Upgrade Tracking Timed Out`: the upgrade may still finish, nobody is watching it any more.
+ *
+ * `request`, `resolved` and `trigger` are carried over from the Accepted event unchanged, so a
+ * consumer correlates by them (or by `workflow_id`) without keeping state.
+ */
+
+export const TRACKING_DETAIL_TYPES = {
+  completed: 'Proxy Upgrade Completed',
+  failed: DETAIL_TYPES.failed,
+  timedOut: 'Proxy Upgrade Tracking Timed Out',
+} as const;
+export type TrackingDetailType = (typeof TRACKING_DETAIL_TYPES)[keyof typeof TRACKING_DETAIL_TYPES];
+
+/** `error.error_code` of a Failed event for a workflow that TaurusDB reports as Failed. */
+export const JOB_FAILED = ERROR_CODES.jobFailed;
+export const DEFAULT_JOB_FAILURE_MESSAGE = 'the upgrade workflow failed';
+
+const accepted = acceptedDetailSchema.shape;
+
+const eventIdSchema = z.uuid({ version: 'v8' }).meta({
+  description:
+    "Stable id derived from the Accepted event's event_id and this DetailType: every check that sees the same end publishes the same id, so repeats can be deduplicated.",
+});
+
+const workflowIdSchema = z
+  .string()
+  .min(1)
+  .meta({ description: 'The workflow (job) id TaurusDB gave when it accepted the upgrade.' });
+
+const jobTimeSchema = z
+  .string()
+  .nullable()
+  .meta({ description: 'As TaurusDB reports it (e.g. 2026-11-27T10:05:00+0000); null when it gave none.' });
+
+const occurredAtSchema = z.iso.datetime().meta({
+  description:
+    'When the workflow ended (its `ended` time, when TaurusDB gave a readable one), else when the tracker saw it end or gave up.',
+});
+
+export const completedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: accepted.request,
+    resolved: accepted.resolved,
+    workflow_id: workflowIdSchema,
+    job: z
+      .strictObject({
+        status: z.literal('Completed'),
+        created: jobTimeSchema,
+        ended: jobTimeSchema,
+      })
+      .meta({ description: 'The workflow as GET /v3/{project_id}/jobs?id= reported it.' }),
+    trigger: accepted.trigger,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Completed (event detail)',
+    description:
+      'The workflow of an accepted upgrade finished: TaurusDB reports the job Completed, so the proxy now runs resolved.target_version.',
+  });
+
+/**
+ * A workflow that TaurusDB reports Failed. The Detail of every `Proxy Upgrade Failed` event, plus the
+ * workflow id and TaurusDB's `fail_reason`. (lib/result-events.ts' failedDetailSchema, which documents
+ * the DetailType as a whole, needs these two as optional fields.)
+ */
+export const jobFailedDetailSchema = failedDetailSchema
+  .extend({
+    workflow_id: workflowIdSchema,
+    fail_reason: z
+      .string()
+      .nullable()
+      .meta({ description: "TaurusDB's fail_reason for the workflow; null when it gave none." }),
+  })
+  .meta({
+    title: 'Proxy Upgrade Failed, workflow failed (event detail)',
+    description:
+      'The workflow of an accepted upgrade failed: TaurusDB reports the job Failed. error.error_code is JOB_FAILED and error.error_msg its fail_reason.',
+  });
+
+export const timedOutDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: accepted.request,
+    resolved: accepted.resolved,
+    workflow_id: workflowIdSchema,
+    started_at: z.iso
+      .datetime()
+      .meta({ description: "When TaurusDB accepted the upgrade (the Accepted event's occurred_at)." }),
+    max_seconds: z
+      .int()
+      .positive()
+      .meta({ description: 'The maximum tracking time (TRACKING_MAX_SECONDS).' }),
+    checks: z.int().positive().meta({ description: 'How many times the job was read.' }),
+    last_status: z.string().nullable().meta({
+      description:
+        'The job status the last check read (Pending, Running); null when the job was never visible or could not be read.',
+    }),
+    last_error: z.string().optional().meta({
+      description:
+        'Why the last check could not read the job (TaurusDB unreachable, 5xx, 403…); absent when it read it.',
+    }),
+    trigger: accepted.trigger,
+    occurred_at: z.iso.datetime().meta({ description: 'When the tracker gave up.' }),
+  })
+  .meta({
+    title: 'Proxy Upgrade Tracking Timed Out (event detail)',
+    description:
+      'The maximum tracking time passed before the workflow of an accepted upgrade completed or failed. The upgrade may still finish; its outcome is no longer reported.',
+  });
+
+export type CompletedDetail = z.infer<typeof completedDetailSchema>;
+export type JobFailedDetail = z.infer<typeof jobFailedDetailSchema>;
+export type TimedOutDetail = z.infer<typeof timedOutDetailSchema>;
+
+export type TrackingEvent =
+  | { detailType: typeof TRACKING_DETAIL_TYPES.completed; detail: CompletedDetail }
+  | { detailType: typeof TRACKING_DETAIL_TYPES.failed; detail: JobFailedDetail }
+  | { detailType: typeof TRACKING_DETAIL_TYPES.timedOut; detail: TimedOutDetail };
+
+/** The Detail schema of each DetailType the tracker publishes. */
+export const TRACKING_DETAIL_SCHEMAS = {
+  [TRACKING_DETAIL_TYPES.completed]: completedDetailSchema,
+  [TRACKING_DETAIL_TYPES.failed]: jobFailedDetailSchema,
+  [TRACKING_DETAIL_TYPES.timedOut]: timedOutDetailSchema,
+} as const;
+
+/** What every tracking event repeats from the Accepted event. */
+export interface TrackedContext {
+  accepted_event_id: string;
+  workflow_id: string;
+  request: CompletedDetail['request'];
+  resolved: CompletedDetail['resolved'];
+  trigger: CompletedDetail['trigger'];
+}
+
+export interface FinishedJob {
+  created: string | null;
+  ended: string | null;
+  fail_reason?: string | null;
+}
+
+export function buildCompletedEvent(
+  tracked: TrackedContext,
+  job: FinishedJob,
+  observedAt: Date,
+): TrackingEvent {
+  const detailType = TRACKING_DETAIL_TYPES.completed;
+  return {
+    detailType,
+    detail: {
+      event_id: trackingEventId(tracked.accepted_event_id, detailType),
+      request: tracked.request,
+      resolved: tracked.resolved,
+      workflow_id: tracked.workflow_id,
+      job: { status: 'Completed', created: job.created, ended: job.ended },
+      trigger: tracked.trigger,
+      occurred_at: endedAt(job.ended, observedAt),
+    },
+  };
+}
+
+export function buildJobFailedEvent(
+  tracked: TrackedContext,
+  job: FinishedJob,
+  observedAt: Date,
+): TrackingEvent {
+  const detailType = TRACKING_DETAIL_TYPES.failed;
+  const failReason = job.fail_reason ?? null;
+  return {
+    detailType,
+    detail: {
+      event_id: trackingEventId(tracked.accepted_event_id, detailType),
+      request: tracked.request,
+      resolved: tracked.resolved,
+      error: { error_code: JOB_FAILED, error_msg: failReason ?? DEFAULT_JOB_FAILURE_MESSAGE },
+      workflow_id: tracked.workflow_id,
+      fail_reason: failReason,
+      trigger: tracked.trigger,
+      occurred_at: endedAt(job.ended, observedAt),
+    },
+  };
+}
+
+export interface TimedOutFacts {
+  startedAt: string;
+  maxSeconds: number;
+  checks: number;
+  lastStatus: string | null;
+  lastError?: string | undefined;
+}
+
+export function buildTimedOutEvent(
+  tracked: TrackedContext,
+  facts: TimedOutFacts,
+  observedAt: Date,
+): TrackingEvent {
+  const detailType = TRACKING_DETAIL_TYPES.timedOut;
+  return {
+    detailType,
+    detail: {
+      event_id: trackingEventId(tracked.accepted_event_id, detailType),
+      request: tracked.request,
+      resolved: tracked.resolved,
+      workflow_id: tracked.workflow_id,
+      started_at: facts.startedAt,
+      max_seconds: facts.maxSeconds,
+      checks: facts.checks,
+      last_status: facts.lastStatus,
+      ...(facts.lastError === undefined ? {} : { last_error: facts.lastError }),
+      trigger: tracked.trigger,
+      occurred_at: observedAt.toISOString(),
+    },
+  };
+}
+
+/**
+ * TaurusDB writes job times as `2026-11-27T10:05:00+0000` (no colon in the offset, which ISO 8601's
+ * extended form and zod's datetime want). The workflow's own end time makes every repeat of an end
+ * event carry the same occurred_at; the time the tracker saw it is the fallback.
+ */
+function endedAt(ended: string | null, observedAt: Date): string {
+  const text = ended?.trim().replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
+  const epochMs = text ? Date.parse(text) : Number.NaN;
+  return new Date(Number.isNaN(epochMs) ? observedAt.getTime() : epochMs).toISOString();
+}
+
+/**
+ * event_id = the first 128 bits of
+ *   sha256(JSON.stringify(["taurusdb-proxy-upgrader/tracking-event/v1", acceptedEventId, detailType]))
+ * as an RFC 9562 version 8 UUID, the same construction as lib/result-events.ts' resultEventId. The
+ * Accepted event's id already names the delivery, target and item; one workflow ends once, so its
+ * DetailType completes the key. The prefix keeps these ids apart from the upgrade function's.
+ */
+export function trackingEventId(acceptedEventId: string, detailType: TrackingDetailType): string {
+  const material = JSON.stringify(['taurusdb-proxy-upgrader/tracking-event/v1', acceptedEventId, detailType]);
+  const bytes = createHash('sha256').update(material).digest().subarray(0, 16);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

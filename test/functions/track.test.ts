@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DETAIL_TYPES } from '../../lib/result-events.ts';
+import {
+  completedDetailSchema,
+  jobFailedDetailSchema,
+  timedOutDetailSchema,
+  trackingEventId,
+} from '../../lib/tracking-events.ts';
+import { parseTrackedMessage } from '../../lib/tracking-message.ts';
+import type { ReceivedEntry } from '../support/eventbridge-stand-in.ts';
+import { lambdaContext } from '../support/lambda-context.ts';
+import { sqsEvent } from '../support/sqs-stand-in.ts';
+import { SEED_ACCEPT_ITEM } from '../support/taurusdb-stand-in.ts';
+import { acceptedEvent } from '../support/tracking.ts';
+import {
+  EVENT_BUS_NAME,
+  sample,
+  signedHttpEvent,
+  startWorld,
+  type TrackingWorld,
+  type World,
+} from '../support/world.ts';
+
+const SOURCE = 'taurusdb.proxy-upgrader';
+
+/** An entry the upgrade function published, as the `Proxy Upgrade Accepted` rule hands it to the tracker. */
+function asDelivered(entry: ReceivedEntry) {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': entry.DetailType,
+    source: entry.Source,
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'eu-west-1',
+    resources: [],
+    detail: entry.Detail,
+  };
+}
+
+describe('the tracking function (functions/track.ts) with every collaborator on 127.0.0.1', () => {
+  let world: World;
+  let tracking: TrackingWorld;
+  let readsBefore = 0;
+  const jobReads = () => world.taurusDb.reads('jobs') - readsBefore;
+
+  beforeAll(async () => {
+    // The password form, so the tracker gets its token from IAM and every issued token is checked
+    // against the logs when the world closes.
+    world = await startWorld({ tracking: true, credentials: 'password' });
+    tracking = world.tracking as TrackingWorld;
+  });
+  afterAll(() => world.close());
+  beforeEach(() => {
+    world.eventBridge.reset();
+    tracking.sqs.reset();
+    readsBefore = world.taurusDb.reads('jobs');
+  });
+
+  /** Delivers the re-checks sent so far, as the queue's event source mapping would once they are due. */
+  async function deliverRechecks(handler = tracking.handler): Promise<SQSBatchResponse> {
+    return (await handler(tracking.sqs.receive(), lambdaContext())) as SQSBatchResponse;
+  }
+
+  it('follows an upgrade the upgrade function accepted, Pending → Running → Completed, without waiting in between', async () => {
+    const answer = await world.invokeHttp(signedHttpEvent(world, 'http-api-v2.json'));
+    expect(answer.statusCode).toBe(200);
+    const [accepted] = world.eventBridge.events();
+    expect(accepted?.DetailType).toBe(DETAIL_TYPES.accepted);
+    world.eventBridge.reset();
+    world.taurusDb.setJob(
+      SEED_ACCEPT_ITEM.workflow_id,
+      { status: 'Pending' },
+      { status: 'Running' },
+      { status: 'Completed' },
+    );
+
+    // The first check runs on the Accepted event itself.
+    expect(await tracking.invoke(asDelivered(accepted as ReceivedEntry))).toEqual({
+      workflow_id: SEED_ACCEPT_ITEM.workflow_id,
+      attempt: 0,
+      outcome: 'rechecking',
+    });
+    expect(jobReads()).toBe(1);
+    expect(tracking.sqs.sent.map((message) => message.delaySeconds)).toEqual([30]);
+
+    expect(await deliverRechecks()).toEqual({ batchItemFailures: [] });
+    expect(jobReads()).toBe(2);
+    expect(tracking.sqs.sent.map((message) => message.delaySeconds)).toEqual([30, 60]);
+    expect(world.eventBridge.calls).toEqual([]);
+
+    expect(await deliverRechecks()).toEqual({ batchItemFailures: [] });
+    expect(jobReads()).toBe(3);
+    expect(tracking.sqs.sent).toHaveLength(2);
+
+    const [completed, ...others] = world.eventBridge.events();
+    expect(others).toEqual([]);
+    expect(completed).toMatchObject({
+      Source: SOURCE,
+      EventBusName: EVENT_BUS_NAME,
+      DetailType: 'Proxy Upgrade Completed',
+    });
+    const detail = completedDetailSchema.parse(completed?.Detail);
+    const acceptedDetail = accepted?.Detail as {
+      event_id: string;
+      request: unknown;
+      resolved: unknown;
+      trigger: unknown;
+    };
+    expect(detail).toMatchObject({
+      event_id: trackingEventId(acceptedDetail.event_id, 'Proxy Upgrade Completed'),
+      request: acceptedDetail.request,
+      resolved: acceptedDetail.resolved,
+      trigger: acceptedDetail.trigger,
+      workflow_id: SEED_ACCEPT_ITEM.workflow_id,
+      job: { status: 'Completed' },
+    });
+    // The job reads went out with the token IAM issued for the request's project.
+    const read = world.taurusDb.requests.filter((request) => request.url.includes('/jobs?')).at(-1);
+    expect(world.iam.issuedTokens.map((issued) => issued.token)).toContain(read?.headers['x-auth-token']);
+  });
+
+  it('publishes Proxy Upgrade Failed with the fail_reason of a failed workflow', async () => {
+    const event = acceptedEvent();
+    world.taurusDb.setJob(event.detail.result.workflow_id, {
+      status: 'Failed',
+      fail_reason: 'The proxy instance is abnormal.',
+    });
+
+    expect(await tracking.invoke(event)).toMatchObject({ outcome: 'failed' });
+
+    const [failed] = world.eventBridge.events();
+    expect(failed?.DetailType).toBe('Proxy Upgrade Failed');
+    expect(jobFailedDetailSchema.parse(failed?.Detail)).toMatchObject({
+      error: { error_code: 'JOB_FAILED', error_msg: 'The proxy instance is abnormal.' },
+      fail_reason: 'The proxy instance is abnormal.',
+      workflow_id: event.detail.result.workflow_id,
+    });
+    expect(tracking.sqs.sent).toEqual([]);
+  });
+
+  it('re-checks a workflow TaurusDB does not show yet, and reports it once it does', async () => {
+    const event = acceptedEvent();
+    world.taurusDb.setJob(event.detail.result.workflow_id, undefined, { status: 'Completed' });
+    // Seconds after the sample's acceptance: Huawei says a new job may take that long to appear.
+    const handler = tracking.handlerWithClock(() => Date.parse(event.detail.occurred_at) + 2_000);
+
+    expect(await handler(event, lambdaContext())).toMatchObject({ outcome: 'rechecking' });
+    expect(jobReads()).toBe(1);
+    expect(world.eventBridge.calls).toEqual([]);
+    expect(tracking.sqs.sent.map((message) => message.delaySeconds)).toEqual([30]);
+
+    expect(await deliverRechecks(handler)).toEqual({ batchItemFailures: [] });
+    expect(world.eventBridge.events().map((entry) => entry.DetailType)).toEqual(['Proxy Upgrade Completed']);
+  });
+
+  it('gives up with Proxy Upgrade Tracking Timed Out once the maximum tracking time is over', async () => {
+    const event = acceptedEvent();
+    world.taurusDb.setJob(event.detail.result.workflow_id, { status: 'Running' });
+    const acceptedAt = Date.parse(event.detail.occurred_at);
+    const clock = { now: acceptedAt + 60_000 };
+    const handler = tracking.handlerWithClock(() => clock.now);
+
+    await handler(event, lambdaContext());
+    expect(tracking.sqs.sent).toHaveLength(1);
+
+    clock.now = acceptedAt + 7_200_000;
+    expect(await deliverRechecks(handler)).toEqual({ batchItemFailures: [] });
+
+    expect(tracking.sqs.sent).toHaveLength(1);
+    const [timedOut] = world.eventBridge.events();
+    expect(timedOut?.DetailType).toBe('Proxy Upgrade Tracking Timed Out');
+    expect(timedOutDetailSchema.parse(timedOut?.Detail)).toMatchObject({
+      started_at: event.detail.occurred_at,
+      max_seconds: 7200,
+      checks: 2,
+      last_status: 'Running',
+    });
+  });
+
+  it('fails only the records of a batch that could not be handled, so the others are not redriven', async () => {
+    const base = parseTrackedMessage(sample('tracking-sqs-recheck.json').Records[0].body);
+    const running = { ...base, workflow_id: 'wf-running-0001' };
+    const completed = { ...base, workflow_id: 'wf-completed-0002' };
+    world.taurusDb.setJob(running.workflow_id, { status: 'Running' });
+    world.taurusDb.setJob(completed.workflow_id, { status: 'Completed' });
+    world.eventBridge.script({
+      failDetailType: 'Proxy Upgrade Completed',
+      errorCode: 'AccessDeniedException',
+    });
+    const message = (id: string, body: string) => ({
+      queueName: 'tracking',
+      messageId: id,
+      body,
+      sentAt: Date.now(),
+    });
+    const batch = sqsEvent([
+      message('m-running', JSON.stringify(running)),
+      message('m-garbled', '{"version":1,"workflow_id":'),
+      message('m-unpublishable', JSON.stringify(completed)),
+    ]);
+    const handler = tracking.handlerWithClock(() => Date.parse(base.accepted_at) + 120_000);
+
+    const response = (await handler(batch, lambdaContext())) as SQSBatchResponse;
+
+    expect(response.batchItemFailures.map((failure) => failure.itemIdentifier).sort()).toEqual([
+      'm-garbled',
+      'm-unpublishable',
+    ]);
+    expect(tracking.sqs.sent.map((sent) => parseTrackedMessage(sent.body).workflow_id)).toEqual([
+      running.workflow_id,
+    ]);
+    const logged = world
+      .logLines()
+      .filter((line): line is Record<string, unknown> => typeof line === 'object');
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        message_id: 'm-garbled',
+        message: expect.stringContaining('dead-letter'),
+      }),
+    );
+  });
+
+  it('takes the events/ samples: the Accepted event and an SQS re-check', async () => {
+    const event = sample('tracking-accepted-event.json');
+    const acceptedAt = Date.parse(event.detail.occurred_at);
+    const handler = tracking.handlerWithClock(() => acceptedAt + 90_000);
+    world.taurusDb.setJob(event.detail.result.workflow_id, { status: 'Running' });
+
+    expect(await handler(event, lambdaContext())).toMatchObject({ outcome: 'rechecking' });
+    expect(await handler(sample('tracking-sqs-recheck.json'), lambdaContext())).toEqual({
+      batchItemFailures: [],
+    });
+    expect(tracking.sqs.sent.map((sent) => parseTrackedMessage(sent.body).attempt)).toEqual([1, 2]);
+  });
+
+  it('refuses events that are not Accepted events of this service, reading nothing', async () => {
+    const event = acceptedEvent();
+    const refusals = [
+      { ...event, source: 'com.example.somebody-else' },
+      { ...event, 'detail-type': DETAIL_TYPES.rejected },
+      { upgrades: [] },
+    ];
+    for (const refused of refusals) {
+      await expect(tracking.invoke(refused)).rejects.toBeInstanceOf(world.errors.UnknownEventError);
+    }
+    expect(jobReads()).toBe(0);
+  });
+
+  it('refuses an Accepted event without a workflow id, so it ends in the dead-letter queue, reading nothing', async () => {
+    const event = acceptedEvent();
+    event.detail.result.workflow_id = null;
+    const failure = await tracking.invoke(event).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(world.errors.ValidationError);
+    expect((failure as Error).message).toContain('detail.result.workflow_id');
+    expect(jobReads()).toBe(0);
+  });
+});

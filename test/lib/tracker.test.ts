@@ -1,0 +1,306 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PublishError } from '../../lib/errors.ts';
+import { createEventPublisher } from '../../lib/event-publisher.ts';
+import type { RequestAuthenticator } from '../../lib/request-authenticator.ts';
+import { createTaurusDbClient } from '../../lib/taurusdb-client.ts';
+import { createTracker, recheckDelaySeconds } from '../../lib/tracker.ts';
+import {
+  completedDetailSchema,
+  jobFailedDetailSchema,
+  timedOutDetailSchema,
+  trackingEventId,
+} from '../../lib/tracking-events.ts';
+import { parseTrackedMessage, type TrackedUpgrade } from '../../lib/tracking-message.ts';
+import { createTrackingQueue } from '../../lib/tracking-queue.ts';
+import { type EventBridgeStandIn, startEventBridgeStandIn } from '../support/eventbridge-stand-in.ts';
+import { type SqsStandIn, startSqsStandIn } from '../support/sqs-stand-in.ts';
+import { replies, startTaurusDbStandIn, type TaurusDbStandIn } from '../support/taurusdb-stand-in.ts';
+import { recordingObservability, trackedSample } from '../support/tracking.ts';
+
+const TOKEN = 'MIIT-tracker-token-0001';
+const BUS = 'tracker-test-bus';
+const SOURCE = 'taurusdb.proxy-upgrader';
+const SCHEDULE = { maxSeconds: 7_200, initialDelaySeconds: 30, maxDelaySeconds: 300 };
+
+const authenticator: RequestAuthenticator = {
+  headersFor: async () => ({ 'x-auth-token': TOKEN }),
+  invalidate: () => undefined,
+};
+
+describe('recheckDelaySeconds', () => {
+  it('starts at the initial delay and doubles per check up to the maximum', () => {
+    const plenty = 10 * 3600 * 1000;
+    expect([0, 1, 2, 3, 4, 5, 60].map((attempt) => recheckDelaySeconds(attempt, plenty, SCHEDULE))).toEqual([
+      30, 60, 120, 240, 300, 300, 300,
+    ]);
+  });
+
+  it('schedules the last check for the end of the tracking time, and never less than a second ahead', () => {
+    expect(recheckDelaySeconds(4, 45_000, SCHEDULE)).toBe(45);
+    expect(recheckDelaySeconds(4, 44_001, SCHEDULE)).toBe(45);
+    expect(recheckDelaySeconds(0, 200, SCHEDULE)).toBe(1);
+  });
+});
+
+describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-ins)', () => {
+  let taurusDb: TaurusDbStandIn;
+  let eventBridge: EventBridgeStandIn;
+  let sqs: SqsStandIn;
+  let observed: ReturnType<typeof recordingObservability>;
+  const clock = { now: 0 };
+  let readsBefore = 0;
+  /** Job reads TaurusDB received during this test. */
+  const jobReads = () => taurusDb.reads('jobs') - readsBefore;
+
+  beforeAll(async () => {
+    [taurusDb, eventBridge, sqs] = await Promise.all([
+      startTaurusDbStandIn({ acceptedTokens: [TOKEN] }),
+      startEventBridgeStandIn(),
+      startSqsStandIn(),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([taurusDb?.close(), eventBridge?.close(), sqs?.close()]);
+  });
+  beforeEach(() => {
+    eventBridge.reset();
+    sqs.reset();
+    observed = recordingObservability();
+    readsBefore = taurusDb.reads('jobs');
+    // Ten seconds after the sample's Accepted event.
+    clock.now = Date.parse('2026-11-27T10:00:10.000Z');
+  });
+
+  function tracker(options: { maxAttempts?: number } = {}) {
+    return createTracker({
+      jobs: createTaurusDbClient({
+        endpoint: taurusDb.url,
+        authenticator,
+        maxAttempts: options.maxAttempts ?? 1,
+        sleep: async () => undefined,
+      }),
+      publisher: createEventPublisher({
+        busName: BUS,
+        source: SOURCE,
+        client: eventBridge.client(),
+        sleep: async () => undefined,
+        maxAttempts: 1,
+      }),
+      queue: createTrackingQueue({ queueUrl: sqs.queueUrl(), client: sqs.client() }),
+      ...SCHEDULE,
+      now: () => clock.now,
+      logger: observed.logger,
+      metrics: observed.metrics,
+    });
+  }
+
+  /** The body of the last re-check message, as the next invocation will read it. */
+  function lastMessage(): TrackedUpgrade {
+    const message = sqs.sent.at(-1);
+    if (!message) throw new Error('no re-check was sent');
+    return parseTrackedMessage(message.body);
+  }
+
+  it('follows Pending → Running → Completed: one GET per check, a delayed re-check after each open one, then the Completed event', async () => {
+    const first = trackedSample();
+    taurusDb.setJob(first.workflow_id, { status: 'Pending' }, { status: 'Running' }, { status: 'Completed' });
+    const subject = tracker();
+
+    const pending = await subject.check(first);
+    expect(pending.outcome).toMatchObject({ kind: 'rechecking', status: 'Pending', delaySeconds: 30 });
+    expect(jobReads()).toBe(1);
+    expect(sqs.sent.map((message) => message.delaySeconds)).toEqual([30]);
+    expect(eventBridge.calls).toEqual([]);
+
+    clock.now += 30_000;
+    const running = await subject.check(lastMessage());
+    expect(running).toMatchObject({ attempt: 1, outcome: { kind: 'rechecking', status: 'Running' } });
+    expect(jobReads()).toBe(2);
+    expect(sqs.sent.map((message) => message.delaySeconds)).toEqual([30, 60]);
+    expect(eventBridge.calls).toEqual([]);
+
+    clock.now += 60_000;
+    const completed = await subject.check(lastMessage());
+    expect(completed).toMatchObject({ attempt: 2, outcome: { kind: 'completed', status: 'Completed' } });
+    expect(jobReads()).toBe(3);
+    expect(sqs.sent).toHaveLength(2);
+
+    const [event, ...others] = eventBridge.events();
+    expect(others).toEqual([]);
+    expect(event).toMatchObject({ Source: SOURCE, EventBusName: BUS, DetailType: 'Proxy Upgrade Completed' });
+    const detail = completedDetailSchema.parse(event?.Detail);
+    expect(detail).toEqual({
+      event_id: trackingEventId(first.accepted_event_id, 'Proxy Upgrade Completed'),
+      request: first.request,
+      resolved: first.resolved,
+      workflow_id: first.workflow_id,
+      job: { status: 'Completed', created: '2026-11-27T10:00:00+0000', ended: '2026-11-27T10:05:00+0000' },
+      trigger: first.trigger,
+      // The job's own end time, so every repeat of this event carries the same one.
+      occurred_at: '2026-11-27T10:05:00.000Z',
+    });
+    expect(observed.metricNames).toContain('UpgradesCompleted');
+  });
+
+  it('reads the job on the documented path with the project of the request', async () => {
+    const tracked = trackedSample();
+    taurusDb.setJob(tracked.workflow_id, { status: 'Running' });
+    await tracker().check(tracked);
+    const read = taurusDb.requests.at(-1);
+    expect(read?.method).toBe('GET');
+    expect(read?.url).toBe(`/v3/${tracked.request.project_id}/jobs?id=${tracked.workflow_id}`);
+    expect(read?.headers['x-auth-token']).toBe(TOKEN);
+  });
+
+  it('publishes a Failed event with the fail_reason when the workflow failed', async () => {
+    const tracked = trackedSample({ attempt: 3 });
+    taurusDb.setJob(tracked.workflow_id, {
+      status: 'Failed',
+      fail_reason: 'Insufficient subnet IP addresses.',
+    });
+
+    const report = await tracker().check(tracked);
+
+    expect(report.outcome).toEqual({ kind: 'failed', status: 'Failed' });
+    expect(sqs.sent).toEqual([]);
+    const [event] = eventBridge.events();
+    expect(event?.DetailType).toBe('Proxy Upgrade Failed');
+    const detail = jobFailedDetailSchema.parse(event?.Detail);
+    expect(detail).toMatchObject({
+      event_id: trackingEventId(tracked.accepted_event_id, 'Proxy Upgrade Failed'),
+      error: { error_code: 'JOB_FAILED', error_msg: 'Insufficient subnet IP addresses.' },
+      workflow_id: tracked.workflow_id,
+      fail_reason: 'Insufficient subnet IP addresses.',
+      request: tracked.request,
+    });
+    expect(detail.error).not.toHaveProperty('status');
+  });
+
+  it('says the workflow failed when TaurusDB gives no reason', async () => {
+    const tracked = trackedSample();
+    taurusDb.setJob(tracked.workflow_id, { status: 'Failed', fail_reason: '' });
+    await tracker().check(tracked);
+    const detail = jobFailedDetailSchema.parse(eventBridge.events()[0]?.Detail);
+    expect(detail.fail_reason).toBeNull();
+    expect(detail.error.error_msg).toBe('the upgrade workflow failed');
+  });
+
+  it('re-checks a job TaurusDB does not show yet instead of failing it', async () => {
+    const tracked = trackedSample();
+    taurusDb.setJob(tracked.workflow_id, undefined);
+
+    const report = await tracker().check(tracked);
+
+    expect(report.outcome).toMatchObject({ kind: 'rechecking', status: null, delaySeconds: 30 });
+    expect(report.outcome).not.toHaveProperty('error');
+    expect(jobReads()).toBe(1);
+    expect(lastMessage()).toEqual({ ...tracked, attempt: 1 });
+    expect(eventBridge.calls).toEqual([]);
+  });
+
+  it('gives up once the maximum tracking time is over: Tracking Timed Out, no further re-check', async () => {
+    const tracked = trackedSample({ attempt: 24 });
+    taurusDb.setJob(tracked.workflow_id, { status: 'Running' });
+    clock.now = Date.parse(tracked.accepted_at) + SCHEDULE.maxSeconds * 1000;
+
+    const report = await tracker().check(tracked);
+
+    expect(report.outcome).toEqual({ kind: 'timed_out', status: 'Running' });
+    expect(jobReads()).toBe(1);
+    expect(sqs.sent).toEqual([]);
+    const [event] = eventBridge.events();
+    expect(event?.DetailType).toBe('Proxy Upgrade Tracking Timed Out');
+    expect(timedOutDetailSchema.parse(event?.Detail)).toEqual({
+      event_id: trackingEventId(tracked.accepted_event_id, 'Proxy Upgrade Tracking Timed Out'),
+      request: tracked.request,
+      resolved: tracked.resolved,
+      workflow_id: tracked.workflow_id,
+      started_at: tracked.accepted_at,
+      max_seconds: 7_200,
+      checks: 25,
+      last_status: 'Running',
+      trigger: tracked.trigger,
+      occurred_at: new Date(clock.now).toISOString(),
+    });
+  });
+
+  it('still reports a job that completed at the last moment as Completed, not Timed Out', async () => {
+    const tracked = trackedSample({ attempt: 24 });
+    taurusDb.setJob(tracked.workflow_id, { status: 'Completed' });
+    clock.now = Date.parse(tracked.accepted_at) + SCHEDULE.maxSeconds * 1000 + 5_000;
+    expect((await tracker().check(tracked)).outcome.kind).toBe('completed');
+    expect(eventBridge.events().map((event) => event.DetailType)).toEqual(['Proxy Upgrade Completed']);
+  });
+
+  it('re-checks after a failed read (5xx, 403) and names the last error when it finally gives up', async () => {
+    const tracked = trackedSample({ attempt: 2 });
+    taurusDb.setJob(tracked.workflow_id, { status: 'Running' });
+    taurusDb.scriptRead(replies.serverError());
+
+    const afterServerError = await tracker().check(tracked);
+    expect(afterServerError.outcome).toMatchObject({
+      kind: 'rechecking',
+      status: null,
+      delaySeconds: 120,
+      error: expect.stringContaining('500'),
+    });
+    expect(observed.metricNames).toContain('TrackingReadFailures');
+    expect(observed.logs).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        attributes: expect.objectContaining({ workflow_id: tracked.workflow_id }),
+      }),
+    );
+
+    taurusDb.scriptRead(replies.error(403, 'DBS.200003', 'The operation is not allowed for this user.'));
+    clock.now = Date.parse(tracked.accepted_at) + SCHEDULE.maxSeconds * 1000;
+    const final = await tracker().check(lastMessage());
+    expect(final.outcome).toMatchObject({ kind: 'timed_out', status: null });
+    const detail = timedOutDetailSchema.parse(eventBridge.events()[0]?.Detail);
+    expect(detail.last_status).toBeNull();
+    expect(detail.last_error).toMatch(/403.*DBS\.200003|DBS\.200003.*403/);
+    expect(detail.checks).toBe(4);
+  });
+
+  it('fails the check, queueing nothing, when the outcome cannot be published (the delivery is retried)', async () => {
+    const tracked = trackedSample();
+    taurusDb.setJob(tracked.workflow_id, { status: 'Completed' });
+    eventBridge.script({ failDetailType: 'Proxy Upgrade Completed', errorCode: 'AccessDeniedException' });
+
+    await expect(tracker().check(tracked)).rejects.toBeInstanceOf(PublishError);
+    expect(sqs.sent).toEqual([]);
+  });
+
+  it('fails the check when the re-check cannot be queued, naming the workflow and not the message', async () => {
+    const tracked = trackedSample();
+    taurusDb.setJob(tracked.workflow_id, { status: 'Running' });
+    sqs.fail({
+      status: 500,
+      type: 'com.amazon.coral.service#InternalFailure',
+      message: 'We encountered an internal error.',
+    });
+
+    const failure = await tracker()
+      .check(tracked)
+      .catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(PublishError);
+    expect((failure as Error).message).toContain(`workflow ${tracked.workflow_id}`);
+    expect((failure as Error).message).not.toContain(tracked.trigger.id);
+    expect(sqs.sendRequests()).toBe(1);
+    expect(eventBridge.calls).toEqual([]);
+  });
+
+  it('lets the caller end the read (no time left): the check throws and queues nothing, so the message comes back', async () => {
+    const tracked = trackedSample();
+    taurusDb.setJob(tracked.workflow_id, { status: 'Running' });
+
+    const failure = await tracker()
+      .check(tracked, AbortSignal.abort(new Error('no time left')))
+      .catch((error: unknown) => error);
+
+    expect((failure as Error).message).toMatch(/abandoned by the caller/);
+    expect(sqs.sendRequests()).toBe(0);
+    expect(eventBridge.calls).toEqual([]);
+  });
+});

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { failedDetailSchema, resultEventId } from '../../lib/result-events.ts';
+import {
+  buildCompletedEvent,
+  buildJobFailedEvent,
+  buildTimedOutEvent,
+  TRACKING_DETAIL_SCHEMAS,
+  TRACKING_DETAIL_TYPES,
+  trackingEventId,
+} from '../../lib/tracking-events.ts';
+import { trackedSample } from '../support/tracking.ts';
+
+const OBSERVED = new Date('2026-11-27T10:07:31.250Z');
+const FINISHED = { created: '2026-11-27T10:00:02+0000', ended: '2026-11-27T10:05:00+0000' };
+
+describe('tracking events', () => {
+  const tracked = trackedSample();
+  const events = [
+    buildCompletedEvent(tracked, FINISHED, OBSERVED),
+    buildJobFailedEvent(tracked, { ...FINISHED, fail_reason: 'Insufficient subnet IP addresses.' }, OBSERVED),
+    buildTimedOutEvent(
+      tracked,
+      { startedAt: tracked.accepted_at, maxSeconds: 7200, checks: 27, lastStatus: null, lastError: 'x' },
+      OBSERVED,
+    ),
+  ];
+
+  it('each Detail matches the schema of its DetailType', () => {
+    expect(events.map((event) => event.detailType)).toEqual(Object.values(TRACKING_DETAIL_TYPES));
+    for (const event of events) {
+      const result = TRACKING_DETAIL_SCHEMAS[event.detailType].safeParse(event.detail);
+      expect(result.error, event.detailType).toBeUndefined();
+    }
+  });
+
+  it('a Failed Detail is a Proxy Upgrade Failed Detail plus workflow_id and fail_reason', () => {
+    const { workflow_id, fail_reason, ...rest } = (events[1]?.detail ?? {}) as Record<string, unknown>;
+    expect(failedDetailSchema.safeParse(rest).error).toBeUndefined();
+    expect({ workflow_id, fail_reason }).toEqual({
+      workflow_id: tracked.workflow_id,
+      fail_reason: 'Insufficient subnet IP addresses.',
+    });
+  });
+
+  it('ids are stable per Accepted event and DetailType, and apart from the upgrade function ids', () => {
+    const ids = events.map((event) => event.detail.event_id);
+    expect(new Set(ids).size).toBe(3);
+    expect(buildCompletedEvent(tracked, FINISHED, new Date()).detail.event_id).toBe(ids[0]);
+    expect(trackingEventId('another-accepted-event', 'Proxy Upgrade Completed')).not.toBe(ids[0]);
+    for (const id of ids)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const upgradeFailedId = resultEventId(
+      tracked.trigger.id,
+      tracked.request as never,
+      'Proxy Upgrade Failed',
+      0,
+    );
+    expect(ids).not.toContain(upgradeFailedId);
+  });
+
+  it("dates an end by the job's own end time, else by when it was seen", () => {
+    expect(events[0]?.detail.occurred_at).toBe('2026-11-27T10:05:00.000Z');
+    expect(buildCompletedEvent(tracked, { created: null, ended: null }, OBSERVED).detail.occurred_at).toBe(
+      OBSERVED.toISOString(),
+    );
+    expect(
+      buildCompletedEvent(tracked, { created: null, ended: 'sometime' }, OBSERVED).detail.occurred_at,
+    ).toBe(OBSERVED.toISOString());
+    expect(
+      buildCompletedEvent(tracked, { created: null, ended: '2026-11-27T18:05:00+0800' }, OBSERVED).detail
+        .occurred_at,
+    ).toBe('2026-11-27T10:05:00.000Z');
+  });
+
+  it('leaves last_error out of a Timed Out Detail when the last read worked', () => {
+    const detail = buildTimedOutEvent(
+      tracked,
+      { startedAt: tracked.accepted_at, maxSeconds: 7200, checks: 1, lastStatus: 'Running' },
+      OBSERVED,
+    ).detail;
+    expect(detail).not.toHaveProperty('last_error');
+    expect(detail).toMatchObject({ last_status: 'Running', checks: 1 });
+  });
+
+  it('can be written as JSON Schema, as scripts/generate-schemas.ts does', () => {
+    for (const schema of Object.values(TRACKING_DETAIL_SCHEMAS)) {
+      expect(() =>
+        z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'throw' }),
+      ).not.toThrow();
+    }
+  });
+});
