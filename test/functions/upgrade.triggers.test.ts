@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { targetOf } from '../../lib/upgrade-request.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 import { replies } from '../support/taurusdb-stand-in.ts';
 import {
@@ -18,11 +19,6 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 // The sample proxy at the sample's source version, a newer version than the sample's target available.
 const VERSIONS = { current_version: '2.23.12.000', latest_version: '2.24.09.000', can_upgrade: true };
 const RESOLVED = { source_version: REQUEST.source_version, target_version: REQUEST.target_version };
-
-function targetOf(request: Record<string, string>) {
-  const { project_id, instance_id, proxy_id, source_version, target_version } = request;
-  return { project_id, instance_id, proxy_id, source_version, target_version };
-}
 
 describe('the upgrade handler, one trigger kind at a time', () => {
   let world: World;

@@ -1,26 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main, payloadOf } from '../../sandbox/send.ts';
 import { SANDBOX_WEBHOOK_KEY } from '../../sandbox/settings.ts';
+import { captured } from '../support/captured-stream.ts';
 import { type LoopbackServer, sendJson, startLoopbackServer } from '../support/loopback-server.ts';
 import { generateWebhookKey } from '../support/webhook-signing.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NOW = Date.parse('2026-11-27T10:00:00Z');
-
-function captured() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
 
 const sample = (name: string) => readFile(new URL(`../../events/${name}`, import.meta.url), 'utf8');
 

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main as send } from '../../sandbox/send.ts';
 import { sandboxOptionsFromEnv } from '../../sandbox/start.ts';
+import { captured } from '../support/captured-stream.ts';
 
 /**
  * `node sandbox/start.ts` as `npm start` runs it: a child process, configured through the
@@ -19,17 +19,6 @@ afterEach(() => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   child = undefined;
 });
-
-function captured() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
 
 /** Resolves with the first match of `pattern` in what `read` returns, once `stream` has written it. */
 async function waitFor(

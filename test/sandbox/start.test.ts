@@ -1,11 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payloadOf, main as send } from '../../sandbox/send.ts';
 import { SANDBOX_WEBHOOK_KEY } from '../../sandbox/settings.ts';
 import { type Sandbox, sandboxNames, startSandbox } from '../../sandbox/start.ts';
 import { SAMPLE_LATEST_VERSION } from '../../sandbox/taurusdb-sandbox.ts';
+import { captured } from '../support/captured-stream.ts';
 
 /**
  * `npm start` and `npm run send` end to end, in this process: the real handler behind the HTTP API
@@ -17,17 +17,6 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SAMPLE = JSON.parse(
   JSON.parse(await readFile(new URL('../../events/http-api-v2.json', import.meta.url), 'utf8')).body,
 );
-
-function captured() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
 
 const sandboxOut = captured();
 const sandboxLog = captured();
