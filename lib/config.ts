@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isKnownRegion, taurusDbEndpointFor } from './endpoints.ts';
 import { ConfigError } from './errors.ts';
 

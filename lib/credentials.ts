@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SecretError } from './errors.ts';
 
 /** A ready X-Auth-Token, rotated by someone else. */

@@ -1,5 +1,5 @@
 import { Agent, type Dispatcher, request } from 'undici';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { PasswordCredentials } from './credentials.ts';
 import { AuthenticationError } from './errors.ts';
 

@@ -33,7 +33,7 @@
  */
 import { setTimeout as delay, setImmediate } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AuthenticationError, UpstreamError, ValidationError } from './errors.ts';
 import type { OutgoingRequest, RequestAuthenticator } from './request-authenticator.ts';
 import {

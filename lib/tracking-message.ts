@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError, type ValidationIssue } from './errors.ts';
 import { acceptedDetailSchema } from './result-events.ts';
 import type { TrackedContext } from './tracking-events.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError, type ValidationIssue } from './errors.ts';
 import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN } from './versions.ts';
 

@@ -1,0 +1,403 @@
+import type { Latencies, UpstreamCounts } from './upstreams.ts';
+
+interface OverheadSummary {
+  medianMs: number;
+  p99Ms: number;
+  /** Sum of the invocations' wall times: throughput is its inverse. */
+  totalMs: number;
+  /** Median time before the first call, between an answer and the next call, and after the last answer. */
+  segments: Array<{ label: string; medianMs: number }>;
+  /** Medians of the first, second, third and last quarter of the invocations: warm-up and drift. */
+  quartersMs: number[];
+}
+
+interface BatchRunFigures {
+  wallMs: number;
+  counts: UpstreamCounts;
+}
+
+interface VariantFigures {
+  bytes: number;
+  deflatedBytes: number;
+  importMs: number;
+}
+
+export interface Figures {
+  machine: { cpu: string; cores: number; memoryGiB: number; node: string; os: string; load: number };
+  settings: {
+    invocations: number;
+    latency: Latencies;
+    batch: { targets: number; concurrency: number; latencyMs: number; runs: number };
+    importRounds: number;
+  };
+  invocations: number;
+  roundTrips: Record<'off' | 'on', { perWarm: UpstreamCounts; total: UpstreamCounts }>;
+  overhead: Record<'off' | 'on' | 'bare' | 'bareWithTable', OverheadSummary>;
+  /** Whether the handler read the proxy version before upgrading (version-aware upgrades). */
+  versionRead: boolean;
+  batch: Record<'off' | 'on', BatchRunFigures[]>;
+  lateAnswers: Latencies;
+  coldStart: {
+    /** The floor's options rebuild the packaged function byte for byte. */
+    sameWay: boolean;
+    zipBytes: number;
+    variants: Record<'real' | 'floor' | 'realRuntimeSdk' | 'floorRuntimeSdk', VariantFigures>;
+    /** The function bundled as if `files` imported zod as a namespace (not deployed; see docs). */
+    zodNamespace?: VariantFigures & { files: string[] };
+  };
+}
+
+export const goals = {
+  overheadMedianMs: 1,
+  overheadP99Ms: 5,
+  throughputRatio: 0.8,
+  batchFactor: 1.3,
+  coldStartFactor: 1.25,
+  /** What duplicate suppression needs per target: Powertools' PutItem (in progress) and UpdateItem (completed). */
+  dynamoCallsPerTarget: 2,
+};
+
+type Row = string[];
+interface Section {
+  title: string;
+  header: Row;
+  rows: Row[];
+  notes: string[];
+}
+
+const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 0)} ms`;
+const times = (value: number) => `${value.toFixed(2)}x`;
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
+const per = (count: number, invocations: number) => (count / invocations).toFixed(3).replace(/\.?0+$/, '');
+const mark = (ok: boolean) => (ok ? 'met' : 'NOT MET');
+
+function roundTripSection(f: Figures): Section {
+  const n = f.invocations;
+  const { off, on } = f.roundTrips;
+  const dynamoOps = (counts: UpstreamCounts) =>
+    Object.entries(counts.dynamoDb.operations)
+      .map(([operation, count]) => `${operation} ${per(count, n)}`)
+      .join(' + ') || 'none';
+  const newConnections = (counts: UpstreamCounts) =>
+    counts.taurusDb.connections +
+    counts.eventBridge.connections +
+    counts.dynamoDb.connections +
+    counts.secretsManager.connections +
+    counts.iam.connections;
+  const versionGoal = f.versionRead ? 1 : 0;
+  const rows: Row[] = [
+    [
+      'TaurusDB upgrade POSTs',
+      per(off.perWarm.taurusDb.upgrades, n),
+      per(on.perWarm.taurusDb.upgrades, n),
+      'exactly 1',
+      mark(off.perWarm.taurusDb.upgrades === n && on.perWarm.taurusDb.upgrades === n),
+    ],
+    [
+      'TaurusDB version GETs',
+      per(off.perWarm.taurusDb.versionReads, n),
+      per(on.perWarm.taurusDb.versionReads, n),
+      '1 per target once version-aware, else 0',
+      mark(
+        off.perWarm.taurusDb.versionReads === versionGoal * n &&
+          on.perWarm.taurusDb.versionReads === versionGoal * n,
+      ),
+    ],
+    [
+      'other TaurusDB requests',
+      per(off.perWarm.taurusDb.otherRequests, n),
+      per(on.perWarm.taurusDb.otherRequests, n),
+      '0',
+      mark(off.perWarm.taurusDb.otherRequests === 0 && on.perWarm.taurusDb.otherRequests === 0),
+    ],
+    [
+      'PutEvents calls',
+      per(off.perWarm.eventBridge.calls, n),
+      per(on.perWarm.eventBridge.calls, n),
+      'exactly 1',
+      mark(off.perWarm.eventBridge.calls === n && on.perWarm.eventBridge.calls === n),
+    ],
+    [
+      'DynamoDB calls',
+      `${per(off.perWarm.dynamoDb.calls, n)} (${dynamoOps(off.perWarm)})`,
+      `${per(on.perWarm.dynamoDb.calls, n)} (${dynamoOps(on.perWarm)})`,
+      `off 0, on ${goals.dynamoCallsPerTarget} (PutItem + UpdateItem)`,
+      mark(off.perWarm.dynamoDb.calls === 0 && on.perWarm.dynamoDb.calls === goals.dynamoCallsPerTarget * n),
+    ],
+    [
+      'Secrets Manager calls in all (credentials / webhook key)',
+      `${off.total.secretsManager.credentialsReads} / ${off.total.secretsManager.webhookKeyReads}`,
+      `${on.total.secretsManager.credentialsReads} / ${on.total.secretsManager.webhookKeyReads}`,
+      'at most 1 per secret per cache lifetime',
+      mark(
+        [off, on].every(
+          ({ total }) =>
+            total.secretsManager.credentialsReads <= 1 && total.secretsManager.webhookKeyReads <= 1,
+        ),
+      ),
+    ],
+    [
+      'IAM calls in all (password form)',
+      String(off.total.iam.tokenRequests),
+      String(on.total.iam.tokenRequests),
+      'at most 1 per cache lifetime',
+      mark(off.total.iam.tokenRequests <= 1 && on.total.iam.tokenRequests <= 1),
+    ],
+    [
+      'new TCP connections during warm invocations (all stand-ins)',
+      String(newConnections(off.perWarm)),
+      String(newConnections(on.perWarm)),
+      '0',
+      mark(newConnections(off.perWarm) === 0 && newConnections(on.perWarm) === 0),
+    ],
+    [
+      'TCP connections in all: TaurusDB / EventBridge / DynamoDB / Secrets Manager / IAM',
+      connectionList(off.total),
+      connectionList(on.total),
+      `TaurusDB at most the pool size (${f.settings.batch.concurrency})`,
+      mark(
+        off.total.taurusDb.connections <= f.settings.batch.concurrency &&
+          on.total.taurusDb.connections <= f.settings.batch.concurrency,
+      ),
+    ],
+  ];
+  return {
+    title: `1. Round trips per warm invocation (${n} single-target HTTP invocations after each container's first)`,
+    header: ['', 'suppression off', 'suppression on', 'goal', ''],
+    rows,
+    notes: [
+      'DynamoDB: Powertools idempotency writes the in-progress record (conditional PutItem) before the call and the result (UpdateItem) after it; no read: a duplicate comes back with the failed conditional write.',
+      '"in all" counts include the container\'s first invocation; each mode is a new container (its own caches and pools).',
+    ],
+  };
+}
+
+function connectionList(counts: UpstreamCounts): string {
+  return [
+    counts.taurusDb.connections,
+    counts.eventBridge.connections,
+    counts.dynamoDb.connections,
+    counts.secretsManager.connections,
+    counts.iam.connections,
+  ].join(' / ');
+}
+
+function overheadSection(f: Figures): Section {
+  const { off, on, bare, bareWithTable } = f.overhead;
+  const ratio = (run: OverheadSummary, floor: OverheadSummary) => floor.totalMs / run.totalMs;
+  const row = (label: string, run: OverheadSummary, floor: OverheadSummary | undefined): Row => [
+    label,
+    ms(run.medianMs),
+    ms(run.p99Ms),
+    run.quartersMs.map((value) => value.toFixed(2)).join(' / '),
+    floor ? times(ratio(run, floor)) : '',
+    floor
+      ? mark(
+          run.medianMs < goals.overheadMedianMs &&
+            run.p99Ms < goals.overheadP99Ms &&
+            ratio(run, floor) >= goals.throughputRatio,
+        )
+      : '',
+  ];
+  const calls = f.versionRead ? 'three HTTP calls (version GET, upgrade POST, PutEvents)' : 'two HTTP calls';
+  return {
+    title: `2. Overhead: invocation time minus injected latency (TaurusDB ${f.settings.latency.taurusDb} ms, EventBridge ${f.settings.latency.eventBridge} ms, DynamoDB ${f.settings.latency.dynamoDb} ms per call)`,
+    header: [
+      '',
+      'median',
+      'p99',
+      'median by quarter (ms)',
+      'throughput vs bare loop',
+      `goal: < ${goals.overheadMedianMs} ms, < ${goals.overheadP99Ms} ms, >= ${goals.throughputRatio}`,
+    ],
+    rows: [
+      row('function, suppression off', off, bare),
+      row('function, suppression on', on, bareWithTable),
+      row(`bare loop: the same ${calls} with undici`, bare, undefined),
+      row(
+        'bare loop + the same PutItem and UpdateItem with the SDK DynamoDB client',
+        bareWithTable,
+        undefined,
+      ),
+    ],
+    notes: [
+      `Throughput: the bare loop's total time over the function's, for the same number of back-to-back invocations; with suppression on against the bare loop that makes the same DynamoDB writes (against the loop without them it is ${times(ratio(on, bare))}, the DynamoDB latency being no overhead of the function).`,
+      `Answers later than their injected latency (not hidden in it): TaurusDB ${f.lateAnswers.taurusDb}, EventBridge ${f.lateAnswers.eventBridge}, DynamoDB ${f.lateAnswers.dynamoDb}.`,
+    ],
+  };
+}
+
+function segmentSection(f: Figures): Section {
+  const rows: Row[] = [];
+  for (const [mode, floor] of [
+    ['off', 'bare'],
+    ['on', 'bareWithTable'],
+  ] as const) {
+    const floorSegments = new Map(
+      f.overhead[floor].segments.map((segment) => [segment.label, segment.medianMs]),
+    );
+    for (const segment of f.overhead[mode].segments) {
+      const bare = floorSegments.get(segment.label);
+      rows.push([
+        `suppression ${mode}: ${segment.label}`,
+        ms(segment.medianMs),
+        bare === undefined ? '' : ms(bare),
+      ]);
+    }
+  }
+  return {
+    title:
+      '2b. Where the overhead goes: median time outside the upstreams, between the calls of an invocation',
+    header: ['', 'function', 'bare loop'],
+    rows,
+    notes: [
+      '"A → B": from the moment A\'s answer left the latency proxy to the moment B\'s request reached one (start/end: the handler called/returned). Medians of each gap; they need not add up to the median overhead.',
+    ],
+  };
+}
+
+function batchSection(f: Figures): Section {
+  const { targets, concurrency, latencyMs } = f.settings.batch;
+  const waves = Math.ceil(targets / concurrency);
+  const row = (label: string, runs: BatchRunFigures[]): Row => {
+    const walls = runs.map((run) => run.wallMs).sort((a, b) => a - b);
+    const wall = walls[Math.floor(walls.length / 2)] ?? Number.NaN;
+    const last = runs.at(-1)?.counts;
+    const requestsPerTarget = last ? (last.taurusDb.upgrades + last.taurusDb.versionReads) / targets : 1;
+    const ideal = waves * requestsPerTarget * latencyMs;
+    const putEventsOk = runs.every(
+      (run) => run.counts.eventBridge.calls === Math.ceil(run.counts.eventBridge.entries / 10),
+    );
+    const connections = runs.reduce((total, run) => total + run.counts.taurusDb.connections, 0);
+    return [
+      label,
+      `${ms(wall)} (${walls.map((value) => value.toFixed(0)).join(', ')})`,
+      `${waves} x ${requestsPerTarget} x ${latencyMs} = ${ms(ideal)}`,
+      times(wall / ideal),
+      `${runs.map((run) => `${run.counts.eventBridge.calls}/${run.counts.eventBridge.entries}`).join(', ')}`,
+      String(connections),
+      mark(wall / ideal <= goals.batchFactor && putEventsOk),
+    ];
+  };
+  return {
+    title: `3. Batch: ${targets} targets, TaurusDB latency ${latencyMs} ms, concurrency ${concurrency} (median of ${f.settings.batch.runs} invocations)`,
+    header: [
+      '',
+      'wall time (runs)',
+      'ideal',
+      `factor (goal <= ${goals.batchFactor}x)`,
+      'PutEvents calls/events (goal ceil(events/10))',
+      'TaurusDB connections opened',
+      '',
+    ],
+    rows: [row('suppression off', f.batch.off), row('suppression on', f.batch.on)],
+    notes: [
+      'The ideal counts only the TaurusDB waits; the wall time also holds the PutEvents calls (sequential) and, with suppression on, two DynamoDB writes per target.',
+    ],
+  };
+}
+
+function coldStartSection(f: Figures): Section {
+  const { real, floor, realRuntimeSdk, floorRuntimeSdk } = f.coldStart.variants;
+  const sizeRow = (label: string, v: VariantFigures): Row => [
+    label,
+    mib(v.bytes),
+    mib(v.deflatedBytes),
+    ms(v.importMs),
+    '',
+  ];
+  const ratioRow = (label: string, fn: VariantFigures, base: VariantFigures): Row => [
+    label,
+    times(fn.bytes / base.bytes),
+    times(fn.deflatedBytes / base.deflatedBytes),
+    times(fn.importMs / base.importMs),
+    mark(
+      fn.bytes / base.bytes <= goals.coldStartFactor && fn.importMs / base.importMs <= goals.coldStartFactor,
+    ),
+  ];
+  const whatIf = f.coldStart.zodNamespace;
+  const bundledFaster = real.importMs <= realRuntimeSdk.importMs;
+  return {
+    title: `4. Cold start: bundle size and median import time in a fresh Node ${f.machine.node} process (${f.settings.importRounds} imports each)`,
+    header: ['', 'bundle', 'deflated', 'import', `goal: <= ${goals.coldStartFactor}x`],
+    rows: [
+      sizeRow('SDK bundled (deployed): function', real),
+      sizeRow('SDK bundled (deployed): floor', floor),
+      ratioRow('SDK bundled (deployed): function / floor', real, floor),
+      sizeRow('SDK from the runtime: function', realRuntimeSdk),
+      sizeRow('SDK from the runtime: floor', floorRuntimeSdk),
+      ratioRow('SDK from the runtime: function / floor', realRuntimeSdk, floorRuntimeSdk),
+      ...(whatIf
+        ? [
+            sizeRow('what-if (not deployed), zod as a namespace: function', whatIf),
+            ratioRow('what-if (not deployed), zod as a namespace: function / floor', whatIf, floor),
+          ]
+        : []),
+    ],
+    notes: [
+      `Deployed upgrade.zip: ${mib(f.coldStart.zipBytes)}. The floor is bundled with serverless.yml's custom.esbuild options${f.coldStart.sameWay ? ' (which rebuild the packaged function byte for byte)' : ' (WARNING: they did not rebuild the packaged function byte for byte)'}.`,
+      ...(whatIf
+        ? [
+            `What-if: the function rebuilt with \`import * as z from 'zod'\` in place of \`import { z } from 'zod'\` in ${whatIf.files.join(', ')} (the change docs/performance.md proposes); the row disappears once the sources make it.`,
+          ]
+        : []),
+      `"SDK from the runtime": @aws-sdk/* and @smithy/* left out of the bundle and imported from node_modules, as nodejs24.x would import its own copy. The function imports in ${ms(realRuntimeSdk.importMs)} that way against ${ms(real.importMs)} bundled: ${bundledFaster ? 'bundling is faster' : 'the runtime copy is faster'} here.`,
+    ],
+  };
+}
+
+function sections(f: Figures): Section[] {
+  return [roundTripSection(f), overheadSection(f), segmentSection(f), batchSection(f), coldStartSection(f)];
+}
+
+function machineLine(f: Figures): string {
+  const m = f.machine;
+  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB, ${m.os}, Node ${m.node} (load average ${m.load.toFixed(2)} at start)`;
+}
+
+/** Plain-text tables for the terminal. */
+export function renderTable(f: Figures): string {
+  const lines = [`Machine: ${machineLine(f)}`, ''];
+  for (const section of sections(f)) {
+    const widths = section.header.map((_, column) =>
+      Math.max(...[section.header, ...section.rows].map((row) => (row[column] ?? '').length)),
+    );
+    const format = (row: Row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd();
+    lines.push(section.title, format(section.header), ...section.rows.map(format));
+    for (const note of section.notes) lines.push(`  ${note}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+const BEGIN = '<!-- bench:begin (written by `npm run bench`; edit outside these markers) -->';
+const END = '<!-- bench:end -->';
+
+/** The figures as Markdown, replacing the generated part of `existing` (or a new document). */
+export function renderMarkdown(f: Figures, existing: string | undefined): string {
+  const cellText = (cell: string) => cell.replaceAll('|', '\\|');
+  const parts = [BEGIN, '', `Measured on: ${machineLine(f)}.`, ''];
+  for (const section of sections(f)) {
+    parts.push(`### ${section.title}`, '');
+    parts.push(`| ${section.header.map(cellText).join(' | ')} |`);
+    parts.push(`|${section.header.map(() => '---').join('|')}|`);
+    for (const row of section.rows) parts.push(`| ${row.map(cellText).join(' | ')} |`);
+    parts.push('');
+    for (const note of section.notes) parts.push(`- ${note}`);
+    parts.push('');
+  }
+  parts.push(END);
+  const generated = parts.join('\n');
+  if (existing?.includes(BEGIN) && existing.includes(END)) {
+    return (
+      existing.slice(0, existing.indexOf(BEGIN)) +
+      generated +
+      existing.slice(existing.indexOf(END) + END.length)
+    );
+  }
+  return `# Performance\n\n${generated}\n`;
+}
