@@ -57,8 +57,18 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
   const refreshMarginMs = options.refreshMarginMs ?? defaults.refreshMarginMs;
   const tokens = new Map<string, CachedToken>();
 
+  // The reader hands out the same parsed JSON while the secret is cached, so each value is validated
+  // once rather than on every request (a rotated secret is a new object and is validated afresh).
+  const parsed = new WeakMap<object, HuaweiCredentials>();
   async function readCredentials(): Promise<HuaweiCredentials> {
-    return parseCredentials(secretId, await secrets.readJson(secretId));
+    const value = await secrets.readJson(secretId);
+    if (typeof value !== 'object' || value === null) return parseCredentials(secretId, value);
+    let credentials = parsed.get(value);
+    if (credentials === undefined) {
+      credentials = parseCredentials(secretId, value);
+      parsed.set(value, credentials);
+    }
+    return credentials;
   }
 
   function reuseUntil(fetchedAt: number, expiresAt: number): number {
