@@ -28,6 +28,11 @@ describe('serverless package', () => {
     const [bundle] = entries;
     const source = bundle?.read().toString('utf8') ?? '';
     expect(source).toMatch(/export\s*\{[^}]*\bhandler\b/);
+    // Development tooling stays out of what is deployed: the sandbox's webhook key, its TaurusDB and
+    // the test stand-ins would each leave these strings behind.
+    const { SANDBOX_WEBHOOK_KEY } = await import('../sandbox/settings.ts');
+    expect(source).not.toContain(SANDBOX_WEBHOOK_KEY);
+    expect(source).not.toMatch(/sandbox|stand-in|dynalite|fast-check/i);
 
     // The real proof of "ESM": a fresh Node process imports the bundle and finds the handler.
     const file = join(service.directory, 'upgrade.mjs');
