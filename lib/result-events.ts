@@ -1,18 +1,19 @@
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
+import type {
+  AcceptedDetail,
+  FailedDetail,
+  PlannedDetail,
+  RejectedDetail,
+  SkippedDetail,
+} from './event-schemas.ts';
 import type { UpdateResultItem } from './taurusdb-client.ts';
-import {
-  targetOf,
-  type UpgradeRequest,
-  type UpgradeTarget,
-  upgradeRequestSchema,
-} from './upgrade-request.ts';
+import { targetOf, type UpgradeRequest, type UpgradeTarget } from './upgrade-request.ts';
 import { LATEST as LATEST_TARGET, type ProxyVersions, type ResolvedVersions } from './versions.ts';
 
 /**
- * The events published for every upgrade (DESIGN.md "Published events"): their `Detail` schemas
- * (also the source of docs/schemas/*.json) and the one builder that turns a request's outcome into
- * events.
+ * The events published for every upgrade (DESIGN.md "Published events") and the one builder that
+ * turns a request's outcome into events. Their `Detail` schemas are in lib/event-schemas.ts, kept
+ * apart so the upgrade function's bundle does not build them at every cold start (only types cross).
  *
  * - a 200 gives one event per `update_result` item: `state` `ACCEPT` → Accepted, any other state
  *   (including a missing one) → Rejected;
@@ -85,231 +86,12 @@ export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersi
 export const EMPTY_RESULT_MESSAGE =
   'TaurusDB answered 200 without any update_result item; the state of the upgrade is unknown';
 
-const shape = upgradeRequestSchema.shape;
-const nullableText = (description: string) => z.string().nullable().meta({ description });
-
-const eventIdSchema = z.uuid({ version: 'v8' }).meta({
-  description:
-    'Stable id: the same delivery, target and result item always give the same id, so a republished event can be deduplicated.',
-});
-
-const requestDetailSchema = z
-  .strictObject({
-    project_id: shape.project_id,
-    instance_id: shape.instance_id,
-    proxy_id: shape.proxy_id.unwrap().meta({ description: 'Database proxy id.' }),
-    all_proxies: z
-      .literal(true)
-      .optional()
-      .meta({ description: 'Present when the proxy was found by listing its instance (all_proxies: true).' }),
-    source_version: shape.source_version.unwrap().optional().meta({
-      description: 'The source_version the request gave; absent when it left it to the version read.',
-    }),
-    target_version: shape.target_version,
-    dry_run: z.literal(true).optional().meta({ description: 'Present on every event of a dry run.' }),
-  })
-  .meta({ description: 'The target of the upgrade, as requested ("latest" literally).' });
-
-// A Failed event may concern a whole instance: its proxies could not be listed, or there were none.
-const failedRequestDetailSchema = requestDetailSchema
-  .extend({
-    proxy_id: shape.proxy_id.unwrap().optional().meta({
-      description: 'Absent when an all_proxies request failed before any proxy was listed.',
-    }),
-  })
-  .meta({ description: 'The target of the upgrade, as requested ("latest" literally).' });
-
-const versionText = (description: string) => shape.source_version.unwrap().meta({ description });
-
-const versionsDetailSchema = z
-  .strictObject({
-    current_version: versionText('The version the proxy runs.'),
-    latest_version: versionText('The latest version TaurusDB offers for the proxy.'),
-    can_upgrade: z.boolean().meta({ description: 'Whether TaurusDB says the proxy can be upgraded.' }),
-  })
-  .meta({
-    description:
-      'What the version read (GET .../taurusproxy/proxy-version) found before the upgrade; absent when the request said "preflight": false.',
-  });
-
-const resolvedDetailSchema = z
-  .strictObject({
-    source_version: versionText('The source_version of the upgrade call.'),
-    target_version: versionText('The target_version of the upgrade call.'),
-  })
-  .meta({
-    description:
-      'The versions the upgrade call carried (or would carry): the request\'s own, "latest" replaced by latest_version and an omitted source by current_version.',
-  });
-
-const triggerDetailSchema = z
-  .strictObject({
-    kind: z.enum(['http', 'schedule', 'event']).meta({ description: 'What started the function.' }),
-    id: z.string().min(1).meta({
-      description:
-        'Delivery id: webhook-id (http), EventBridge event id (event), delivery_id or Lambda request id (schedule).',
-    }),
-    change_id: shape.change_id,
-    requested_by: shape.requested_by,
-  })
-  .meta({ description: 'The delivery that asked for the upgrade.' });
-
-const occurredAtSchema = z.iso.datetime().meta({
-  description:
-    'When TaurusDB answered, or the decision was taken (kept when a stored result is republished).',
-});
-
-const resultDetail = (state: z.ZodType) =>
-  z
-    .strictObject({
-      instance_id: nullableText('Instance id TaurusDB reported; null when it sent none.'),
-      workflow_id: nullableText('Workflow (job) id to follow the upgrade; null when TaurusDB sent none.'),
-      state,
-      error_message: nullableText('TaurusDB message for the item; null when it sent none.'),
-    })
-    .meta({ description: 'One update_result item of the TaurusDB answer; missing fields are null.' });
-
-export const acceptedDetailSchema = z
-  .strictObject({
-    event_id: eventIdSchema,
-    request: requestDetailSchema,
-    resolved: resolvedDetailSchema,
-    versions: versionsDetailSchema.optional(),
-    result: resultDetail(z.literal('ACCEPT').meta({ description: 'Always ACCEPT.' })),
-    trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
-  })
-  .meta({
-    title: 'Proxy Upgrade Accepted (event detail)',
-    description: 'TaurusDB accepted the upgrade of a proxy: an update_result item with state ACCEPT.',
-  });
-
-export const rejectedDetailSchema = z
-  .strictObject({
-    event_id: eventIdSchema,
-    request: requestDetailSchema,
-    resolved: resolvedDetailSchema,
-    versions: versionsDetailSchema.optional(),
-    result: resultDetail(
-      z
-        .string()
-        .nullable()
-        .meta({ description: 'Any state but ACCEPT (e.g. REJECT); null when TaurusDB sent none.' }),
-    ),
-    trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
-  })
-  .meta({
-    title: 'Proxy Upgrade Rejected (event detail)',
-    description:
-      'TaurusDB answered 200 but did not accept the upgrade: an update_result item with a state other than ACCEPT.',
-  });
-
-export const failedDetailSchema = z
-  .strictObject({
-    event_id: eventIdSchema,
-    request: failedRequestDetailSchema,
-    resolved: resolvedDetailSchema.optional().meta({
-      description: 'Present once both versions were known (given, or filled in by the version read).',
-    }),
-    versions: versionsDetailSchema.optional(),
-    error: z
-      .strictObject({
-        status: z
-          .int()
-          .min(100)
-          .max(599)
-          .optional()
-          .meta({ description: 'HTTP status TaurusDB answered; absent when no answer came back.' }),
-        error_code: z.string().optional().meta({
-          description:
-            "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE, JOB_FAILED (the upgrade's workflow failed after it was accepted); absent when there was none.",
-        }),
-        error_msg: z.string().meta({ description: 'What went wrong.' }),
-      })
-      .meta({ description: 'Why the call failed as a whole.' }),
-    workflow_id: z.string().min(1).optional().meta({
-      description:
-        "Present when an accepted upgrade's workflow then failed (error_code JOB_FAILED, published by the tracker): its workflow (job) id.",
-    }),
-    fail_reason: z
-      .string()
-      .nullable()
-      .optional()
-      .meta({ description: "Present with workflow_id: TaurusDB's fail_reason; null when it gave none." }),
-    trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
-  })
-  .meta({
-    title: 'Proxy Upgrade Failed (event detail)',
-    description:
-      'The upgrade failed as a whole: TaurusDB answered 4xx/5xx, could not be reached, timed out, or answered 200 without any update_result item; or it was refused before the upgrade call (the proxy is not at the source_version requested, the instance lists no proxy, the version read failed).',
-  });
-
-export const skippedDetailSchema = z
-  .strictObject({
-    event_id: eventIdSchema,
-    request: requestDetailSchema,
-    resolved: resolvedDetailSchema,
-    versions: versionsDetailSchema.meta({ description: 'What the version read found.' }),
-    reason: z.string().min(1).meta({
-      description:
-        'Why no upgrade call was made, e.g. "proxy is already at 2.24.03.000" or "TaurusDB reports no upgrade available … (can_upgrade is false)".',
-    }),
-    trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
-  })
-  .meta({
-    title: 'Proxy Upgrade Skipped (event detail)',
-    description:
-      'No upgrade call was made: the version read found the proxy already at or past the target, or the target was "latest" and TaurusDB reported can_upgrade false.',
-  });
-
-export const plannedDetailSchema = z
-  .strictObject({
-    event_id: eventIdSchema,
-    request: requestDetailSchema,
-    would: z.enum(PLAN_VERDICTS).meta({
-      description:
-        'What the real run would do: upgrade (call TaurusDB with resolved), skip (a Skipped event) or refuse (a Failed VERSION_MISMATCH event).',
-    }),
-    reason: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({ description: 'Why it would skip or refuse; absent for upgrade.' }),
-    resolved: resolvedDetailSchema,
-    versions: versionsDetailSchema.optional(),
-    trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
-  })
-  .meta({
-    title: 'Proxy Upgrade Planned (event detail)',
-    description:
-      'A dry run ("dry_run": true): every check ran (version read, proxy listing) and nothing that changes state was called. Says what a real run would do with this proxy.',
-  });
-
-export type AcceptedDetail = z.infer<typeof acceptedDetailSchema>;
-export type RejectedDetail = z.infer<typeof rejectedDetailSchema>;
-export type FailedDetail = z.infer<typeof failedDetailSchema>;
-export type SkippedDetail = z.infer<typeof skippedDetailSchema>;
-export type PlannedDetail = z.infer<typeof plannedDetailSchema>;
-
 export type ResultEvent =
   | { detailType: typeof DETAIL_TYPES.accepted; detail: AcceptedDetail }
   | { detailType: typeof DETAIL_TYPES.rejected; detail: RejectedDetail }
   | { detailType: typeof DETAIL_TYPES.failed; detail: FailedDetail }
   | { detailType: typeof DETAIL_TYPES.skipped; detail: SkippedDetail }
   | { detailType: typeof DETAIL_TYPES.planned; detail: PlannedDetail };
-
-/** The Detail schema of each DetailType. */
-export const DETAIL_SCHEMAS = {
-  [DETAIL_TYPES.accepted]: acceptedDetailSchema,
-  [DETAIL_TYPES.rejected]: rejectedDetailSchema,
-  [DETAIL_TYPES.failed]: failedDetailSchema,
-  [DETAIL_TYPES.skipped]: skippedDetailSchema,
-  [DETAIL_TYPES.planned]: plannedDetailSchema,
-} as const;
 
 export interface ResultEventInput {
   request: UpgradeRequest;

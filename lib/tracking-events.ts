@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import { acceptedDetailSchema, DETAIL_TYPES, ERROR_CODES, failedDetailSchema } from './result-events.ts';
+import { acceptedDetailSchema, failedDetailSchema } from './event-schemas.ts';
+import { DETAIL_TYPES, ERROR_CODES } from './result-events.ts';
 
 /**
  * The events the tracker (functions/track.ts) publishes when it has followed an accepted upgrade's

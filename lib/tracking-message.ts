@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { ValidationError, type ValidationIssue } from './errors.ts';
-import { acceptedDetailSchema } from './result-events.ts';
+import { acceptedDetailSchema } from './event-schemas.ts';
 import type { TrackedContext } from './tracking-events.ts';
 
 /**

@@ -15,7 +15,7 @@ import {
   plannedDetailSchema,
   rejectedDetailSchema,
   skippedDetailSchema,
-} from '../lib/result-events.ts';
+} from '../lib/event-schemas.ts';
 import { completedDetailSchema, timedOutDetailSchema } from '../lib/tracking-events.ts';
 import { upgradePayloadSchema } from '../lib/upgrade-request.ts';
 

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DETAIL_SCHEMAS, type DetailType } from '../../lib/result-events.ts';
+import { DETAIL_SCHEMAS } from '../../lib/event-schemas.ts';
+import type { DetailType } from '../../lib/result-events.ts';
 import { SCHEMA_DIRECTORY } from '../../scripts/generate-schemas.ts';
 import type { ReceivedEntry } from '../support/eventbridge-stand-in.ts';
 import { type JsonSchema, schemaProblems } from '../support/json-schema-check.ts';

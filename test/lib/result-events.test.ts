@@ -2,13 +2,15 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   acceptedDetailSchema,
-  buildResultEvents,
   DETAIL_SCHEMAS,
   failedDetailSchema,
   plannedDetailSchema,
-  type ResultEvent,
   rejectedDetailSchema,
   skippedDetailSchema,
+} from '../../lib/event-schemas.ts';
+import {
+  buildResultEvents,
+  type ResultEvent,
   type TargetOutcome,
   type TriggerInfo,
 } from '../../lib/result-events.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { failedDetailSchema, resultEventId } from '../../lib/result-events.ts';
+import { failedDetailSchema } from '../../lib/event-schemas.ts';
+import { resultEventId } from '../../lib/result-events.ts';
 import {
   buildCompletedEvent,
   buildJobFailedEvent,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lib/errors.ts';
-import { acceptedDetailSchema } from '../../lib/result-events.ts';
+import { acceptedDetailSchema } from '../../lib/event-schemas.ts';
 import { parseTrackedMessage, serializeTracked, trackedFromAccepted } from '../../lib/tracking-message.ts';
 import { acceptedEvent } from '../support/tracking.ts';
 import { sample } from '../support/world.ts';
