@@ -64,6 +64,12 @@ export const ERROR_CODES = {
   unreadableVersion: 'UNREADABLE_VERSION',
   /** The tracker saw the accepted upgrade's workflow end as Failed. */
   jobFailed: 'JOB_FAILED',
+  /** TaurusDB or IAM refused the credentials even after they were fetched again. */
+  authenticationFailed: 'AUTHENTICATION_FAILED',
+  /** The credentials secret could not be read or has no usable form. */
+  credentialsUnavailable: 'CREDENTIALS_UNAVAILABLE',
+  /** The same delivery of the same target is being processed by another invocation (no event). */
+  inProgress: 'IN_PROGRESS',
 } as const;
 
 export interface OutcomeError {

@@ -177,10 +177,16 @@ function failureOf(error: unknown, context = ''): { error: OutcomeError; retryab
     };
   }
   if (error instanceof AuthenticationError) {
-    return { error: { error_code: 'AUTHENTICATION_FAILED', error_msg: error.message }, retryable: true };
+    return {
+      error: { error_code: ERROR_CODES.authenticationFailed, error_msg: error.message },
+      retryable: true,
+    };
   }
   if (error instanceof SecretError) {
-    return { error: { error_code: 'CREDENTIALS_UNAVAILABLE', error_msg: error.message }, retryable: true };
+    return {
+      error: { error_code: ERROR_CODES.credentialsUnavailable, error_msg: error.message },
+      retryable: true,
+    };
   }
   throw error;
 }
@@ -369,7 +375,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
           request,
           trigger,
           outcome: 'in_progress',
-          error: { error_code: 'IN_PROGRESS', error_msg: error.message },
+          error: { error_code: ERROR_CODES.inProgress, error_msg: error.message },
           event_ids: [],
           replayed: false,
         };
