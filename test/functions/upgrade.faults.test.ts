@@ -132,12 +132,6 @@ function eventIdsOffered(world: World): string[] {
   );
 }
 
-function forgetTraffic(world: World) {
-  world.taurusDb.requests.length = 0;
-  world.taurusDb.upgrades.length = 0;
-  world.eventBridge.reset();
-}
-
 interface UpstreamFault {
   name: string;
   /** What TaurusDB answers to one target's attempts, in order; the stand-in accepts after that. */
@@ -247,7 +241,7 @@ describe('faults through the handler, without duplicate suppression', () => {
     world = await startWorld({ env: { TAURUSDB_HEADERS_TIMEOUT_MS: '200' } });
   });
   afterAll(() => world.close());
-  beforeEach(() => forgetTraffic(world));
+  beforeEach(() => world.forgetTraffic());
 
   describe('TaurusDB faults', () => {
     it.each(upstreamFaults.map((fault) => [fault.name, fault.status, fault] as const))(
@@ -515,7 +509,7 @@ describe('a connection reset before the request was written (during the TLS hand
     await world.close();
     await resetting.close();
   });
-  beforeEach(() => forgetTraffic(world));
+  beforeEach(() => world.forgetTraffic());
 
   const nothingSent = () =>
     `TaurusDB at https://127.0.0.1:${resetting.port} could not be reached (ECONNRESET) after 3 attempts; nothing was sent`;
@@ -560,7 +554,7 @@ describe('Secrets Manager and IAM outages', () => {
   });
   afterAll(() => world.close());
   beforeEach(() => {
-    forgetTraffic(world);
+    world.forgetTraffic();
     world.secretsManager.failing = false;
   });
 
@@ -635,7 +629,7 @@ describe('faults with duplicate suppression (IDEMPOTENCY_TABLE set)', () => {
     world = await startWorld({ idempotency: true });
   });
   afterAll(() => world.close());
-  beforeEach(() => forgetTraffic(world));
+  beforeEach(() => world.forgetTraffic());
 
   it('webhook: a publish failure answers 500; the redelivery makes no second TaurusDB call and publishes the same events', async () => {
     const id = `msg_faults_${randomUUID()}`;
@@ -726,7 +720,7 @@ describe('the duplicate suppression table cannot be reached', () => {
     });
   });
   afterAll(() => world.close());
-  beforeEach(() => forgetTraffic(world));
+  beforeEach(() => world.forgetTraffic());
 
   it('webhook: 503 without calling TaurusDB, so the sender retries later', async () => {
     const { answer, endings } = await deliverHttp(world);

@@ -144,9 +144,7 @@ describe('fuzzing the upgrade handler', () => {
   afterAll(() => world.close());
 
   function resetUpstream(): void {
-    world.taurusDb.requests.length = 0;
-    world.taurusDb.upgrades.length = 0;
-    world.eventBridge.reset();
+    world.forgetTraffic();
   }
 
   function expectNothingUpstream(): void {

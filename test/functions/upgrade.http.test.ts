@@ -13,8 +13,7 @@ describe('the upgrade handler over HTTP: refusals and upstream errors', () => {
   });
   afterAll(() => world.close());
   beforeEach(() => {
-    world.taurusDb.requests.length = 0;
-    world.eventBridge.reset();
+    world.forgetTraffic();
   });
 
   function post(body: unknown, options: { sampleName?: string; id?: string } = {}): Promise<HttpAnswer> {

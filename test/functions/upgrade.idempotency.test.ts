@@ -13,8 +13,7 @@ describe('duplicate suppression through the handler (dynalite over the real Dyna
   });
   afterAll(() => world.close());
   beforeEach(() => {
-    world.taurusDb.requests.length = 0;
-    world.eventBridge.reset();
+    world.forgetTraffic();
   });
 
   it('the same webhook delivery twice: one TaurusDB request, identical events published twice', async () => {

@@ -28,9 +28,7 @@ describe('the upgrade handler, one trigger kind at a time', () => {
   });
   afterAll(() => world.close());
   beforeEach(() => {
-    world.taurusDb.requests.length = 0;
-    world.taurusDb.upgrades.length = 0;
-    world.eventBridge.reset();
+    world.forgetTraffic();
   });
 
   it('HTTP API (payload 2.0): the exact upstream call, a 200 outcome and the exact event', async () => {

@@ -71,9 +71,7 @@ describe('version-aware upgrades through the handler', () => {
   });
   afterAll(() => world.close());
   beforeEach(() => {
-    world.taurusDb.requests.length = 0;
-    world.taurusDb.upgrades.length = 0;
-    world.eventBridge.reset();
+    world.forgetTraffic();
   });
 
   function post(body: unknown, id?: string): Promise<HttpAnswer> {
@@ -714,9 +712,7 @@ describe('version awareness with duplicate suppression (dynalite)', () => {
   });
   afterAll(() => world.close());
   beforeEach(() => {
-    world.taurusDb.requests.length = 0;
-    world.taurusDb.upgrades.length = 0;
-    world.eventBridge.reset();
+    world.forgetTraffic();
   });
 
   function post(body: unknown, id: string): Promise<HttpAnswer> {

@@ -79,6 +79,8 @@ export interface World {
   logLines(): Array<Record<string, unknown> | string>;
   /** The production modules as the handler loaded them (for `instanceof` against its own classes). */
   errors: typeof import('../../lib/errors.ts');
+  /** Forgets the traffic TaurusDB and EventBridge saw (not their state), so a test counts only its own. */
+  forgetTraffic(): void;
   /** Invokes the handler with a fresh Lambda context (or the one given). */
   invoke(event: unknown, context?: Context): Promise<unknown>;
   /** Invokes with an HTTP event and parses its JSON answer. */
@@ -225,6 +227,11 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           return line;
         }
       }),
+    forgetTraffic() {
+      taurusDb.requests.length = 0;
+      taurusDb.upgrades.length = 0;
+      eventBridge.reset();
+    },
     invoke: (event, context = lambdaContext()) => handler(event, context),
     async invokeHttp(event, context) {
       const answer = (await world.invoke(event, context)) as {
