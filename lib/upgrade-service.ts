@@ -1,19 +1,20 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { mapWithConcurrency } from './concurrency.ts';
-import { AppError, AuthenticationError, InProgressError, SecretError, UpstreamError } from './errors.ts';
+import { AppError, InProgressError, UpstreamError } from './errors.ts';
 import type { IdempotentRunner, StepKey } from './idempotency.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from './observability.ts';
+import { failureOf } from './outcome-failure.ts';
 import {
   buildResultEvents,
   EMPTY_RESULT_MESSAGE,
   ERROR_CODES,
-  type OutcomeError,
   type PlanVerdict,
   type ResultEvent,
   type TargetOutcome,
   type TriggerInfo,
 } from './result-events.ts';
+import { type Expanded, expandTargets } from './target-expansion.ts';
 import type {
   ListedProxy,
   ProxyRef,
@@ -115,15 +116,6 @@ interface ProcessedTarget {
   fault?: unknown;
 }
 
-/**
- * One entry of the expanded delivery: a proxy to process, or a request that ended before it named a
- * proxy (its instance could not be listed or lists none, or the delivery grew too large).
- */
-type Expanded =
-  | { kind: 'target'; request: UpgradeRequest }
-  | { kind: 'ended'; request: UpgradeRequest; error: OutcomeError }
-  | { kind: 'fault'; request: UpgradeRequest; fault: unknown };
-
 function triggerFor(delivery: Delivery, request: UpgradeRequest, invocation: InvocationInfo): TriggerInfo {
   // Scheduler input has no envelope: `delivery_id` (e.g. <aws.scheduler.execution-id>) names the
   // delivery, else the Lambda request id, which Lambda keeps across its own async retries.
@@ -157,38 +149,6 @@ function stepKey(deliveryId: string, request: UpgradeRequest): StepKey {
     source_version: request.source_version ?? 'current',
     target_version: request.target_version,
   };
-}
-
-/**
- * Failures before TaurusDB ran the upgrade (credentials unreadable, IAM refused, connection refused,
- * throttled past the retry budget) are reported but not stored: a redelivery may try again. Failures
- * after the request may have run (5xx, timeout after sending, unreadable 200) and TaurusDB's own 4xx
- * refusals are stored, so a redelivery republishes them instead of calling a second time.
- */
-function failureOf(error: unknown, context = ''): { error: OutcomeError; retryable: boolean } {
-  if (error instanceof UpstreamError) {
-    return {
-      error: {
-        ...(error.status === undefined ? {} : { status: error.status }),
-        ...(error.errorCode === undefined ? {} : { error_code: error.errorCode }),
-        error_msg: `${context}${error.errorMsg ?? error.message}`,
-      },
-      retryable: !error.mayHaveRun,
-    };
-  }
-  if (error instanceof AuthenticationError) {
-    return {
-      error: { error_code: ERROR_CODES.authenticationFailed, error_msg: error.message },
-      retryable: true,
-    };
-  }
-  if (error instanceof SecretError) {
-    return {
-      error: { error_code: ERROR_CODES.credentialsUnavailable, error_msg: error.message },
-      retryable: true,
-    };
-  }
-  throw error;
 }
 
 class NotStored extends AppError {
@@ -426,66 +386,6 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
     return { report, events };
   }
 
-  /**
-   * Every request as its proxies: a request naming a proxy as is, an all_proxies request as one
-   * target per listed proxy (in listing order). Listing is a read and is not stored: a redelivery lists
-   * again, and each proxy then finds its own stored step.
-   */
-  async function expand(requests: UpgradeRequest[], invocation: InvocationInfo): Promise<Expanded[][]> {
-    const expanded = await mapWithConcurrency(
-      requests,
-      options.concurrency,
-      async (request): Promise<Expanded[]> => {
-        if (request.all_proxies !== true) return [{ kind: 'target', request }];
-        const { project_id: projectId, instance_id: instanceId } = request;
-        try {
-          const proxies = await options.client.listProxies({ projectId, instanceId }, invocation.signal);
-          if (proxies.length === 0) {
-            return [
-              {
-                kind: 'ended',
-                request,
-                error: {
-                  error_code: ERROR_CODES.noProxies,
-                  error_msg: `instance ${instanceId} lists no proxies, so there is nothing to upgrade`,
-                },
-              },
-            ];
-          }
-          return proxies.map(({ proxyId }) => ({
-            kind: 'target',
-            request: { ...request, proxy_id: proxyId },
-          }));
-        } catch (error) {
-          try {
-            const context = `the proxies of instance ${instanceId} could not be listed, so none was upgraded: `;
-            return [{ kind: 'ended', request, error: failureOf(error, context).error }];
-          } catch (fault) {
-            return [{ kind: 'fault', request, fault }];
-          }
-        }
-      },
-    );
-    const total = expanded.reduce((sum, entries) => sum + entries.length, 0);
-    if (total <= maxTargets) return expanded;
-    // Refused as a whole rather than cut short: which part of a delivery ran should never depend on
-    // how many proxies an instance happens to list today.
-    return expanded.map((entries, index) => {
-      const request = requests[index] as UpgradeRequest;
-      // A request that already ended (or faulted) keeps its own ending: it upgraded nothing either way.
-      if (entries.some((entry) => entry.kind !== 'target')) return entries;
-      const listed =
-        request.all_proxies === true
-          ? `instance ${request.instance_id} lists ${entries.length} proxies; `
-          : '';
-      const error: OutcomeError = {
-        error_code: ERROR_CODES.tooManyTargets,
-        error_msg: `${listed}the delivery expands to ${total} targets, more than the ${maxTargets} one delivery may upgrade, so nothing in it was upgraded: split it into smaller deliveries`,
-      };
-      return [{ kind: 'ended', request, error }];
-    });
-  }
-
   function processEnded(
     entry: Extract<Expanded, { kind: 'ended' }>,
     delivery: Delivery,
@@ -506,7 +406,14 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
       delivery: Delivery,
       invocation: InvocationInfo,
     ): Promise<TargetReport[]> {
-      const entries = (await expand(requests, invocation)).flat();
+      const entries = (
+        await expandTargets(requests, {
+          client: options.client,
+          concurrency: options.concurrency,
+          maxTargets,
+          signal: invocation.signal,
+        })
+      ).flat();
       const processed = await mapWithConcurrency(
         entries,
         options.concurrency,

@@ -1,0 +1,84 @@
+import { mapWithConcurrency } from './concurrency.ts';
+import { failureOf } from './outcome-failure.ts';
+import { ERROR_CODES, type OutcomeError } from './result-events.ts';
+import type { ListedProxy, ProxyRef } from './taurusdb-client.ts';
+import type { UpgradeRequest } from './upgrade-request.ts';
+
+export interface ExpansionOptions {
+  client: { listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]> };
+  concurrency: number;
+  /** Targets one delivery may hold once all_proxies requests are expanded. */
+  maxTargets: number;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * One entry of the expanded delivery: a proxy to process, or a request that ended before it named a
+ * proxy (its instance could not be listed or lists none, or the delivery grew too large).
+ */
+export type Expanded =
+  | { kind: 'target'; request: UpgradeRequest }
+  | { kind: 'ended'; request: UpgradeRequest; error: OutcomeError }
+  | { kind: 'fault'; request: UpgradeRequest; fault: unknown };
+
+/**
+ * Every request as its proxies: a request naming a proxy as is, an all_proxies request as one
+ * target per listed proxy (in listing order). Listing is a read and is not stored: a redelivery lists
+ * again, and each proxy then finds its own stored step.
+ */
+export async function expandTargets(
+  requests: UpgradeRequest[],
+  options: ExpansionOptions,
+): Promise<Expanded[][]> {
+  const { maxTargets } = options;
+  const expanded = await mapWithConcurrency(
+    requests,
+    options.concurrency,
+    async (request): Promise<Expanded[]> => {
+      if (request.all_proxies !== true) return [{ kind: 'target', request }];
+      const { project_id: projectId, instance_id: instanceId } = request;
+      try {
+        const proxies = await options.client.listProxies({ projectId, instanceId }, options.signal);
+        if (proxies.length === 0) {
+          return [
+            {
+              kind: 'ended',
+              request,
+              error: {
+                error_code: ERROR_CODES.noProxies,
+                error_msg: `instance ${instanceId} lists no proxies, so there is nothing to upgrade`,
+              },
+            },
+          ];
+        }
+        return proxies.map(({ proxyId }) => ({
+          kind: 'target',
+          request: { ...request, proxy_id: proxyId },
+        }));
+      } catch (error) {
+        try {
+          const context = `the proxies of instance ${instanceId} could not be listed, so none was upgraded: `;
+          return [{ kind: 'ended', request, error: failureOf(error, context).error }];
+        } catch (fault) {
+          return [{ kind: 'fault', request, fault }];
+        }
+      }
+    },
+  );
+  const total = expanded.reduce((sum, entries) => sum + entries.length, 0);
+  if (total <= maxTargets) return expanded;
+  // Refused as a whole rather than cut short: which part of a delivery ran should never depend on
+  // how many proxies an instance happens to list today.
+  return expanded.map((entries, index) => {
+    const request = requests[index] as UpgradeRequest;
+    // A request that already ended (or faulted) keeps its own ending: it upgraded nothing either way.
+    if (entries.some((entry) => entry.kind !== 'target')) return entries;
+    const listed =
+      request.all_proxies === true ? `instance ${request.instance_id} lists ${entries.length} proxies; ` : '';
+    const error: OutcomeError = {
+      error_code: ERROR_CODES.tooManyTargets,
+      error_msg: `${listed}the delivery expands to ${total} targets, more than the ${maxTargets} one delivery may upgrade, so nothing in it was upgraded: split it into smaller deliveries`,
+    };
+    return [{ kind: 'ended', request, error }];
+  });
+}
