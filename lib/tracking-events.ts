@@ -154,6 +154,17 @@ export interface FinishedJob {
   fail_reason?: string | null;
 }
 
+/** The fields every tracking event repeats from the Accepted event, with its stable id. */
+function fromAccepted(tracked: TrackedContext, detailType: TrackingDetailType) {
+  return {
+    event_id: trackingEventId(tracked.accepted_event_id, detailType),
+    request: tracked.request,
+    resolved: tracked.resolved,
+    workflow_id: tracked.workflow_id,
+    trigger: tracked.trigger,
+  };
+}
+
 export function buildCompletedEvent(
   tracked: TrackedContext,
   job: FinishedJob,
@@ -163,12 +174,8 @@ export function buildCompletedEvent(
   return {
     detailType,
     detail: {
-      event_id: trackingEventId(tracked.accepted_event_id, detailType),
-      request: tracked.request,
-      resolved: tracked.resolved,
-      workflow_id: tracked.workflow_id,
+      ...fromAccepted(tracked, detailType),
       job: { status: 'Completed', created: job.created, ended: job.ended },
-      trigger: tracked.trigger,
       occurred_at: endedAt(job.ended, observedAt),
     },
   };
@@ -184,13 +191,9 @@ export function buildJobFailedEvent(
   return {
     detailType,
     detail: {
-      event_id: trackingEventId(tracked.accepted_event_id, detailType),
-      request: tracked.request,
-      resolved: tracked.resolved,
+      ...fromAccepted(tracked, detailType),
       error: { error_code: JOB_FAILED, error_msg: failReason ?? DEFAULT_JOB_FAILURE_MESSAGE },
-      workflow_id: tracked.workflow_id,
       fail_reason: failReason,
-      trigger: tracked.trigger,
       occurred_at: endedAt(job.ended, observedAt),
     },
   };
@@ -213,16 +216,12 @@ export function buildTimedOutEvent(
   return {
     detailType,
     detail: {
-      event_id: trackingEventId(tracked.accepted_event_id, detailType),
-      request: tracked.request,
-      resolved: tracked.resolved,
-      workflow_id: tracked.workflow_id,
+      ...fromAccepted(tracked, detailType),
       started_at: facts.startedAt,
       max_seconds: facts.maxSeconds,
       checks: facts.checks,
       last_status: facts.lastStatus,
       ...(facts.lastError === undefined ? {} : { last_error: facts.lastError }),
-      trigger: tracked.trigger,
       occurred_at: observedAt.toISOString(),
     },
   };
