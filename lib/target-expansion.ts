@@ -17,7 +17,12 @@ export interface ExpansionOptions {
  * proxy (its instance could not be listed or lists none, or the delivery grew too large).
  */
 export type Expanded =
-  | { kind: 'target'; request: UpgradeRequest }
+  | {
+      kind: 'target';
+      request: UpgradeRequest;
+      /** The path of an all_proxies item whose step for this same proxy this explicit one replaced. */
+      merged_from?: string;
+    }
   | { kind: 'ended'; request: UpgradeRequest; error: OutcomeError }
   | { kind: 'fault'; request: UpgradeRequest; fault: unknown };
 

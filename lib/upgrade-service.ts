@@ -80,6 +80,11 @@ export interface TargetReport {
   event_ids: string[];
   /** True when the result came from duplicate suppression's store rather than a TaurusDB call. */
   replayed: boolean;
+  /**
+   * Set when an all_proxies item of the same batch also listed this proxy: the path of that item
+   * (`upgrades[1]`), whose step for the proxy this one replaced, so the proxy was upgraded once.
+   */
+  merged_from?: string;
 }
 
 export interface UpgradeServiceOptions {
@@ -301,6 +306,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
     request: UpgradeRequest,
     delivery: Delivery,
     invocation: InvocationInfo,
+    mergedFrom?: string,
   ): Promise<ProcessedTarget> {
     const trigger = triggerFor(delivery, request, invocation);
     let stored: StoredOutcome;
@@ -338,6 +344,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
           error: { error_code: ERROR_CODES.inProgress, error_msg: error.message },
           event_ids: [],
           replayed: false,
+          ...(mergedFrom === undefined ? {} : { merged_from: mergedFrom }),
         };
         log.warn('target outcome', logFields(report, null, null));
         metrics.addMetric(METRIC_NAMES.in_progress, 'Count', 1);
@@ -347,7 +354,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
         return { events: [], fault: error };
       }
     }
-    return finish(request, trigger, stored, replayed);
+    return finish(request, trigger, stored, replayed, mergedFrom);
   }
 
   /** Events, answer, log line and metric of one outcome. */
@@ -356,6 +363,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
     trigger: TriggerInfo,
     stored: StoredOutcome,
     replayed: boolean,
+    mergedFrom?: string,
   ): ProcessedTarget {
     const { outcome } = stored;
     const events = buildResultEvents({ request, trigger, outcome, occurredAt: new Date(stored.occurred_at) });
@@ -377,6 +385,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
         : {}),
       event_ids: events.map((event) => event.detail.event_id),
       replayed,
+      ...(mergedFrom === undefined ? {} : { merged_from: mergedFrom }),
     };
     const fields = logFields(report, stored.upstream_status, stored.duration_ms);
     if (report.outcome === 'failed') log.error('target outcome', fields);
@@ -418,7 +427,9 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
         entries,
         options.concurrency,
         async (entry): Promise<ProcessedTarget> => {
-          if (entry.kind === 'target') return processTarget(entry.request, delivery, invocation);
+          if (entry.kind === 'target') {
+            return processTarget(entry.request, delivery, invocation, entry.merged_from);
+          }
           if (entry.kind === 'ended') return processEnded(entry, delivery, invocation);
           log.error('target could not be processed', { ...targetOf(entry.request), error: entry.fault });
           return { events: [], fault: entry.fault };
@@ -455,6 +466,7 @@ function logFields(report: TargetReport, upstreamStatus: number | null, duration
     upstream_status: upstreamStatus,
     duration_ms: durationMs,
     replayed: report.replayed,
+    merged_from: report.merged_from,
     workflow_ids: report.update_result?.map((item) => item.workflow_id),
     error_code: report.error?.error_code,
     error_msg: report.error?.error_msg,
