@@ -12,7 +12,7 @@ import httpOnly from '../lib/middleware/http-only.ts';
 import webhookSignature from '../lib/middleware/webhook-signature.ts';
 import { logger, metrics } from '../lib/observability.ts';
 import { recogniseTrigger } from '../lib/triggers.ts';
-import { parseUpgradePayload } from '../lib/upgrade-request.ts';
+import { parseUpgradeDelivery } from '../lib/upgrade-request.ts';
 
 const PUBLISH_RESERVE_MS = 3_000;
 
@@ -27,7 +27,7 @@ export function createHandler(dependencies: Dependencies) {
     .use(httpOnly(httpJsonBodyParser()))
     .handler(async (event: unknown, context: Context) => {
       const delivery = recogniseTrigger(event);
-      const requests = parseUpgradePayload(delivery.payload);
+      const { requests, batch } = parseUpgradeDelivery(delivery.payload);
       dependencies.idempotency.registerLambdaContext(context);
       // Stop waiting for TaurusDB early enough to publish what came back before Lambda's own timeout.
       const signal = AbortSignal.timeout(
@@ -37,7 +37,7 @@ export function createHandler(dependencies: Dependencies) {
         requestId: context.awsRequestId,
         signal,
       });
-      return upgradeAnswer(delivery, reports, context.awsRequestId);
+      return upgradeAnswer(delivery, reports, context.awsRequestId, { batch });
     });
 }
 

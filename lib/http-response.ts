@@ -80,18 +80,24 @@ export function errorResponse(error: unknown, requestId?: string): HttpResult {
 
 /**
  * The answer to a processed delivery: one outcome per target (an all_proxies request gives one per
- * listed proxy). Over HTTP, a request for one proxy answers with that target's status (statusFor); a
- * batch of several, or an all_proxies request that reached its proxies, always answers 200 and each
- * outcome says how its target fared.
+ * listed proxy). Over HTTP, a single request for one proxy answers with that target's status
+ * (statusFor); a batch (`{"upgrades": [...]}`, even of one item), or an all_proxies request that
+ * reached its proxies, always answers 200 and each outcome says how its target fared.
  */
-export function upgradeAnswer(delivery: Delivery, reports: TargetReport[], requestId: string) {
+export function upgradeAnswer(
+  delivery: Delivery,
+  reports: TargetReport[],
+  requestId: string,
+  shape: { batch: boolean },
+) {
   const body = {
     trigger: { kind: delivery.kind, id: reports[0]?.trigger.id ?? delivery.id ?? requestId },
     request_id: requestId,
     outcomes: reports.map(outcomeView),
   };
   if (delivery.kind !== 'http') return body;
-  return jsonResponse(statusFor(reports), body);
+  // A batch's status must not depend on how many items it holds: its caller reads every outcome anyway.
+  return jsonResponse(shape.batch ? 200 : statusFor(reports), body);
 }
 
 /** HTTP statuses of the function's own refusals of a single target. */
@@ -137,5 +143,6 @@ function outcomeView(report: TargetReport) {
     ...(report.error === undefined ? {} : { error: report.error }),
     event_ids: report.event_ids,
     replayed: report.replayed,
+    ...(report.merged_from === undefined ? {} : { merged_from: report.merged_from }),
   };
 }

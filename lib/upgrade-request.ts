@@ -16,8 +16,9 @@ import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN
  * - a batch holds 1 to 50 requests; a longer one is refused by its size alone (its items are not
  *   examined, so a huge array costs no per-item work).
  * - at most MAX_REPORTED_ISSUES issues are reported, then one `(root)` issue counts the rest.
- * - no message repeats user input except a validated version number (at most 41 characters); key
- *   names in paths are cut to 64 characters.
+ * - no message repeats user input except a validated version number (at most 41 characters) and, in
+ *   the duplicate-proxy issue, ids already known to be path segments; key names in paths are cut to
+ *   64 characters.
  *
  * Version awareness (the version read is `GET .../proxy/{proxy_id}/taurusproxy/proxy-version`):
  * - `target_version` is a version or "latest"; `source_version` may be omitted. Both are filled in
@@ -28,6 +29,13 @@ import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN
  * - `proxy_id` names one proxy; `"all_proxies": true` instead asks for every proxy the instance lists.
  *   Exactly one of the two.
  * - a batch may set `preflight` and `dry_run` for all its items; an item's own value wins.
+ *
+ * One step per proxy: two items of a batch naming the same proxy (project, instance and proxy id), or
+ * two all_proxies items naming the same instance, refuse the whole batch, however their versions or
+ * dry_run differ. Duplicate suppression keys each step on the versions as requested, so such a pair
+ * would make two steps and two upgrade calls for one proxy; which of them the caller meant is not ours
+ * to guess. An explicit item that an all_proxies item's listing also names is not refused: there the
+ * caller's intent is plain, and lib/target-expansion.ts lets the explicit item win.
  */
 
 export const LANGUAGES = ['en-us', 'zh-cn'] as const;
@@ -156,7 +164,7 @@ export const upgradeBatchSchema = z
   })
   .meta({
     title: 'Batch of proxy upgrade requests',
-    description: `1 to ${MAX_BATCH_SIZE} upgrade requests, processed with bounded concurrency; one failing item does not stop the others. preflight and dry_run given here apply to every item that does not set its own.`,
+    description: `1 to ${MAX_BATCH_SIZE} upgrade requests, processed with bounded concurrency; one failing item does not stop the others. preflight and dry_run given here apply to every item that does not set its own. No two items may name the same proxy (project_id, instance_id, proxy_id), nor two all_proxies items the same instance, whatever their versions or dry_run; a proxy that an all_proxies item lists and another item names is upgraded once, as that item asks.`,
   });
 
 type FieldIssue = { path: PropertyKey[]; message: string };
@@ -173,7 +181,7 @@ function ruleIssues(payload: Record<string, unknown>): FieldIssue[] {
   if (!Object.hasOwn(payload, 'upgrades')) return requestRuleIssues(payload, payload.preflight, []);
   const { upgrades, preflight } = payload;
   if (!Array.isArray(upgrades)) return [];
-  return upgrades.flatMap((item: unknown, index) =>
+  const itemIssues = upgrades.flatMap((item: unknown, index) =>
     isPlainObject(item)
       ? // An item's own preflight wins over the batch's.
         requestRuleIssues(item, Object.hasOwn(item, 'preflight') ? item.preflight : preflight, [
@@ -182,6 +190,54 @@ function ruleIssues(payload: Record<string, unknown>): FieldIssue[] {
         ])
       : [],
   );
+  return [...itemIssues, ...duplicateIssues(upgrades)];
+}
+
+/**
+ * Each item naming a proxy (or a whole instance) that an earlier item already named, reported at the
+ * later item and naming both. Only items whose ids are well formed take part: a malformed id has an
+ * issue of its own, and only a validated id is safe to repeat in a message.
+ */
+function duplicateIssues(upgrades: unknown[]): FieldIssue[] {
+  const firstIndex = new Map<string, number>();
+  const issues: FieldIssue[] = [];
+  upgrades.forEach((item, index) => {
+    const named = isPlainObject(item) ? namedStep(item) : undefined;
+    if (named === undefined) return;
+    const earlier = firstIndex.get(named.key);
+    if (earlier === undefined) {
+      firstIndex.set(named.key, index);
+      return;
+    }
+    issues.push({
+      path: ['upgrades', index],
+      message: `upgrades[${earlier}] and upgrades[${index}] ${named.clash}`,
+    });
+  });
+  return issues;
+}
+
+/** What an item asks a step of: one proxy, or with all_proxies every proxy of one instance. */
+function namedStep(item: Record<string, unknown>): { key: string; clash: string } | undefined {
+  const { project_id, instance_id, proxy_id, all_proxies } = item;
+  if (!isId(project_id) || !isId(instance_id)) return undefined;
+  const instance = `project ${project_id}, instance ${instance_id}`;
+  if (all_proxies === true) {
+    if (proxy_id !== undefined) return undefined;
+    return {
+      key: `all/${project_id}/${instance_id}`,
+      clash: `both ask for every proxy of the same instance (${instance})`,
+    };
+  }
+  if (!isId(proxy_id)) return undefined;
+  return {
+    key: `proxy/${project_id}/${instance_id}/${proxy_id}`,
+    clash: `name the same proxy (${instance}, proxy ${proxy_id})`,
+  };
+}
+
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_ID_LENGTH && ID_PATTERN.test(value);
 }
 
 function requestRuleIssues(
@@ -216,7 +272,7 @@ function requestRuleIssues(
  */
 export const upgradePayloadSchema = z.union([upgradeRequestSchema, upgradeBatchSchema]).meta({
   title: 'Proxy upgrade request or batch',
-  description: `One upgrade request, or {"upgrades": [...]} with 1 to ${MAX_BATCH_SIZE} of them. In every request target_version must be newer than an explicit source_version (compared numerically segment by segment), exactly one of proxy_id and all_proxies: true is given, and with preflight false source_version is required and target_version cannot be "latest"; JSON Schema cannot express these rules, the function enforces them.`,
+  description: `One upgrade request, or {"upgrades": [...]} with 1 to ${MAX_BATCH_SIZE} of them. In every request target_version must be newer than an explicit source_version (compared numerically segment by segment), exactly one of proxy_id and all_proxies: true is given, and with preflight false source_version is required and target_version cannot be "latest"; in a batch no two items name the same proxy, nor two all_proxies items the same instance. JSON Schema cannot express these rules, the function enforces them.`,
 });
 
 export type UpgradeRequest = z.infer<typeof upgradeRequestSchema>;
@@ -251,19 +307,39 @@ export function targetOf(request: UpgradeRequest): UpgradeTarget {
 }
 export type UpgradeBatch = z.infer<typeof upgradeBatchSchema>;
 
+export interface ParsedPayload {
+  requests: UpgradeRequest[];
+  /**
+   * The payload was `{"upgrades": [...]}`, even of one item: a batch answers 200 over HTTP with each
+   * outcome inside, so a caller reads a batch's answer the same way whatever its length.
+   */
+  batch: boolean;
+}
+
 /**
- * A single request or a batch, as any trigger delivers it, to the list of requests to run.
+ * A single request or a batch, as any trigger delivers it, to the requests to run and its shape.
  * Throws a ValidationError carrying every issue found; nothing is run when any item is invalid.
  */
-export function parseUpgradePayload(payload: unknown): UpgradeRequest[] {
+export function parseUpgradeDelivery(payload: unknown): ParsedPayload {
   if (!isPlainObject(payload)) throw new ValidationError([{ path: '(root)', message: ROOT_RULE }]);
   // Own property only: an inherited `upgrades` must not turn a request into a batch.
-  if (!Object.hasOwn(payload, 'upgrades')) return [parseWith(upgradeRequestSchema, payload)];
+  if (!Object.hasOwn(payload, 'upgrades')) {
+    return { requests: [parseWith(upgradeRequestSchema, payload)], batch: false };
+  }
   const upgrades = payload.upgrades;
   if (Array.isArray(upgrades) && upgrades.length > MAX_BATCH_SIZE) {
     throw new ValidationError([{ path: 'upgrades', message: batchSizeRule(String(upgrades.length)) }]);
   }
-  const batch = parseWith(upgradeBatchSchema, payload);
+  return { requests: batchRequests(parseWith(upgradeBatchSchema, payload)), batch: true };
+}
+
+/** parseUpgradeDelivery's requests alone, for callers that do not answer over HTTP. */
+export function parseUpgradePayload(payload: unknown): UpgradeRequest[] {
+  return parseUpgradeDelivery(payload).requests;
+}
+
+/** The batch's items, each inheriting the batch's preflight and dry_run unless it sets its own. */
+function batchRequests(batch: UpgradeBatch): UpgradeRequest[] {
   return batch.upgrades.map((request) => ({
     ...request,
     ...(batch.preflight === undefined || request.preflight !== undefined

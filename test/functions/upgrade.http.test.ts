@@ -86,7 +86,12 @@ describe('the upgrade handler over HTTP: refusals and upstream errors', () => {
       ],
       [
         'a bad item deep in a batch',
-        { upgrades: [REQUEST, REQUEST, REQUEST, { ...REQUEST, target_version: '2.23.12.000' }] },
+        {
+          // Each item its own proxy: two items naming one proxy are refused for that alone.
+          upgrades: ['po01', 'po02', 'po03', 'po04'].map((proxy_id, index) =>
+            index === 3 ? { ...REQUEST, proxy_id, target_version: '2.23.12.000' } : { ...REQUEST, proxy_id },
+          ),
+        },
         [{ path: 'upgrades[3].target_version', message: 'must be newer than source_version 2.23.12.000' }],
       ],
     ])('%s', async (_name, body, issues) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError, type ValidationIssue } from '../../lib/errors.ts';
-import { MAX_REPORTED_ISSUES, parseUpgradePayload } from '../../lib/upgrade-request.ts';
+import { MAX_REPORTED_ISSUES, parseUpgradeDelivery, parseUpgradePayload } from '../../lib/upgrade-request.ts';
 
 const request = {
   project_id: '054e292c9880d4992f02c0196d3ea468',
@@ -53,7 +53,8 @@ describe('parseUpgradePayload accepts', () => {
   });
 
   it('a batch of exactly 50', () => {
-    expect(parseUpgradePayload({ upgrades: Array.from({ length: 50 }, () => request) })).toHaveLength(50);
+    const upgrades = Array.from({ length: 50 }, (_, index) => ({ ...request, proxy_id: `proxy-${index}` }));
+    expect(parseUpgradePayload({ upgrades })).toHaveLength(50);
   });
 
   it('ids of exactly 64 characters and versions padded differently', () => {
@@ -114,6 +115,75 @@ describe('parseUpgradePayload, version awareness and whole instances', () => {
   });
 });
 
+describe('parseUpgradePayload, one step per proxy', () => {
+  const { source_version: _source, ...withoutSource } = request;
+  const { proxy_id: _proxy, ...instance } = request;
+  const names = `project ${request.project_id}, instance ${request.instance_id}`;
+  const sameProxy = (first: number, later: number) => ({
+    path: `upgrades[${later}]`,
+    message: `upgrades[${first}] and upgrades[${later}] name the same proxy (${names}, proxy ${request.proxy_id})`,
+  });
+
+  it('refuses two items naming one proxy, however their versions are spelled or dry_run is set', () => {
+    const spellings = [
+      request,
+      { ...withoutSource, target_version: 'latest' },
+      { ...request, target_version: '2.24.3.0', dry_run: true },
+      { ...withoutSource, target_version: '2.24.03.000', preflight: true },
+    ];
+    for (const later of spellings.slice(1)) {
+      expect(issuesOf({ upgrades: [request, later] }), JSON.stringify(later)).toEqual([sameProxy(0, 1)]);
+    }
+    // Every later copy is named against the first, at its own index; other proxies are not named.
+    expect(
+      issuesOf({ upgrades: [request, { ...request, proxy_id: 'other' }, ...spellings.slice(1)] }),
+    ).toEqual([sameProxy(0, 2), sameProxy(0, 3), sameProxy(0, 4)]);
+  });
+
+  it('refuses two all_proxies items for one instance, dry run or not', () => {
+    const everyProxy = { ...instance, all_proxies: true };
+    expect(
+      issuesOf({ upgrades: [everyProxy, { ...everyProxy, dry_run: true, target_version: 'latest' }] }),
+    ).toEqual([
+      {
+        path: 'upgrades[1]',
+        message: `upgrades[0] and upgrades[1] both ask for every proxy of the same instance (${names})`,
+      },
+    ]);
+  });
+
+  it('reports a duplicate beside the other issues, and leaves malformed ids to their own issue', () => {
+    expect(issuesOf({ upgrades: [request, { ...request, language: 'fr' }] })).toEqual([
+      { path: 'upgrades[1].language', message: 'must be one of en-us, zh-cn' },
+      sameProxy(0, 1),
+    ]);
+    const malformed = { ...request, proxy_id: '../x' };
+    expect(issuesOf({ upgrades: [malformed, malformed] })).toEqual([
+      { path: 'upgrades[0].proxy_id', message: ID_RULE },
+      { path: 'upgrades[1].proxy_id', message: ID_RULE },
+    ]);
+  });
+
+  it('accepts one proxy id in two instances or projects, and an all_proxies item beside a proxy it lists', () => {
+    const elsewhere = [
+      request,
+      { ...request, instance_id: 'other-instance' },
+      { ...request, project_id: 'other-project' },
+    ];
+    expect(parseUpgradePayload({ upgrades: elsewhere })).toEqual(elsewhere);
+    // The overlap is merged into one step when the instance is listed (lib/target-expansion.ts).
+    const overlap = [request, { ...instance, all_proxies: true }];
+    expect(parseUpgradePayload({ upgrades: overlap })).toEqual(overlap);
+  });
+});
+
+describe('parseUpgradeDelivery', () => {
+  it('says whether the payload was a batch, even a batch of one', () => {
+    expect(parseUpgradeDelivery({ ...request })).toEqual({ requests: [request], batch: false });
+    expect(parseUpgradeDelivery({ upgrades: [request] })).toEqual({ requests: [request], batch: true });
+  });
+});
+
 describe('parseUpgradePayload refuses, version awareness and whole instances', () => {
   const { source_version: _source, ...withoutSource } = request;
   const { proxy_id: _proxy, ...instance } = request;
@@ -150,11 +220,12 @@ describe('parseUpgradePayload refuses, version awareness and whole instances', (
     expect(
       issuesOf({
         preflight: false,
+        // Four proxies: two items naming one proxy would be refused for that too.
         upgrades: [
           request,
-          { ...request, target_version: 'latest' },
-          { ...withoutSource, preflight: true, target_version: 'latest' },
-          withoutSource,
+          { ...request, proxy_id: 'proxy-1', target_version: 'latest' },
+          { ...withoutSource, proxy_id: 'proxy-2', preflight: true, target_version: 'latest' },
+          { ...withoutSource, proxy_id: 'proxy-3' },
         ],
       }),
     ).toEqual([
@@ -290,7 +361,7 @@ describe('parseUpgradePayload refuses', () => {
 
   it('__proto__ inside a batch item', () => {
     const item = JSON.parse(`{"__proto__":{"project_id":"other"},${JSON.stringify(request).slice(1)}`);
-    expect(issuesOf({ upgrades: [request, item] })).toEqual([
+    expect(issuesOf({ upgrades: [request, { ...item, proxy_id: 'second-proxy' }] })).toEqual([
       { path: 'upgrades[1].__proto__', message: 'is not a known field' },
     ]);
   });
@@ -325,7 +396,8 @@ describe('parseUpgradePayload refuses', () => {
   });
 
   it('unknown fields beside upgrades and inside batch items', () => {
-    expect(issuesOf({ upgrades: [request, { ...request, force: true }], note: 'x' })).toEqual([
+    const second = { ...request, proxy_id: 'second-proxy', force: true };
+    expect(issuesOf({ upgrades: [request, second], note: 'x' })).toEqual([
       { path: 'upgrades[1].force', message: 'is not a known field' },
       { path: 'note', message: 'is not a known field' },
     ]);
