@@ -1,9 +1,10 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { AppError, ValidationError } from './errors.ts';
+import { AppError, ValidationError, type ValidationIssue } from './errors.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from './observability.ts';
 import type { JobStatus } from './taurusdb-client.ts';
 import {
+  boundText,
   buildCompletedEvent,
   buildJobFailedEvent,
   buildTimedOutEvent,
@@ -84,7 +85,53 @@ export interface Tracker {
   check(tracked: TrackedUpgrade, signal?: AbortSignal): Promise<CheckReport>;
 }
 
-const MAX_ERROR_CHARS = 300;
+// last_error and the logged reason name the error and TaurusDB's message; a page of it helps nobody.
+const MAX_ERROR_BYTES = 1024;
+
+/** How far apart the clocks of two Lambda hosts (the upgrade function's and the tracker's) may be. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * How long after the maximum tracking time a message of ours may still arrive: a dead letter is kept
+ * 14 days and may then be replayed, and the upgrade function republishes a stored Accepted event for
+ * at most 7 days (IDEMPOTENCY_WINDOW_SECONDS). A message older than this was not written by us.
+ */
+export const OLDEST_MESSAGE_BEYOND_TRACKING_MS = 30 * 24 * 3600_000;
+
+/**
+ * Why a message cannot be one of ours, or undefined when it can. Such a message is refused (a
+ * ValidationError: the redrive policy moves it to the dead-letter queue) instead of being followed:
+ * - acceptance in the future: the tracking time would never run out, so it would be re-checked
+ *   forever;
+ * - acceptance before anything of ours can still be in flight;
+ * - more checks than any schedule makes by now: every re-check is queued at least a second after the
+ *   check before it, whatever the TRACKING_* settings (so a deploy that changed them refuses nothing),
+ *   and the first check runs after the acceptance.
+ */
+export function implausibility(
+  tracked: TrackedUpgrade,
+  nowMs: number,
+  maxSeconds: number,
+): ValidationIssue | undefined {
+  const startedMs = Date.parse(tracked.accepted_at);
+  if (startedMs > nowMs + CLOCK_SKEW_MS) {
+    return { path: 'accepted_at', message: `${tracked.accepted_at} is in the future` };
+  }
+  if (startedMs < nowMs - maxSeconds * 1000 - OLDEST_MESSAGE_BEYOND_TRACKING_MS) {
+    return {
+      path: 'accepted_at',
+      message: `${tracked.accepted_at} is older than any tracking message can be`,
+    };
+  }
+  const reachable = Math.floor((nowMs + CLOCK_SKEW_MS - startedMs) / 1000);
+  if (tracked.attempt > reachable) {
+    return {
+      path: 'attempt',
+      message: `${tracked.attempt} checks cannot have run since ${tracked.accepted_at}`,
+    };
+  }
+  return undefined;
+}
 
 /** The delay before check `attempt + 1`: the backoff, or less when the tracking time ends sooner. */
 export function recheckDelaySeconds(attempt: number, remainingMs: number, schedule: RecheckSchedule): number {
@@ -115,12 +162,17 @@ export function createTracker(options: TrackerOptions): Tracker {
         attempt: tracked.attempt,
         error: { name: error.name, message: error.message },
       });
-      return { error: `${error.name}: ${error.message}`.slice(0, MAX_ERROR_CHARS) };
+      return { error: boundText(`${error.name}: ${error.message}`, MAX_ERROR_BYTES) };
     }
   }
 
   return {
     async check(tracked, signal) {
+      const issue = implausibility(tracked, now(), options.maxSeconds);
+      if (issue !== undefined) {
+        metrics.addMetric('TrackingMessagesRefused', 'Count', 1);
+        throw new ValidationError([issue]);
+      }
       const reading = await read(tracked, signal);
       const checkedAt = now();
       const status = reading.job?.status ?? null;

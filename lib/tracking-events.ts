@@ -29,6 +29,38 @@ export type TrackingDetailType = (typeof TRACKING_DETAIL_TYPES)[keyof typeof TRA
 export const JOB_FAILED = ERROR_CODES.jobFailed;
 export const DEFAULT_JOB_FAILURE_MESSAGE = 'the upgrade workflow failed';
 
+/**
+ * The most UTF-8 bytes a text from TaurusDB (fail_reason, and so error.error_msg) or about it
+ * (last_error) takes in an event. The tracker must always be able to publish how a workflow ended,
+ * and EventBridge refuses an entry over 256 KB: a Failed detail carries fail_reason twice, and JSON
+ * escaping grows a text at most six-fold (a control character becomes \u00XX), so two texts of this
+ * size stay far under that limit whatever TaurusDB sent (bytes that are not UTF-8 become U+FFFD, three
+ * bytes each).
+ */
+export const MAX_UPSTREAM_TEXT_BYTES = 8 * 1024;
+
+/** The same for a job's status and times, which are a few characters when TaurusDB is well. */
+export const MAX_UPSTREAM_FIELD_BYTES = 256;
+
+/**
+ * `text` when it fits in `maxBytes` of UTF-8; otherwise its beginning, cut at a character boundary,
+ * followed by `…[truncated from N bytes]` (N: the whole text's UTF-8 length), all within `maxBytes`.
+ * The marker is part of the text rather than a flag beside it, so it travels with error_msg into
+ * every consumer of Failed events, whose Detail schema is the upgrade function's.
+ */
+export function boundText(text: string, maxBytes: number = MAX_UPSTREAM_TEXT_BYTES): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  const marker = `…[truncated from ${bytes.length} bytes]`;
+  let end = Math.max(0, maxBytes - Buffer.byteLength(marker, 'utf8'));
+  // Back off to the start of a character: a UTF-8 continuation byte is 10xxxxxx.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end -= 1;
+  return `${bytes.subarray(0, end).toString('utf8')}${marker}`;
+}
+
+const TRUNCATION_NOTE = `Longer than ${MAX_UPSTREAM_TEXT_BYTES} bytes of UTF-8, it is cut at a character boundary and ends with "…[truncated from N bytes]" (N: the full length), the whole at most ${MAX_UPSTREAM_TEXT_BYTES} bytes.`;
+const FIELD_TRUNCATION_NOTE = `Cut the same way beyond ${MAX_UPSTREAM_FIELD_BYTES} bytes.`;
+
 const accepted = acceptedDetailSchema.shape;
 
 const eventIdSchema = z.uuid({ version: 'v8' }).meta({
@@ -44,7 +76,9 @@ const workflowIdSchema = z
 const jobTimeSchema = z
   .string()
   .nullable()
-  .meta({ description: 'As TaurusDB reports it (e.g. 2026-11-27T10:05:00+0000); null when it gave none.' });
+  .meta({
+    description: `As TaurusDB reports it (e.g. 2026-11-27T10:05:00+0000); null when it gave none. ${FIELD_TRUNCATION_NOTE}`,
+  });
 
 const occurredAtSchema = z.iso.datetime().meta({
   description:
@@ -84,12 +118,13 @@ export const jobFailedDetailSchema = failedDetailSchema
     fail_reason: z
       .string()
       .nullable()
-      .meta({ description: "TaurusDB's fail_reason for the workflow; null when it gave none." }),
+      .meta({
+        description: `TaurusDB's fail_reason for the workflow; null when it gave none. ${TRUNCATION_NOTE}`,
+      }),
   })
   .meta({
     title: 'Proxy Upgrade Failed, workflow failed (event detail)',
-    description:
-      'The workflow of an accepted upgrade failed: TaurusDB reports the job Failed. error.error_code is JOB_FAILED and error.error_msg its fail_reason.',
+    description: `The workflow of an accepted upgrade failed: TaurusDB reports the job Failed. error.error_code is JOB_FAILED and error.error_msg its fail_reason (cut and marked the same way).`,
   });
 
 export const timedOutDetailSchema = z
@@ -106,14 +141,18 @@ export const timedOutDetailSchema = z
       .positive()
       .meta({ description: 'The maximum tracking time (TRACKING_MAX_SECONDS).' }),
     checks: z.int().positive().meta({ description: 'How many times the job was read.' }),
-    last_status: z.string().nullable().meta({
-      description:
-        'The job status the last check read (Pending, Running); null when the job was never visible or could not be read.',
-    }),
-    last_error: z.string().optional().meta({
-      description:
-        'Why the last check could not read the job (TaurusDB unreachable, 5xx, 403…); absent when it read it.',
-    }),
+    last_status: z
+      .string()
+      .nullable()
+      .meta({
+        description: `The job status the last check read (Pending, Running); null when the job was never visible or could not be read. ${FIELD_TRUNCATION_NOTE}`,
+      }),
+    last_error: z
+      .string()
+      .optional()
+      .meta({
+        description: `Why the last check could not read the job (TaurusDB unreachable, 5xx, 403…); absent when it read it. ${TRUNCATION_NOTE}`,
+      }),
     trigger: accepted.trigger,
     occurred_at: z.iso.datetime().meta({ description: 'When the tracker gave up.' }),
   })
@@ -175,7 +214,7 @@ export function buildCompletedEvent(
     detailType,
     detail: {
       ...fromAccepted(tracked, detailType),
-      job: { status: 'Completed', created: job.created, ended: job.ended },
+      job: { status: 'Completed', created: boundField(job.created), ended: boundField(job.ended) },
       occurred_at: endedAt(job.ended, observedAt),
     },
   };
@@ -187,7 +226,8 @@ export function buildJobFailedEvent(
   observedAt: Date,
 ): TrackingEvent {
   const detailType = TRACKING_DETAIL_TYPES.failed;
-  const failReason = job.fail_reason ?? null;
+  const failReason =
+    job.fail_reason === undefined || job.fail_reason === null ? null : boundText(job.fail_reason);
   return {
     detailType,
     detail: {
@@ -220,11 +260,15 @@ export function buildTimedOutEvent(
       started_at: facts.startedAt,
       max_seconds: facts.maxSeconds,
       checks: facts.checks,
-      last_status: facts.lastStatus,
-      ...(facts.lastError === undefined ? {} : { last_error: facts.lastError }),
+      last_status: boundField(facts.lastStatus),
+      ...(facts.lastError === undefined ? {} : { last_error: boundText(facts.lastError) }),
       occurred_at: observedAt.toISOString(),
     },
   };
+}
+
+function boundField(text: string | null): string | null {
+  return text === null ? null : boundText(text, MAX_UPSTREAM_FIELD_BYTES);
 }
 
 /**

@@ -224,6 +224,35 @@ describe('the tracking function (functions/track.ts) with every collaborator on 
     );
   });
 
+  it('reports a message accepted in the future as a batch item failure, queueing no re-check, so it ends in the dead-letter queue', async () => {
+    const base = parseTrackedMessage(sample('tracking-sqs-recheck.json').Records[0].body);
+    const future = { ...base, accepted_at: '2027-11-27T10:00:00.000Z' };
+    world.taurusDb.setJob(future.workflow_id, { status: 'Running' });
+    const handler = tracking.handlerWithClock(() => Date.parse(base.accepted_at) + 120_000);
+    const batch = sqsEvent([
+      { queueName: 'tracking', messageId: 'm-future', body: JSON.stringify(future), sentAt: Date.now() },
+    ]);
+
+    expect(await handler(batch, lambdaContext())).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'm-future' }],
+    });
+
+    expect(jobReads()).toBe(0);
+    expect(tracking.sqs.sent).toEqual([]);
+    expect(world.eventBridge.calls).toEqual([]);
+    const logged = world
+      .logLines()
+      .filter((line): line is Record<string, unknown> => typeof line === 'object');
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        message_id: 'm-future',
+        message: expect.stringContaining('dead-letter'),
+        error: expect.objectContaining({ message: expect.stringContaining('in the future') }),
+      }),
+    );
+  });
+
   it('takes the events/ samples: the Accepted event and an SQS re-check', async () => {
     const event = sample('tracking-accepted-event.json');
     const acceptedAt = Date.parse(event.detail.occurred_at);

@@ -1,5 +1,6 @@
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { PublishError } from '../../lib/errors.ts';
+import { PublishError, ValidationError } from '../../lib/errors.ts';
 import { createEventPublisher } from '../../lib/event-publisher.ts';
 import type { RequestAuthenticator } from '../../lib/request-authenticator.ts';
 import { createTaurusDbClient } from '../../lib/taurusdb-client.ts';
@@ -15,7 +16,7 @@ import { createTrackingQueue } from '../../lib/tracking-queue.ts';
 import { type EventBridgeStandIn, startEventBridgeStandIn } from '../support/eventbridge-stand-in.ts';
 import { type SqsStandIn, startSqsStandIn } from '../support/sqs-stand-in.ts';
 import { replies, startTaurusDbStandIn, type TaurusDbStandIn } from '../support/taurusdb-stand-in.ts';
-import { recordingObservability, trackedSample } from '../support/tracking.ts';
+import { failedJobWithBadUtf8, recordingObservability, trackedSample } from '../support/tracking.ts';
 
 const TOKEN = 'MIIT-tracker-token-0001';
 const BUS = 'tracker-test-bus';
@@ -183,6 +184,81 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
     const detail = jobFailedDetailSchema.parse(eventBridge.events()[0]?.Detail);
     expect(detail.fail_reason).toBeNull();
     expect(detail.error.error_msg).toBe('the upgrade workflow failed');
+  });
+
+  it('publishes the Failed event of a job whose fail_reason is ~64 KB of bad UTF-8, its texts cut under 8 KiB and marked truncated', async () => {
+    const tracked = trackedSample();
+    // 65,000 bytes that each decode to U+FFFD: 195,000 bytes of UTF-8, twice in the detail (fail_reason
+    // and error.error_msg), so the whole text would not fit in one 256 KB EventBridge entry.
+    taurusDb.scriptRead(failedJobWithBadUtf8(tracked.workflow_id, 65_000));
+
+    const report = await tracker().check(tracked);
+
+    expect(report.outcome).toEqual({ kind: 'failed', status: 'Failed' });
+    const [event, ...others] = eventBridge.events();
+    expect(others).toEqual([]);
+    const detail = jobFailedDetailSchema.parse(event?.Detail);
+    for (const text of [detail.fail_reason ?? '', detail.error.error_msg]) {
+      expect(Buffer.byteLength(text, 'utf8')).toBeLessThanOrEqual(8 * 1024);
+      expect(text).toMatch(/^\uFFFD{2000,}…\[truncated from 195000 bytes\]$/u);
+    }
+    expect(detail.fail_reason).toBe(detail.error.error_msg);
+  });
+
+  it('(the EventBridge stand-in refuses an entry over 256 KB, as PutEvents does)', async () => {
+    const oversized = { Source: SOURCE, DetailType: 'Proxy Upgrade Failed', EventBusName: BUS };
+    const failure = await eventBridge
+      .client()
+      .send(
+        new PutEventsCommand({
+          Entries: [{ ...oversized, Detail: JSON.stringify({ text: '\uFFFD'.repeat(90_000) }) }],
+        }),
+      )
+      .catch((error: unknown) => error);
+    expect(failure).toMatchObject({ name: 'ValidationException' });
+    expect(eventBridge.events()).toEqual([]);
+  });
+
+  it('refuses a message whose upgrade was accepted in the future: nothing read, published or queued', async () => {
+    // The message would otherwise be re-checked until a time that never comes.
+    const tracked = trackedSample({ accepted_at: '2027-11-27T10:00:00.000Z', attempt: 3 });
+    taurusDb.setJob(tracked.workflow_id, { status: 'Running' });
+
+    const failure = await tracker()
+      .check(tracked)
+      .catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(ValidationError);
+    expect((failure as ValidationError).issues).toEqual([
+      { path: expect.stringMatching(/_at$/), message: expect.stringContaining('in the future') },
+    ]);
+    expect(jobReads()).toBe(0);
+    expect(sqs.sendRequests()).toBe(0);
+    expect(eventBridge.calls).toEqual([]);
+  });
+
+  it('takes a clock a few minutes apart, and an old message (replayed from the dead-letter queue) still ends', async () => {
+    const skewed = trackedSample({ accepted_at: new Date(clock.now + 60_000).toISOString() });
+    taurusDb.setJob(skewed.workflow_id, { status: 'Running' });
+    expect((await tracker().check(skewed)).outcome.kind).toBe('rechecking');
+
+    const replayed = trackedSample({
+      accepted_at: new Date(clock.now - 10 * 24 * 3600_000).toISOString(),
+      attempt: 27,
+    });
+    expect((await tracker().check(replayed)).outcome.kind).toBe('timed_out');
+  });
+
+  it('refuses a message from before any message of ours can be, or with more checks than any schedule reaches by now', async () => {
+    const ancient = trackedSample({ accepted_at: '1970-01-01T00:00:00.000Z' });
+    // Ten seconds after the acceptance: every re-check waits at least a second, so at most ten.
+    const hurried = trackedSample({ attempt: 5_000 });
+    for (const refused of [ancient, hurried]) {
+      await expect(tracker().check(refused)).rejects.toBeInstanceOf(ValidationError);
+    }
+    expect(jobReads()).toBe(0);
+    expect(eventBridge.calls).toEqual([]);
+    expect(sqs.sendRequests()).toBe(0);
   });
 
   it('re-checks a job TaurusDB does not show yet instead of failing it', async () => {

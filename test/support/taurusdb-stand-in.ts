@@ -18,6 +18,8 @@ export interface TaurusDbReply {
   body?: unknown;
   /** Sent as is, with the content type from `headers` (default text/plain). */
   text?: string;
+  /** Bytes sent as is, which need not be valid UTF-8 (content type from `headers`, default JSON). */
+  raw?: Uint8Array;
   headers?: Record<string, string>;
   /** Wait this long before the status line goes out. */
   delayMs?: number;
@@ -269,6 +271,15 @@ export async function startTaurusDbStandIn(options: TaurusDbStandInOptions = {})
     }
     if (reply.reset || response.destroyed || raw.socket.destroyed) {
       raw.socket.destroy();
+      return;
+    }
+    if (reply.raw !== undefined) {
+      response.writeHead(reply.status ?? 200, {
+        'content-type': 'application/json',
+        'content-length': reply.raw.byteLength,
+        ...reply.headers,
+      });
+      response.end(reply.raw);
       return;
     }
     if (reply.text !== undefined) {

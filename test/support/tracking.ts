@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { TrackedUpgrade } from '../../lib/tracking-message.ts';
 import { trackedFromAccepted } from '../../lib/tracking-message.ts';
+import type { TaurusDbReply } from './taurusdb-stand-in.ts';
 import { sample } from './world.ts';
 
 /** events/tracking-accepted-event.json: an Accepted event as EventBridge delivers it to the tracker. */
@@ -36,5 +37,25 @@ export function recordingObservability() {
         metricNames.push(name);
       },
     } as unknown as Pick<Metrics, 'addMetric'>,
+  };
+}
+
+/**
+ * A job read answered as TaurusDB might garble it: the job Failed, its fail_reason `badBytes` bytes
+ * that are not UTF-8 (0xff never is), so each one decodes to U+FFFD, three bytes once re-encoded.
+ */
+export function failedJobWithBadUtf8(jobId: string, badBytes: number): TaurusDbReply {
+  const [head, tail] = JSON.stringify({
+    job: {
+      id: jobId,
+      name: 'UpgradeProxyVersion',
+      status: 'Failed',
+      created: '2026-11-27T10:00:00+0000',
+      ended: '2026-11-27T10:05:00+0000',
+      fail_reason: '@',
+    },
+  }).split('@');
+  return {
+    raw: Buffer.concat([Buffer.from(head ?? ''), Buffer.alloc(badBytes, 0xff), Buffer.from(tail ?? '')]),
   };
 }
