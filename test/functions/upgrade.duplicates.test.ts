@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { replies } from '../support/taurusdb-stand-in.ts';
-import { type HttpAnswer, signedHttpEvent, startWorld, type World } from '../support/world.ts';
+import { type HttpAnswer, sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
 /**
  * "Never twice" through the whole handler, duplicate suppression on: a batch makes at most one step
@@ -92,6 +92,20 @@ describe('one step per proxy through the handler', () => {
         request_id: expect.any(String),
       });
       // Refused as a whole: not even the version read of the items that were fine.
+      expect(world.taurusDb.requests).toHaveLength(0);
+      expect(world.eventBridge.calls).toHaveLength(0);
+    });
+
+    it('a pipeline event naming one proxy twice rejects with ValidationError before any call', async () => {
+      const event = sample('pipeline-event.json');
+      const [first] = event.detail.upgrades;
+      event.detail.upgrades.push({ ...first, source_version: undefined, target_version: 'latest' });
+      const failure = await world.invoke(event).catch((error: unknown) => error);
+
+      expect(failure).toBeInstanceOf(world.errors.ValidationError);
+      expect((failure as Error).message).toBe(
+        `upgrades[2]: upgrades[0] and upgrades[2] name the same proxy (project ${first.project_id}, instance ${first.instance_id}, proxy ${first.proxy_id})`,
+      );
       expect(world.taurusDb.requests).toHaveLength(0);
       expect(world.eventBridge.calls).toHaveLength(0);
     });
