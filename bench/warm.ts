@@ -42,7 +42,6 @@ export function handlerEnvironment(
     HUAWEI_CREDENTIALS_SECRET_ID: CREDENTIALS_SECRET_ID,
     WEBHOOK_SECRET_ID: WEBHOOK_SECRET_ID,
     EVENT_BUS_NAME: EVENT_BUS_NAME,
-    IDEMPOTENCY_WINDOW_SECONDS: '3600',
     // The default, spelled out because the batch's ideal time is computed from it.
     UPGRADE_CONCURRENCY: String(concurrency),
     POWERTOOLS_LOG_LEVEL: 'INFO',

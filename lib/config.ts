@@ -31,7 +31,12 @@ const environmentSchema = z.object({
   EVENT_BUS_NAME: z.string({ error: 'is required' }).trim().min(1, 'is required'),
   EVENT_SOURCE: optionalText,
   IDEMPOTENCY_TABLE: optionalText,
-  IDEMPOTENCY_WINDOW_SECONDS: positiveInt(3600, 7 * 24 * 3600),
+  // Defaults: lib/idempotency.ts says which sender each covers.
+  IDEMPOTENCY_WINDOW_HTTP_SECONDS: positiveInt(48 * 3600, 30 * 24 * 3600),
+  IDEMPOTENCY_WINDOW_EVENT_SECONDS: positiveInt(24 * 3600, 30 * 24 * 3600),
+  IDEMPOTENCY_WINDOW_SCHEDULE_SECONDS: positiveInt(24 * 3600, 30 * 24 * 3600),
+  AWS_REQUEST_TIMEOUT_MS: positiveInt(1_000, 10_000),
+  AWS_MAX_ATTEMPTS: positiveInt(3, 5),
   UPGRADE_CONCURRENCY: positiveInt(10, 50),
   TAURUSDB_CONNECT_TIMEOUT_MS: positiveInt(3_000, 60_000),
   TAURUSDB_HEADERS_TIMEOUT_MS: positiveInt(10_000, 120_000),
@@ -57,7 +62,10 @@ export interface Config {
   eventBusName: string;
   eventSource: string;
   idempotencyTable: string | undefined;
-  idempotencyWindowSeconds: number;
+  /** How long a delivery is remembered, per trigger kind. */
+  idempotencyWindowSeconds: { http: number; event: number; schedule: number };
+  /** Every AWS SDK call's timeout and attempts; the publish reserve is derived from them. */
+  awsCalls: { requestTimeoutMs: number; maxAttempts: number };
   upgradeConcurrency: number;
   timeouts: { connectMs: number; headersMs: number; bodyMs: number; retryBudgetMs: number };
 }
@@ -85,7 +93,12 @@ function parseConfig(env: Record<string, string | undefined>): {
       eventBusName: e.EVENT_BUS_NAME,
       eventSource: e.EVENT_SOURCE ?? 'taurusdb.proxy-upgrader',
       idempotencyTable: e.IDEMPOTENCY_TABLE,
-      idempotencyWindowSeconds: e.IDEMPOTENCY_WINDOW_SECONDS,
+      idempotencyWindowSeconds: {
+        http: e.IDEMPOTENCY_WINDOW_HTTP_SECONDS,
+        event: e.IDEMPOTENCY_WINDOW_EVENT_SECONDS,
+        schedule: e.IDEMPOTENCY_WINDOW_SCHEDULE_SECONDS,
+      },
+      awsCalls: { requestTimeoutMs: e.AWS_REQUEST_TIMEOUT_MS, maxAttempts: e.AWS_MAX_ATTEMPTS },
       upgradeConcurrency: e.UPGRADE_CONCURRENCY,
       timeouts: {
         connectMs: e.TAURUSDB_CONNECT_TIMEOUT_MS,

@@ -30,6 +30,7 @@ export function createDependencies(
   const idempotency = createIdempotentRunner({
     tableName: config.idempotencyTable,
     windowSeconds: config.idempotencyWindowSeconds,
+    awsCalls: config.awsCalls,
   });
   return {
     webhookVerifier: createWebhookVerifier({ secretId: config.webhookSecretId, secrets }),

@@ -67,6 +67,16 @@ export class InProgressError extends AppError {
   override readonly expose = true;
 }
 
+/**
+ * The delivery id was already used for a different request (another body under the same webhook-id,
+ * event id or delivery_id). Refused as a whole before any step: replaying the stored results with the
+ * new body's trigger fields would credit someone with an upgrade they never asked for.
+ */
+export class DeliveryReusedError extends AppError {
+  override readonly statusCode = 422;
+  override readonly expose = true;
+}
+
 /** A secret in Secrets Manager could not be read or has an unusable shape. The message names the secret id only. */
 export class SecretError extends AppError {}
 

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { DETAIL_TYPES, PLAN_VERDICTS } from './result-events.ts';
+import { DETAIL_TYPES, PLAN_VERDICTS, UNCONFIRMED_REASON } from './result-events.ts';
 import { upgradeRequestSchema } from './upgrade-request.ts';
 
 /**
@@ -13,7 +13,7 @@ const nullableText = (description: string) => z.string().nullable().meta({ descr
 
 const eventIdSchema = z.uuid({ version: 'v8' }).meta({
   description:
-    'Stable id: the same delivery, target and result item always give the same id, so a republished event can be deduplicated.',
+    "The event's content address (lib/event-id.ts): the same id always means the same event, field for field, so a republished stored result can be deduplicated; an event that differs in anything (another error on a retry that was not stored, another time) has another id.",
 });
 
 const requestDetailSchema = z
@@ -212,11 +212,46 @@ export const plannedDetailSchema = z
       'A dry run ("dry_run": true): every check ran (version read, proxy listing) and nothing that changes state was called. Says what a real run would do with this proxy.',
   });
 
+export const unconfirmedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: requestDetailSchema,
+    resolved: resolvedDetailSchema.meta({
+      description: 'The versions the earlier attempt was about to send (recorded with its "sending" state).',
+    }),
+    versions: versionsDetailSchema.optional().meta({
+      description:
+        'What the reconciliation read (GET .../taurusproxy/proxy-version) found: the proxy still below the target; absent when that read failed.',
+    }),
+    read_error: z
+      .string()
+      .optional()
+      .meta({ description: 'Why the reconciliation read failed; absent when it succeeded.' }),
+    sending_at: z.iso.datetime().meta({
+      description:
+        'When the earlier attempt recorded that it was about to send the upgrade request; tracking counts from here.',
+    }),
+    reason: z
+      .string()
+      .min(1)
+      .meta({
+        description: `Always starts "${UNCONFIRMED_REASON}".`,
+      }),
+    trigger: triggerDetailSchema,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Unconfirmed (event detail)',
+    description:
+      'A redelivery found that an earlier attempt of the same delivery and proxy may have sent the upgrade request (it crashed, timed out or could not record the answer). No second request is ever sent for that delivery; the tracker follows the proxy version to Proxy Upgrade Completed (workflow_id null) or Tracking Timed Out. A new delivery id is the deliberate way to try again.',
+  });
+
 export type AcceptedDetail = z.infer<typeof acceptedDetailSchema>;
 export type RejectedDetail = z.infer<typeof rejectedDetailSchema>;
 export type FailedDetail = z.infer<typeof failedDetailSchema>;
 export type SkippedDetail = z.infer<typeof skippedDetailSchema>;
 export type PlannedDetail = z.infer<typeof plannedDetailSchema>;
+export type UnconfirmedDetail = z.infer<typeof unconfirmedDetailSchema>;
 
 /** The Detail schema of each DetailType. */
 export const DETAIL_SCHEMAS = {
@@ -225,4 +260,5 @@ export const DETAIL_SCHEMAS = {
   [DETAIL_TYPES.failed]: failedDetailSchema,
   [DETAIL_TYPES.skipped]: skippedDetailSchema,
   [DETAIL_TYPES.planned]: plannedDetailSchema,
+  [DETAIL_TYPES.unconfirmed]: unconfirmedDetailSchema,
 } as const;

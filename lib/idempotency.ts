@@ -6,10 +6,22 @@ import {
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
+import { type AwsCallSettings, awsClientOptions } from './aws-call-budget.ts';
 import { IdempotencyStoreError, InProgressError } from './errors.ts';
+import {
+  type ClaimResult,
+  createStepRecords,
+  digest,
+  newOwner,
+  reasonOf,
+  type SendingClaim,
+} from './step-records.ts';
+import type { TriggerKind } from './triggers.ts';
 
 /** What makes one upgrade step unique: the delivery plus the target. Nothing else (not `change_id`). */
 export interface StepKey {
+  /** Which window applies: each sender retries for its own time. Not part of the key itself. */
+  kind: TriggerKind;
   deliveryId: string;
   project_id: string;
   instance_id: string;
@@ -31,6 +43,17 @@ export interface StepResult<T> {
   storeError?: IdempotencyStoreError;
 }
 
+/** What a running step may ask of duplicate suppression about its one non-idempotent call. */
+export interface StepGuard {
+  /**
+   * Call right before the upgrade POST. `claimed: false`: an earlier attempt of this step got as far
+   * and may have sent it; do not send, reconcile instead. Throws when the table cannot be used.
+   */
+  claimSending(versions: Omit<SendingClaim, 'sending_at'>): Promise<ClaimResult>;
+  /** Call after a failure that provably sent nothing, before throwing it, so a redelivery may send. */
+  releaseSending(): Promise<void>;
+}
+
 export interface IdempotentRunner {
   /**
    * Runs `step` once per key within the window; a repeat returns the stored value; an in-flight
@@ -41,7 +64,12 @@ export interface IdempotentRunner {
    * replayed. Throw only when the call provably did not happen: a throw releases the key (Powertools
    * deletes the in-progress record), so the trigger's retry runs the step again.
    */
-  run<T extends object>(key: StepKey, step: () => Promise<T>): Promise<StepResult<T>>;
+  run<T extends object>(key: StepKey, step: (guard: StepGuard) => Promise<T>): Promise<StepResult<T>>;
+  /**
+   * Call once per delivery, before any step or upstream call: the same delivery id with another
+   * request hash throws DeliveryReusedError. A store failure throws IdempotencyStoreError.
+   */
+  guardDelivery(kind: TriggerKind, deliveryId: string, requestHash: string): Promise<void>;
   /**
    * Call once per invocation, before `run`. The in-progress record expires when this invocation's
    * time runs out, so a retry can take over from an invocation that died mid-step instead of being
@@ -53,9 +81,16 @@ export interface IdempotentRunner {
 export interface IdempotentRunnerOptions {
   /** DynamoDB table (partition key `id`, TTL attribute `expiration`); undefined = no suppression. */
   tableName: string | undefined;
-  /** How long a completed step is remembered. */
-  windowSeconds?: number;
+  /** How long a completed step is remembered, per trigger kind: as long as that kind's sender retries. */
+  windowSeconds?: Partial<Record<TriggerKind, number>>;
+  /**
+   * How long a sending record (and a delivery's request hash) is kept. Never less than the longest
+   * window: within it no redelivery of a step that may have sent its POST ever sends it again.
+   */
+  sendingRecordSeconds?: number;
   client?: DynamoDBClient;
+  /** Timeouts and attempts of the default client. */
+  awsCalls?: AwsCallSettings;
   /**
    * Prefix of every record id. Fixed rather than Powertools' default (the Lambda function name) so
    * renaming the function does not forget the records of deliveries still being retried.
@@ -64,14 +99,24 @@ export interface IdempotentRunnerOptions {
 }
 
 const defaults = {
-  windowSeconds: 3600,
+  // Svix, the origin of Standard Webhooks, retries for about 27 hours (immediately, 5 s, 5 min, 30 min,
+  // 2 h, 5 h, 10 h, 10 h); 48 h covers it and most webhook senders. EventBridge retries delivery for up
+  // to 24 h, Lambda's own asynchronous retries for at most 6 h, and Scheduler for up to 24 h.
+  windowSeconds: { http: 48 * 3600, event: 24 * 3600, schedule: 24 * 3600 } satisfies Record<
+    TriggerKind,
+    number
+  >,
+  sendingRecordSeconds: 30 * 24 * 3600,
   keyPrefix: 'taurusdb-proxy-upgrader.upgrade-step',
 };
 
 let sharedClient: DynamoDBClient | undefined;
-/** One client per container with the SDK's standard settings, so `AWS_ENDPOINT_URL_DYNAMODB` applies. */
-function defaultClient(): DynamoDBClient {
-  sharedClient ??= new DynamoDBClient({});
+/**
+ * One client per container with the SDK's standard region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB`
+ * applies), and the request timeout and bounded retries every AWS call here has (lib/aws-call-budget.ts).
+ */
+function defaultClient(settings: AwsCallSettings | undefined): DynamoDBClient {
+  sharedClient ??= new DynamoDBClient(awsClientOptions(settings));
   return sharedClient;
 }
 
@@ -110,103 +155,144 @@ interface CallTrace {
   error?: unknown;
 }
 
-/** The DynamoDB failure behind Powertools' wrapper: an exception name, or a socket error code. */
-function reasonOf(error: unknown): string {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  if (!(cause instanceof Error)) return 'unknown error';
-  const code = (cause as NodeJS.ErrnoException).code;
-  return cause.name === 'Error' && typeof code === 'string' ? code : cause.name;
-}
-
 function describeTarget(key: StepKey): string {
   return `delivery ${key.deliveryId} to proxy ${key.proxy_id} of instance ${key.instance_id}`;
 }
 
+const unguarded: StepGuard = {
+  async claimSending() {
+    return { claimed: true };
+  },
+  async releaseSending() {},
+};
+
 function createPassThroughRunner(): IdempotentRunner {
   return {
     async run(_key, step) {
-      return { value: toJson(await step()), replayed: false };
+      return { value: toJson(await step(unguarded)), replayed: false };
     },
+    async guardDelivery() {},
     registerLambdaContext() {},
   };
+}
+
+type StepFunction = (
+  payload: ReturnType<typeof keyPayload>,
+  step: () => Promise<object>,
+  trace: CallTrace,
+) => Promise<object>;
+
+async function tracedStep(
+  _payload: ReturnType<typeof keyPayload>,
+  step: () => Promise<object>,
+  trace: CallTrace,
+): Promise<object> {
+  trace.ran = true;
+  let value: object;
+  try {
+    value = await step();
+  } catch (error) {
+    trace.failed = true;
+    trace.error = error;
+    throw error;
+  }
+  trace.completed = true;
+  // Kept raw first: should serialising fail, the caller still gets what TaurusDB answered.
+  trace.value = value;
+  const json = toJson(value);
+  trace.value = json;
+  return json;
+}
+
+/** What a Powertools error means for the caller, once the step's own outcome is known. */
+function settle<T>(error: unknown, trace: CallTrace, key: StepKey, tableName: string): StepResult<T> {
+  // Powertools replaces the step's error when deleting the in-progress record fails; the
+  // step's own error is the one that matters (the record then expires with this invocation).
+  if (trace.failed) throw trace.error;
+  if (trace.completed) {
+    const storeError = new IdempotencyStoreError(
+      `the result of ${describeTarget(key)} could not be stored in table ${tableName} (${reasonOf(error)})`,
+      { cause: error },
+    );
+    return { value: trace.value as T, replayed: false, storeError };
+  }
+  if (error instanceof IdempotencyAlreadyInProgressError) {
+    throw new InProgressError(`${describeTarget(key)} is already in progress`, { cause: error });
+  }
+  throw new IdempotencyStoreError(
+    `duplicate suppression table ${tableName} could not be used for ${describeTarget(key)} (${reasonOf(error)}); the upgrade was not attempted`,
+    { cause: error },
+  );
 }
 
 export function createIdempotentRunner(options: IdempotentRunnerOptions): IdempotentRunner {
   const { tableName } = options;
   if (tableName === undefined) return createPassThroughRunner();
 
-  const config = new IdempotencyConfig({
-    expiresAfterSeconds: options.windowSeconds ?? defaults.windowSeconds,
-    // Never run a step without suppression because its key came out empty.
-    throwOnNoIdempotencyKey: true,
-  });
-  const persistenceStore = new DynamoDBPersistenceLayer({
+  const client = options.client ?? defaultClient(options.awsCalls);
+  const keyPrefix = options.keyPrefix ?? defaults.keyPrefix;
+  const windows = { ...defaults.windowSeconds, ...options.windowSeconds };
+  const records = createStepRecords({
     tableName,
-    awsSdkV3Client: options.client ?? defaultClient(),
+    client,
+    keyPrefix,
+    sendingRecordSeconds: Math.max(
+      options.sendingRecordSeconds ?? defaults.sendingRecordSeconds,
+      ...Object.values(windows),
+    ),
   });
-  let contextRegistered = false;
+  const persistenceStore = new DynamoDBPersistenceLayer({ tableName, awsSdkV3Client: client });
+  // One Powertools configuration per trigger kind: the window is a setting of the configuration.
+  const perKind = new Map<TriggerKind, { config: IdempotencyConfig; step: StepFunction }>();
+  let context: Context | undefined;
 
-  const idempotentStep = makeIdempotent(
-    async (_payload: ReturnType<typeof keyPayload>, step: () => Promise<object>, trace: CallTrace) => {
-      trace.ran = true;
-      let value: object;
-      try {
-        value = await step();
-      } catch (error) {
-        trace.failed = true;
-        trace.error = error;
-        throw error;
-      }
-      trace.completed = true;
-      // Kept raw first: should serialising fail, the caller still gets what TaurusDB answered.
-      trace.value = value;
-      const json = toJson(value);
-      trace.value = json;
-      return json;
-    },
-    {
-      persistenceStore,
-      config,
-      keyPrefix: options.keyPrefix ?? defaults.keyPrefix,
-      dataIndexArgument: 0,
-    },
-  );
+  function forKind(kind: TriggerKind) {
+    let entry = perKind.get(kind);
+    if (entry === undefined) {
+      const config = new IdempotencyConfig({
+        expiresAfterSeconds: windows[kind],
+        // Never run a step without suppression because its key came out empty.
+        throwOnNoIdempotencyKey: true,
+      });
+      const step = makeIdempotent(tracedStep, { persistenceStore, config, keyPrefix, dataIndexArgument: 0 });
+      entry = { config, step };
+      perKind.set(kind, entry);
+    }
+    if (context !== undefined) entry.config.registerLambdaContext(context);
+    return entry;
+  }
 
   return {
-    registerLambdaContext(context) {
-      config.registerLambdaContext(context);
-      contextRegistered = true;
+    registerLambdaContext(lambdaContext) {
+      context = lambdaContext;
     },
 
-    async run<T extends object>(key: StepKey, step: () => Promise<T>): Promise<StepResult<T>> {
-      if (!contextRegistered) {
+    guardDelivery(kind, deliveryId, requestHash) {
+      return records.guardDelivery(`${kind}:${deliveryId}`, deliveryId, requestHash);
+    },
+
+    async run<T extends object>(
+      key: StepKey,
+      step: (guard: StepGuard) => Promise<T>,
+    ): Promise<StepResult<T>> {
+      if (context === undefined) {
         // Without the context Powertools writes no in-progress expiry: a crashed invocation would
         // block every retry of its delivery for the whole window.
         throw new Error('registerLambdaContext(context) must be called before run');
       }
       const payload = keyPayload(key);
+      const stepId = digest(JSON.stringify(payload));
+      const owner = newOwner();
+      const guard: StepGuard = {
+        claimSending: (versions) => records.claimSending(stepId, owner, versions),
+        releaseSending: () => records.releaseSending(stepId, owner),
+      };
       const trace: CallTrace = { ran: false, completed: false, failed: false };
       try {
-        const value = (await idempotentStep(payload, step, trace)) as T;
+        const value = (await forKind(key.kind).step(payload, () => step(guard), trace)) as T;
         return { value, replayed: !trace.ran };
       } catch (error) {
-        // Powertools replaces the step's error when deleting the in-progress record fails; the
-        // step's own error is the one that matters (the record then expires with this invocation).
-        if (trace.failed) throw trace.error;
-        if (trace.completed) {
-          const storeError = new IdempotencyStoreError(
-            `the result of ${describeTarget(key)} could not be stored in table ${tableName} (${reasonOf(error)})`,
-            { cause: error },
-          );
-          return { value: trace.value as T, replayed: false, storeError };
-        }
-        if (error instanceof IdempotencyAlreadyInProgressError) {
-          throw new InProgressError(`${describeTarget(key)} is already in progress`, { cause: error });
-        }
-        throw new IdempotencyStoreError(
-          `duplicate suppression table ${tableName} could not be used for ${describeTarget(key)} (${reasonOf(error)}); the upgrade was not attempted`,
-          { cause: error },
-        );
+        return settle<T>(error, trace, key, tableName);
       }
     },
   };

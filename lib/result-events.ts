@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
+import { contentEventId } from './event-id.ts';
 import type {
   AcceptedDetail,
   FailedDetail,
   PlannedDetail,
   RejectedDetail,
   SkippedDetail,
+  UnconfirmedDetail,
 } from './event-schemas.ts';
 import type { UpdateResultItem } from './taurusdb-client.ts';
 import { targetOf, type UpgradeRequest, type UpgradeTarget } from './upgrade-request.ts';
@@ -37,6 +38,7 @@ export const DETAIL_TYPES = {
   failed: 'Proxy Upgrade Failed',
   skipped: 'Proxy Upgrade Skipped',
   planned: 'Proxy Upgrade Planned',
+  unconfirmed: 'Proxy Upgrade Unconfirmed',
 } as const;
 export type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
 
@@ -87,7 +89,21 @@ export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersi
   | { kind: 'failed'; error: OutcomeError }
   | { kind: 'skipped'; reason: string }
   | { kind: 'planned'; would: PlanVerdict; reason?: string }
+  | {
+      /**
+       * An earlier attempt of this step reached the "sending" state and may have sent the upgrade
+       * request; no second one was sent. `versions` is what the reconciliation read found (absent when
+       * that read failed, then `read_error` says why).
+       */
+      kind: 'unconfirmed';
+      sending_at: string;
+      reason: string;
+      read_error?: string;
+    }
 );
+
+export const UNCONFIRMED_REASON =
+  'an earlier attempt may have started this upgrade; no second upgrade request was sent';
 
 export const EMPTY_RESULT_MESSAGE =
   'TaurusDB answered 200 without any update_result item; the state of the upgrade is unknown';
@@ -97,7 +113,17 @@ export type ResultEvent =
   | { detailType: typeof DETAIL_TYPES.rejected; detail: RejectedDetail }
   | { detailType: typeof DETAIL_TYPES.failed; detail: FailedDetail }
   | { detailType: typeof DETAIL_TYPES.skipped; detail: SkippedDetail }
-  | { detailType: typeof DETAIL_TYPES.planned; detail: PlannedDetail };
+  | { detailType: typeof DETAIL_TYPES.planned; detail: PlannedDetail }
+  | { detailType: typeof DETAIL_TYPES.unconfirmed; detail: UnconfirmedDetail };
+
+/** An event before its id: the id is computed from everything else (lib/event-id.ts). */
+type Draft = ResultEvent extends infer E
+  ? E extends { detailType: infer T; detail: infer D }
+    ? { detailType: T; detail: Omit<D, 'event_id'> }
+    : never
+  : never;
+
+export const RESULT_EVENT_NAMESPACE = 'taurusdb-proxy-upgrader/result-event/v2';
 
 export interface ResultEventInput {
   request: UpgradeRequest;
@@ -108,10 +134,22 @@ export interface ResultEventInput {
 }
 
 export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
+  return draftsOf(input).map(
+    (draft, index) =>
+      ({
+        detailType: draft.detailType,
+        detail: {
+          event_id: contentEventId(RESULT_EVENT_NAMESPACE, draft.detailType, draft.detail, index),
+          ...draft.detail,
+        },
+      }) as ResultEvent,
+  );
+}
+
+function draftsOf(input: ResultEventInput): Draft[] {
   const { request, trigger, outcome } = input;
-  const target = targetOf(request);
   const base = {
-    request: target,
+    request: targetOf(request),
     trigger: {
       kind: trigger.kind,
       id: trigger.id,
@@ -121,96 +159,97 @@ export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
     occurred_at: input.occurredAt.toISOString(),
   };
   const resolved = outcome.resolved ?? explicitVersions(request);
-  const versions = outcome.versions === undefined ? {} : { versions: outcome.versions };
-  const eventId = (detailType: DetailType, index: number) =>
-    resultEventId(trigger.id, target, detailType, index);
-
   if (outcome.kind === 'failed' || (outcome.kind === 'completed' && outcome.items.length === 0)) {
-    const error =
-      outcome.kind === 'failed' ? outcome.error : { status: 200, error_msg: EMPTY_RESULT_MESSAGE };
-    const detailType = DETAIL_TYPES.failed;
-    return [
-      {
-        detailType,
-        detail: {
-          event_id: eventId(detailType, 0),
-          request: base.request,
-          ...(resolved === undefined ? {} : { resolved }),
-          ...versions,
-          error: {
-            ...(error.status === undefined ? {} : { status: error.status }),
-            ...(error.error_code === undefined ? {} : { error_code: error.error_code }),
-            error_msg: error.error_msg,
-          },
-          trigger: base.trigger,
-          occurred_at: base.occurred_at,
-        },
-      },
-    ];
+    return [failedDraft(base, resolved, outcome)];
   }
-
   // Every other event is about one proxy, with both versions known.
-  const proxyRequest = { ...base.request, proxy_id: requireProxy(base.request) };
-  const known = requireResolved(resolved);
-
-  if (outcome.kind === 'skipped') {
-    if (outcome.versions === undefined) throw new TypeError('a skipped outcome carries the versions read');
-    const detailType = DETAIL_TYPES.skipped;
-    return [
-      {
-        detailType,
-        detail: {
-          event_id: eventId(detailType, 0),
-          request: proxyRequest,
-          resolved: known,
-          versions: outcome.versions,
-          reason: outcome.reason,
-          trigger: base.trigger,
-          occurred_at: base.occurred_at,
+  const proxy = {
+    ...base,
+    request: { ...base.request, proxy_id: requireProxy(base.request) },
+    resolved: requireResolved(resolved),
+  };
+  const versions = outcome.versions === undefined ? {} : { versions: outcome.versions };
+  switch (outcome.kind) {
+    case 'skipped':
+      if (outcome.versions === undefined) throw new TypeError('a skipped outcome carries the versions read');
+      return [
+        {
+          detailType: DETAIL_TYPES.skipped,
+          detail: { ...proxy, versions: outcome.versions, reason: outcome.reason },
         },
-      },
-    ];
-  }
-
-  if (outcome.kind === 'planned') {
-    const detailType = DETAIL_TYPES.planned;
-    return [
-      {
-        detailType,
-        detail: {
-          event_id: eventId(detailType, 0),
-          request: proxyRequest,
-          would: outcome.would,
-          ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
-          resolved: known,
-          ...versions,
-          trigger: base.trigger,
-          occurred_at: base.occurred_at,
+      ];
+    case 'planned': {
+      const reason = outcome.reason === undefined ? {} : { reason: outcome.reason };
+      return [
+        {
+          detailType: DETAIL_TYPES.planned,
+          detail: { ...proxy, would: outcome.would, ...reason, ...versions },
         },
-      },
-    ];
+      ];
+    }
+    case 'unconfirmed': {
+      const readError = outcome.read_error === undefined ? {} : { read_error: outcome.read_error };
+      const detail = {
+        ...proxy,
+        ...versions,
+        ...readError,
+        sending_at: outcome.sending_at,
+        reason: outcome.reason,
+      };
+      return [{ detailType: DETAIL_TYPES.unconfirmed, detail }];
+    }
+    case 'completed':
+      return outcome.items.map((item) => itemDraft(proxy, versions, item));
   }
+}
 
-  return outcome.items.map((item, index): ResultEvent => {
-    const detailType = item.state === 'ACCEPT' ? DETAIL_TYPES.accepted : DETAIL_TYPES.rejected;
-    const detail = {
-      event_id: eventId(detailType, index),
-      request: proxyRequest,
-      resolved: known,
-      ...versions,
-      result: {
-        instance_id: item.instance_id,
-        workflow_id: item.workflow_id,
-        state: item.state,
-        error_message: item.error_message,
+type DraftBase = Omit<
+  FailedDetail,
+  'event_id' | 'error' | 'resolved' | 'versions' | 'workflow_id' | 'fail_reason'
+>;
+
+function failedDraft(
+  base: DraftBase,
+  resolved: ResolvedVersions | undefined,
+  outcome: Extract<TargetOutcome, { kind: 'failed' | 'completed' }>,
+): Draft {
+  // An empty update_result is a failure too: TaurusDB said nothing about the upgrade.
+  const error = outcome.kind === 'failed' ? outcome.error : { status: 200, error_msg: EMPTY_RESULT_MESSAGE };
+  return {
+    detailType: DETAIL_TYPES.failed,
+    detail: {
+      request: base.request,
+      ...(resolved === undefined ? {} : { resolved }),
+      ...(outcome.versions === undefined ? {} : { versions: outcome.versions }),
+      error: {
+        ...(error.status === undefined ? {} : { status: error.status }),
+        ...(error.error_code === undefined ? {} : { error_code: error.error_code }),
+        error_msg: error.error_msg,
       },
       trigger: base.trigger,
       occurred_at: base.occurred_at,
+    },
+  };
+}
+
+function itemDraft(
+  proxy: Omit<AcceptedDetail, 'event_id' | 'result' | 'versions'>,
+  versions: { versions?: ProxyVersions },
+  item: UpdateResultItem,
+): Draft {
+  const result = {
+    instance_id: item.instance_id,
+    workflow_id: item.workflow_id,
+    state: item.state,
+    error_message: item.error_message,
+  };
+  if (item.state === 'ACCEPT') {
+    return {
+      detailType: DETAIL_TYPES.accepted,
+      detail: { ...proxy, ...versions, result: { ...result, state: 'ACCEPT' } },
     };
-    return detailType === DETAIL_TYPES.accepted
-      ? { detailType, detail: { ...detail, result: { ...detail.result, state: 'ACCEPT' } } }
-      : { detailType, detail };
-  });
+  }
+  return { detailType: DETAIL_TYPES.rejected, detail: { ...proxy, ...versions, result } };
 }
 
 /** A request that named both versions needs no read to know them. */
@@ -229,46 +268,4 @@ function requireResolved(resolved: ResolvedVersions | undefined): ResolvedVersio
   if (resolved === undefined)
     throw new TypeError('an outcome past the version read carries resolved versions');
   return resolved;
-}
-
-/**
- * event_id = the first 128 bits of
- *   sha256(JSON.stringify(["taurusdb-proxy-upgrader/result-event/v1", deliveryId, project_id,
- *                          instance_id, proxy_id, source_version, target_version, detailType, index]))
- * written as an RFC 9562 version 8 (custom) UUID: the version nibble set to 8 and the variant bits
- * to 10, so 122 bits of the hash remain.
- *
- * The inputs are what duplicate suppression keys on (delivery id + target as requested) plus the
- * item's position and kind: a redelivery republishes identical ids and consumers can drop the repeat,
- * while a new delivery id (a deliberate new attempt) gets new ids. The versions are the request's own
- * ("latest" literally; an omitted source and the proxy_id of an instance-wide failure are null), so an
- * id is known before the version read. A dry run appends "dry-run": the plan and the later real run of
- * the same delivery must never share an id, or consumers would drop the real outcome as a repeat.
- * Requests with neither (every request before these features) keep the ids they always had. JSON array
- * encoding keeps the fields from running into each other. The occurrence time is deliberately not an
- * input.
- */
-export function resultEventId(
-  deliveryId: string,
-  target: UpgradeTarget,
-  detailType: DetailType,
-  index: number,
-): string {
-  const material = JSON.stringify([
-    'taurusdb-proxy-upgrader/result-event/v1',
-    deliveryId,
-    target.project_id,
-    target.instance_id,
-    target.proxy_id ?? null,
-    target.source_version ?? null,
-    target.target_version,
-    detailType,
-    index,
-    ...(target.dry_run === true ? ['dry-run'] : []),
-  ]);
-  const bytes = createHash('sha256').update(material).digest().subarray(0, 16);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

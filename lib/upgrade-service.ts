@@ -1,10 +1,10 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { mapWithConcurrency } from './concurrency.ts';
-import { AppError, InProgressError, UpstreamError } from './errors.ts';
+import { InProgressError } from './errors.ts';
+import { canonicalJson } from './event-id.ts';
 import type { IdempotentRunner, StepKey } from './idempotency.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from './observability.ts';
-import { failureOf } from './outcome-failure.ts';
 import {
   buildResultEvents,
   EMPTY_RESULT_MESSAGE,
@@ -14,30 +14,15 @@ import {
   type TargetOutcome,
   type TriggerInfo,
 } from './result-events.ts';
+import { digest } from './step-records.ts';
 import { type Expanded, expandTargets } from './target-expansion.ts';
-import type {
-  ListedProxy,
-  ProxyRef,
-  ProxyVersion,
-  UpdateResultItem,
-  UpgradeCall,
-  UpgradeResponse,
-} from './taurusdb-client.ts';
+import type { UpdateResultItem } from './taurusdb-client.ts';
 import type { Delivery } from './triggers.ts';
 import { targetOf, type UpgradeRequest } from './upgrade-request.ts';
-import {
-  decideUpgrade,
-  isVersion,
-  type ProxyVersions,
-  type ResolvedVersions,
-  type UpgradeDecision,
-} from './versions.ts';
+import { createUpgradeStep, NotStored, type StoredOutcome, type UpgradeClient } from './upgrade-step.ts';
+import type { ProxyVersions, ResolvedVersions } from './versions.ts';
 
-export interface UpgradeClient {
-  upgradeProxyVersion(call: UpgradeCall, signal?: AbortSignal): Promise<UpgradeResponse>;
-  getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersion>;
-  listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
-}
+export type { StoredOutcome, UpgradeClient } from './upgrade-step.ts';
 
 export interface Publisher {
   publish(events: ResultEvent[]): Promise<unknown>;
@@ -46,19 +31,14 @@ export interface Publisher {
 type LoggerLike = Pick<Logger, 'info' | 'warn' | 'error'>;
 type MetricsLike = Pick<Metrics, 'addMetric'>;
 
-/**
- * What is kept per delivery and target, so a redelivery republishes the same events without a second
- * call. The outcome carries what the version read found and the versions it resolved, so a replayed
- * Skipped or Failed VERSION_MISMATCH event is identical to the first.
- */
-export interface StoredOutcome {
-  outcome: TargetOutcome;
-  occurred_at: string;
-  upstream_status: number | null;
-  duration_ms: number | null;
-}
-
-export type OutcomeLabel = 'accepted' | 'rejected' | 'failed' | 'in_progress' | 'skipped' | 'planned';
+export type OutcomeLabel =
+  | 'accepted'
+  | 'rejected'
+  | 'failed'
+  | 'in_progress'
+  | 'skipped'
+  | 'planned'
+  | 'unconfirmed';
 
 export interface TargetReport {
   /** The request as given; for a proxy of an all_proxies request, with that proxy's id filled in. */
@@ -71,7 +51,7 @@ export interface TargetReport {
   resolved?: ResolvedVersions;
   /** Set on planned: what the real run would do. */
   would?: PlanVerdict;
-  /** Set on skipped, and on planned when it would skip or refuse. */
+  /** Set on skipped and unconfirmed, and on planned when it would skip or refuse. */
   reason?: string;
   /** Set on accepted/rejected. */
   update_result?: UpdateResultItem[];
@@ -105,6 +85,12 @@ const defaults = {
   // and one upgrade call: minutes at worst, inside a Lambda's 15, and 200 events in 20 PutEvents calls.
   // A larger instance is named proxy by proxy, in several deliveries.
   maxTargets: 200,
+};
+
+/** A dry run sends nothing, so it claims nothing. */
+const UNGUARDED = {
+  claimSending: async () => ({ claimed: true }) as const,
+  releaseSending: async () => {},
 };
 
 export interface InvocationInfo {
@@ -144,24 +130,17 @@ function triggerFor(delivery: Delivery, request: UpgradeRequest, invocation: Inv
  * its listed id: each proxy's upgrade is a step of its own, so a retry after a failure part-way through
  * an instance replays the proxies that ran and runs the others (the listing, a read, runs again).
  */
-function stepKey(deliveryId: string, request: UpgradeRequest): StepKey {
+function stepKey(trigger: TriggerInfo, request: UpgradeRequest): StepKey {
   if (request.proxy_id === undefined) throw new TypeError('a step is keyed on one proxy');
   return {
-    deliveryId,
+    kind: trigger.kind,
+    deliveryId: trigger.id,
     project_id: request.project_id,
     instance_id: request.instance_id,
     proxy_id: request.proxy_id,
     source_version: request.source_version ?? 'current',
     target_version: request.target_version,
   };
-}
-
-class NotStored extends AppError {
-  readonly stored: StoredOutcome;
-  constructor(stored: StoredOutcome) {
-    super('failure before the upgrade ran; not stored so that a redelivery can try again');
-    this.stored = stored;
-  }
 }
 
 function labelOf(outcome: TargetOutcome): OutcomeLabel {
@@ -172,6 +151,8 @@ function labelOf(outcome: TargetOutcome): OutcomeLabel {
       return 'skipped';
     case 'planned':
       return 'planned';
+    case 'unconfirmed':
+      return 'unconfirmed';
     case 'completed':
       // An empty update_result is published as a Failed event (lib/result-events.ts); the label agrees.
       if (outcome.items.length === 0) return 'failed';
@@ -186,6 +167,7 @@ const METRIC_NAMES: Record<OutcomeLabel, string> = {
   in_progress: 'InProgress',
   skipped: 'Skipped',
   planned: 'Planned',
+  unconfirmed: 'Unconfirmed',
 };
 
 export function createUpgradeService(options: UpgradeServiceOptions) {
@@ -194,113 +176,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
   const metrics = options.metrics ?? defaultMetrics;
   const maxTargets = options.maxTargets ?? defaults.maxTargets;
 
-  const decided = (outcome: TargetOutcome): StoredOutcome => ({
-    outcome,
-    occurred_at: now().toISOString(),
-    upstream_status: null,
-    duration_ms: null,
-  });
-
-  /** The version read; any failure is not stored (a GET changed nothing) so a redelivery reads again. */
-  async function readVersions(request: UpgradeRequest, signal: AbortSignal | undefined) {
-    let found: ProxyVersion;
-    try {
-      found = await options.client.getProxyVersion(proxyRef(request), signal);
-    } catch (error) {
-      const { error: failure } = failureOf(error, 'the version read failed, so no upgrade was attempted: ');
-      throw new NotStored({
-        ...decided({ kind: 'failed', error: failure }),
-        upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
-      });
-    }
-    // Only dotted numbers can be compared, and only they are safe to repeat in messages and events.
-    if (!isVersion(found.current_version) || !isVersion(found.latest_version)) {
-      throw new NotStored(
-        decided({
-          kind: 'failed',
-          error: {
-            status: 200,
-            error_code: ERROR_CODES.unreadableVersion,
-            error_msg:
-              'the version read answered a current_version or latest_version that is not a dotted version number, so no upgrade was attempted',
-          },
-        }),
-      );
-    }
-    const { current_version, latest_version, can_upgrade } = found;
-    return { current_version, latest_version, can_upgrade };
-  }
-
-  /** The whole step for one proxy: read, decide, and upgrade unless the decision or a dry run says not to. */
-  async function attempt(request: UpgradeRequest, signal: AbortSignal | undefined): Promise<StoredOutcome> {
-    let versions: ProxyVersions | undefined;
-    let decision: UpgradeDecision;
-    if (request.preflight === false) {
-      // The request schema requires both versions without the read.
-      if (request.source_version === undefined) throw new TypeError('preflight false needs source_version');
-      decision = {
-        action: 'upgrade',
-        resolved: { source_version: request.source_version, target_version: request.target_version },
-      };
-    } else {
-      versions = await readVersions(request, signal);
-      decision = decideUpgrade(request, versions);
-    }
-    const context = { ...(versions === undefined ? {} : { versions }), resolved: decision.resolved };
-    if (request.dry_run === true) {
-      return decided({
-        kind: 'planned',
-        would: decision.action,
-        ...('reason' in decision ? { reason: decision.reason } : {}),
-        ...context,
-      });
-    }
-    if (decision.action === 'skip') return decided({ kind: 'skipped', reason: decision.reason, ...context });
-    if (decision.action === 'refuse') {
-      return decided({
-        kind: 'failed',
-        error: { error_code: ERROR_CODES.versionMismatch, error_msg: decision.reason },
-        ...context,
-      });
-    }
-    return callTaurusDb(request, context, signal);
-  }
-
-  async function callTaurusDb(
-    request: UpgradeRequest,
-    context: { versions?: ProxyVersions; resolved: ResolvedVersions },
-    signal: AbortSignal | undefined,
-  ): Promise<StoredOutcome> {
-    const occurredAt = () => now().toISOString();
-    try {
-      const response = await options.client.upgradeProxyVersion(
-        {
-          ...proxyRef(request),
-          sourceVersion: context.resolved.source_version,
-          targetVersion: context.resolved.target_version,
-          language: request.language,
-        },
-        signal,
-      );
-      metrics.addMetric('UpstreamLatency', 'Milliseconds', response.durationMs);
-      return {
-        outcome: { kind: 'completed', items: response.items, ...context },
-        occurred_at: occurredAt(),
-        upstream_status: response.status,
-        duration_ms: response.durationMs,
-      };
-    } catch (error) {
-      const { error: failure, retryable } = failureOf(error);
-      const stored: StoredOutcome = {
-        outcome: { kind: 'failed', error: failure, ...context },
-        occurred_at: occurredAt(),
-        upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
-        duration_ms: null,
-      };
-      if (retryable) throw new NotStored(stored);
-      return stored;
-    }
-  }
+  const step = createUpgradeStep({ client: options.client, now, metrics });
 
   async function processTarget(
     request: UpgradeRequest,
@@ -316,10 +192,10 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
         // A dry run changes nothing, so there is nothing to protect from a second run; and storing its
         // plan under the delivery's key would make the real run of the same delivery replay the plan
         // instead of upgrading. It bypasses duplicate suppression altogether.
-        stored = await attempt(request, invocation.signal);
+        stored = await step.run(request, invocation.signal, UNGUARDED);
       } else {
-        const result = await options.idempotency.run(stepKey(trigger.id, request), () =>
-          attempt(request, invocation.signal),
+        const result = await options.idempotency.run(stepKey(trigger, request), (guard) =>
+          step.run(request, invocation.signal, guard),
         );
         ({ value: stored, replayed } = result);
         if (result.storeError) {
@@ -374,9 +250,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
       ...(outcome.versions === undefined ? {} : { versions: outcome.versions }),
       ...(outcome.resolved === undefined ? {} : { resolved: outcome.resolved }),
       ...(outcome.kind === 'planned' ? { would: outcome.would } : {}),
-      ...((outcome.kind === 'planned' || outcome.kind === 'skipped') && outcome.reason !== undefined
-        ? { reason: outcome.reason }
-        : {}),
+      ...('reason' in outcome && outcome.reason !== undefined ? { reason: outcome.reason } : {}),
       ...(outcome.kind === 'completed' ? { update_result: outcome.items } : {}),
       ...(outcome.kind === 'failed' ? { error: outcome.error } : {}),
       // A 200 without any item is a failure whose Failed event carries this error; the answer agrees.
@@ -401,7 +275,31 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
     invocation: InvocationInfo,
   ): ProcessedTarget {
     const trigger = triggerFor(delivery, entry.request, invocation);
-    return finish(entry.request, trigger, decided({ kind: 'failed', error: entry.error }), false);
+    const stored = {
+      outcome: { kind: 'failed' as const, error: entry.error },
+      occurred_at: now().toISOString(),
+    };
+    return finish(entry.request, trigger, { ...stored, upstream_status: null, duration_ms: null }, false);
+  }
+
+  /**
+   * One delivery id, one request: the canonical request of each delivery id is checked against the
+   * one stored with its first use, before any step or upstream call (a DeliveryReusedError refuses the
+   * whole delivery). The trigger's signature headers are not part of it, since a sender's retry signs
+   * afresh; dry runs change nothing and are left out, so a dry run may share its id with the real run.
+   */
+  async function guardDeliveries(requests: UpgradeRequest[], delivery: Delivery, invocation: InvocationInfo) {
+    const groups = new Map<string, { trigger: TriggerInfo; requests: UpgradeRequest[] }>();
+    for (const request of requests) {
+      if (request.dry_run === true) continue;
+      const trigger = triggerFor(delivery, request, invocation);
+      const group = groups.get(trigger.id) ?? { trigger, requests: [] };
+      group.requests.push(request);
+      groups.set(trigger.id, group);
+    }
+    for (const [id, group] of groups) {
+      await options.idempotency.guardDelivery(group.trigger.kind, id, digest(canonicalJson(group.requests)));
+    }
   }
 
   return {
@@ -415,6 +313,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
       delivery: Delivery,
       invocation: InvocationInfo,
     ): Promise<TargetReport[]> {
+      await guardDeliveries(requests, delivery, invocation);
       const entries = (
         await expandTargets(requests, {
           client: options.client,
@@ -444,11 +343,6 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
       return processed.flatMap((entry) => (entry.report ? [entry.report] : []));
     },
   };
-}
-
-function proxyRef(request: UpgradeRequest): ProxyRef {
-  if (request.proxy_id === undefined) throw new TypeError('a proxy call needs proxy_id');
-  return { projectId: request.project_id, instanceId: request.instance_id, proxyId: request.proxy_id };
 }
 
 function logFields(report: TargetReport, upstreamStatus: number | null, durationMs: number | null) {

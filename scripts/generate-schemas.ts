@@ -15,6 +15,7 @@ import {
   plannedDetailSchema,
   rejectedDetailSchema,
   skippedDetailSchema,
+  unconfirmedDetailSchema,
 } from '../lib/event-schemas.ts';
 import { completedDetailSchema, timedOutDetailSchema } from '../lib/tracking-events.ts';
 import { upgradePayloadSchema } from '../lib/upgrade-request.ts';
@@ -31,6 +32,7 @@ const documents: ReadonlyArray<{ name: string; schema: z.ZodType }> = [
   { name: 'proxy-upgrade-failed', schema: failedDetailSchema },
   { name: 'proxy-upgrade-skipped', schema: skippedDetailSchema },
   { name: 'proxy-upgrade-planned', schema: plannedDetailSchema },
+  { name: 'proxy-upgrade-unconfirmed', schema: unconfirmedDetailSchema },
   { name: 'proxy-upgrade-completed', schema: completedDetailSchema },
   { name: 'proxy-upgrade-tracking-timed-out', schema: timedOutDetailSchema },
 ];

@@ -19,6 +19,7 @@ const expectedFiles = [
   'proxy-upgrade-rejected.schema.json',
   'proxy-upgrade-skipped.schema.json',
   'proxy-upgrade-tracking-timed-out.schema.json',
+  'proxy-upgrade-unconfirmed.schema.json',
   'upgrade-request.schema.json',
 ];
 
@@ -100,6 +101,7 @@ describe('docs/schemas', () => {
       ['proxy-upgrade-failed.schema.json', ['error']],
       ['proxy-upgrade-skipped.schema.json', ['resolved', 'versions', 'reason']],
       ['proxy-upgrade-planned.schema.json', ['would', 'resolved']],
+      ['proxy-upgrade-unconfirmed.schema.json', ['resolved', 'sending_at', 'reason']],
     ] as const) {
       const document = await committed(fileName);
       expect(document.additionalProperties, fileName).toBe(false);
@@ -136,6 +138,7 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
     'Proxy Upgrade Failed': 'proxy-upgrade-failed.schema.json',
     'Proxy Upgrade Skipped': 'proxy-upgrade-skipped.schema.json',
     'Proxy Upgrade Planned': 'proxy-upgrade-planned.schema.json',
+    'Proxy Upgrade Unconfirmed': 'proxy-upgrade-unconfirmed.schema.json',
   } as const;
   const versions = { current_version: '2.23.12.000', latest_version: '2.24.03.000', can_upgrade: true };
   const resolved = { source_version: '2.23.12.000', target_version: '2.24.03.000' };
@@ -165,6 +168,20 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
       { kind: 'skipped', reason: 'proxy is already at 2.24.03.000', versions, resolved },
       { kind: 'planned', would: 'upgrade', versions, resolved },
       { kind: 'planned', would: 'skip', reason: 'proxy is already at 2.24.03.000', resolved },
+      {
+        kind: 'unconfirmed',
+        sending_at: '2026-11-27T09:59:00.000Z',
+        reason: 'an earlier attempt…',
+        versions,
+        resolved,
+      },
+      {
+        kind: 'unconfirmed',
+        sending_at: '2026-11-27T09:59:00.000Z',
+        reason: 'an earlier attempt…',
+        read_error: 'TaurusDB answered 503',
+        resolved,
+      },
     ];
     const { source_version: _source, ...withoutSource } = request;
     const { proxy_id: _proxy, ...instance } = withoutSource;
@@ -210,6 +227,8 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
       'Proxy Upgrade Planned',
       'Proxy Upgrade Rejected',
       'Proxy Upgrade Skipped',
+      'Proxy Upgrade Unconfirmed',
+      'Proxy Upgrade Unconfirmed',
     ]);
     for (const event of events) {
       const schema = await committed(fileFor[event.detailType]);

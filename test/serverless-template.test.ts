@@ -387,7 +387,10 @@ describe('serverless package with the default parameters', () => {
     expect(properties.MaximumRetryAttempts).toBeLessThanOrEqual(2);
     // A retry after the window has passed would find no stored result and call TaurusDB again.
     expect(properties.MaximumEventAgeInSeconds).toBeLessThanOrEqual(
-      deployment.config.idempotencyWindowSeconds,
+      Math.min(
+        deployment.config.idempotencyWindowSeconds.event,
+        deployment.config.idempotencyWindowSeconds.schedule,
+      ),
     );
     const queueArn = properties.DestinationConfig.OnFailure.Destination;
     queueIdOf(template, queueArn);
@@ -475,9 +478,14 @@ describe('serverless package with the default parameters', () => {
       await client.send(
         new CreateTableCommand({ TableName: 'as-deployed', AttributeDefinitions, KeySchema, BillingMode }),
       );
-      const runner = createIdempotentRunner({ tableName: 'as-deployed', client, windowSeconds: 3600 });
+      const runner = createIdempotentRunner({
+        tableName: 'as-deployed',
+        client,
+        windowSeconds: { http: 3600 },
+      });
       runner.registerLambdaContext(lambdaContext());
       const key = {
+        kind: 'http' as const,
         deliveryId: 'delivery-1',
         project_id: 'p1',
         instance_id: 'i1',

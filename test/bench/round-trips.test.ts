@@ -53,7 +53,7 @@ describe('round trips per warm invocation (password credentials, duplicate suppr
     },
   });
 
-  it('one upgrade POST, at most one version GET, one PutEvents, PutItem + UpdateItem; secrets and IAM once in all', async () => {
+  it('one upgrade POST, at most one version GET, one PutEvents, 3 DynamoDB writes per step + 1 per delivery; secrets and IAM once in all', async () => {
     // The container's first invocation reads the secrets, exchanges the password and opens connections.
     const first = await world.invokeHttp(signedHttpEvent(world, 'http-api-v2.json', REQUEST));
     expect(first.statusCode).toBe(200);
@@ -72,9 +72,11 @@ describe('round trips per warm invocation (password credentials, duplicate suppr
     expect(versionReads).toBeLessThanOrEqual(WARM_INVOCATIONS);
     expect(after.taurusDbRequests - before.taurusDbRequests).toBe(WARM_INVOCATIONS + versionReads);
     expect(after.putEvents - before.putEvents).toBe(WARM_INVOCATIONS);
-    // Powertools idempotency: the in-progress record (conditional PutItem) and the result (UpdateItem).
+    // The delivery's request hash (conditional PutItem, once per delivery), then per step: Powertools'
+    // in-progress record (conditional PutItem), the durable sending record written before the POST
+    // (conditional PutItem) and the result (UpdateItem).
     expect(after.dynamo.slice(before.dynamo.length)).toEqual(
-      Array.from({ length: WARM_INVOCATIONS }, () => ['PutItem', 'UpdateItem']).flat(),
+      Array.from({ length: WARM_INVOCATIONS }, () => ['PutItem', 'PutItem', 'PutItem', 'UpdateItem']).flat(),
     );
     // Warm invocations reuse every keep-alive connection the first one opened.
     expect(after.connections).toEqual(before.connections);

@@ -25,6 +25,7 @@ const SCHEMA_FILES: Record<DetailType, string> = {
   'Proxy Upgrade Failed': 'proxy-upgrade-failed.schema.json',
   'Proxy Upgrade Skipped': 'proxy-upgrade-skipped.schema.json',
   'Proxy Upgrade Planned': 'proxy-upgrade-planned.schema.json',
+  'Proxy Upgrade Unconfirmed': 'proxy-upgrade-unconfirmed.schema.json',
 };
 
 async function committedSchema(detailType: DetailType): Promise<JsonSchema> {
@@ -199,13 +200,15 @@ describe('version-aware upgrades through the handler', () => {
   });
 
   it('counts skipped and planned targets as metrics and logs what the read found', async () => {
-    const proxy = freshProxy();
+    // Two proxies at the same versions: one batch may not name a proxy twice.
+    const [proxy, planned] = [freshProxy(), freshProxy()];
     world.taurusDb.setProxyVersion(INSTANCE, proxy, versions('2.24.03.000', '2.24.03.000'));
+    world.taurusDb.setProxyVersion(INSTANCE, planned, versions('2.24.03.000', '2.24.03.000'));
     const before = world.logLines().length;
     await post({
       upgrades: [
         request(proxy, { target_version: 'latest' }),
-        request(proxy, { target_version: 'latest', dry_run: true }),
+        request(planned, { target_version: 'latest', dry_run: true }),
       ],
     });
 
@@ -225,7 +228,7 @@ describe('version-aware upgrades through the handler', () => {
           versions: versions('2.24.03.000', '2.24.03.000'),
           reason: 'proxy is already at 2.24.03.000',
         }),
-        expect.objectContaining({ outcome: 'planned', proxy_id: proxy, would: 'skip', dry_run: true }),
+        expect.objectContaining({ outcome: 'planned', proxy_id: planned, would: 'skip', dry_run: true }),
       ]),
     );
   });
@@ -319,12 +322,11 @@ describe('version-aware upgrades through the handler', () => {
   });
 
   it('"preflight": false with "latest" or no source: 400 naming both, nothing sent', async () => {
-    const proxy = freshProxy();
     const answer = await post({
       preflight: false,
       upgrades: [
-        request(proxy, { target_version: 'latest' }),
-        request(proxy, { target_version: '2.24.03.000' }),
+        request(freshProxy(), { target_version: 'latest' }),
+        request(freshProxy(), { target_version: '2.24.03.000' }),
       ],
     });
 

@@ -32,7 +32,8 @@ describe('loadConfig', () => {
       eventBusName: 'upgrades',
       eventSource: 'taurusdb.proxy-upgrader',
       idempotencyTable: undefined,
-      idempotencyWindowSeconds: 3600,
+      idempotencyWindowSeconds: { http: 172800, event: 86400, schedule: 86400 },
+      awsCalls: { requestTimeoutMs: 1000, maxAttempts: 3 },
       upgradeConcurrency: 10,
       timeouts: { connectMs: 3000, headersMs: 10000, bodyMs: 10000, retryBudgetMs: 8000 },
     });

@@ -8,6 +8,7 @@ import { type DynaliteStandIn, dynamoClientConfig, startDynalite } from '../supp
 import { lambdaContext } from '../support/lambda-context.ts';
 
 const key: StepKey = {
+  kind: 'http',
   deliveryId: 'msg_2Kx7QvWjYc3pT9aLm0Nd',
   project_id: '054e292c9880d4992f02c0196d3ea468',
   instance_id: '517ea793ab91438cbfcd9c4b1c958b1ein07',
@@ -16,7 +17,7 @@ const key: StepKey = {
   target_version: '2.24.03.000',
 };
 
-const otherValues: Record<keyof StepKey, string> = {
+const otherValues: Record<Exclude<keyof StepKey, 'kind'>, string> = {
   deliveryId: 'msg_9Zq1RbTf0Gh4Ys8uVe2K',
   project_id: '1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d',
   instance_id: '61a4ea66210545909d74a05c27a7179ein07',
@@ -84,7 +85,11 @@ describe('createIdempotentRunner over DynamoDB (dynalite)', () => {
   /** A runner on a table of its own, so the test sees only its own records. */
   async function freshRunner(windowSeconds?: number) {
     const tableName = await dynamo.createTable();
-    const runner = createIdempotentRunner({ tableName, client: dynamo.client(), windowSeconds });
+    const runner = createIdempotentRunner({
+      tableName,
+      client: dynamo.client(),
+      ...(windowSeconds === undefined ? {} : { windowSeconds: { http: windowSeconds } }),
+    });
     runner.registerLambdaContext(lambdaContext());
     return { tableName, runner };
   }
@@ -112,19 +117,23 @@ describe('createIdempotentRunner over DynamoDB (dynalite)', () => {
     expect(record.id.startsWith('taurusdb-proxy-upgrader.upgrade-step#')).toBe(true);
     expect(record.status).toBe('COMPLETED');
     expect(record.data).toStrictEqual(first.value);
-    // Default window: one hour, written as epoch seconds in `expiration` (the table's TTL attribute).
-    expect(record.expiration).toBeGreaterThanOrEqual(Math.floor(before / 1000) + 3600);
-    expect(record.expiration).toBeLessThanOrEqual(Math.ceil(after / 1000) + 3600);
+    // Default window of a webhook: 48 hours (longer than Svix retries), written as epoch seconds in
+    // `expiration` (the table's TTL attribute).
+    expect(record.expiration).toBeGreaterThanOrEqual(Math.floor(before / 1000) + 48 * 3600);
+    expect(record.expiration).toBeLessThanOrEqual(Math.ceil(after / 1000) + 48 * 3600);
   });
 
-  it.each(Object.keys(otherValues) as (keyof StepKey)[])('runs again when only %s differs', async (field) => {
-    const { runner } = await freshRunner();
-    const step = countingStep((run) => ({ run }));
-    await runner.run(key, step);
-    const other = await runner.run({ ...key, [field]: otherValues[field] }, step);
-    expect(other).toStrictEqual({ value: { run: 2 }, replayed: false });
-    expect(step.runs).toBe(2);
-  });
+  it.each(Object.keys(otherValues) as (keyof typeof otherValues)[])(
+    'runs again when only %s differs',
+    async (field) => {
+      const { runner } = await freshRunner();
+      const step = countingStep((run) => ({ run }));
+      await runner.run(key, step);
+      const other = await runner.run({ ...key, [field]: otherValues[field] }, step);
+      expect(other).toStrictEqual({ value: { run: 2 }, replayed: false });
+      expect(step.runs).toBe(2);
+    },
+  );
 
   it('ignores everything else the caller passes along (change_id, requested_by)', async () => {
     const { runner } = await freshRunner();

@@ -73,29 +73,23 @@ const expectedTrigger = {
   requested_by: 'alice@example.com',
 };
 
-/** The derivation documented on resultEventId, computed here independently of the builder. */
-function documentedEventId(
-  deliveryId: string,
-  detailType: string,
-  index: number,
-  target: {
-    proxy_id?: string | null;
-    source_version?: string | null;
-    target_version?: string;
-    dry_run?: boolean;
-  } = {},
-): string {
+/** The derivation documented in lib/event-id.ts, computed here independently of the builder. */
+function documentedEventId(detailType: string, detail: Record<string, unknown>, part = 0): string {
+  const sorted = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(sorted);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([key, member]) => key !== 'event_id' && member !== undefined)
+        .sort(([left], [right]) => (left < right ? -1 : 1))
+        .map(([key, member]) => [key, sorted(member)]),
+    );
+  };
   const material = JSON.stringify([
-    'taurusdb-proxy-upgrader/result-event/v1',
-    deliveryId,
-    expectedRequest.project_id,
-    expectedRequest.instance_id,
-    target.proxy_id === undefined ? expectedRequest.proxy_id : target.proxy_id,
-    target.source_version === undefined ? expectedRequest.source_version : target.source_version,
-    target.target_version ?? expectedRequest.target_version,
+    'taurusdb-proxy-upgrader/result-event/v2',
     detailType,
-    index,
-    ...(target.dry_run ? ['dry-run'] : []),
+    sorted(detail),
+    part,
   ]);
   const hex = createHash('sha256').update(material).digest('hex').slice(0, 32).split('');
   hex[12] = '8';
@@ -123,7 +117,7 @@ describe('buildResultEvents', () => {
       {
         detailType: 'Proxy Upgrade Accepted',
         detail: {
-          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Accepted', 0),
+          event_id: expect.stringMatching(UUID_V8),
           request: expectedRequest,
           resolved: expectedResolved,
           result: {
@@ -139,7 +133,7 @@ describe('buildResultEvents', () => {
       {
         detailType: 'Proxy Upgrade Rejected',
         detail: {
-          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Rejected', 1),
+          event_id: expect.stringMatching(UUID_V8),
           request: expectedRequest,
           resolved: expectedResolved,
           result: {
@@ -187,7 +181,7 @@ describe('buildResultEvents', () => {
       {
         detailType: 'Proxy Upgrade Failed',
         detail: {
-          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0),
+          event_id: expect.stringMatching(UUID_V8),
           request: expectedRequest,
           resolved: expectedResolved,
           error: { status: 400, error_code: 'DBS.05000008', error_msg: 'The current version is the latest.' },
@@ -208,7 +202,7 @@ describe('buildResultEvents', () => {
       {
         detailType: 'Proxy Upgrade Failed',
         detail: {
-          event_id: documentedEventId('c0ffee00-1234-4a5b-8c9d-000000000001', 'Proxy Upgrade Failed', 0),
+          event_id: expect.stringMatching(UUID_V8),
           request: expectedRequest,
           resolved: expectedResolved,
           error: { error_msg: 'TaurusDB could not be reached: connect ECONNREFUSED' },
@@ -224,7 +218,7 @@ describe('buildResultEvents', () => {
       {
         detailType: 'Proxy Upgrade Failed',
         detail: {
-          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0),
+          event_id: expect.stringMatching(UUID_V8),
           request: expectedRequest,
           resolved: expectedResolved,
           error: {
@@ -253,10 +247,11 @@ describe('event_id', () => {
     for (const id of idsOf(build(seedAnswer))) expect(id).toMatch(UUID_V8);
   });
 
-  it('is the same for a redelivery, whatever the time', () => {
+  it('is the same for a republished stored result (same outcome, same stored time), and differs at another time', () => {
     const first = idsOf(build(seedAnswer));
+    expect(idsOf(build(seedAnswer, { occurredAt: new Date(occurredAt.toISOString()) }))).toStrictEqual(first);
     const later = idsOf(build(seedAnswer, { occurredAt: new Date('2027-01-01T00:00:00.000Z') }));
-    expect(later).toStrictEqual(first);
+    expect(later[0]).not.toBe(first[0]);
   });
 
   it('differs for a new delivery id', () => {
@@ -285,15 +280,26 @@ describe('event_id', () => {
     expect(idsOf(otherProxy)[0]).not.toBe(a);
   });
 
-  it('does not depend on fields outside the delivery and the target', () => {
+  it('depends on who asked: another change_id or requested_by is another event', () => {
     const [base] = idsOf(build(seedAnswer));
-    const quiet = buildResultEvents({
-      request: { ...request, change_id: 'CHG-OTHER', requested_by: 'bob', language: 'zh-cn' },
-      trigger: { kind: 'http', id: trigger.id },
+    const other = buildResultEvents({
+      request: { ...request, change_id: 'CHG-OTHER', requested_by: 'bob' },
+      trigger: { ...trigger, change_id: 'CHG-OTHER', requested_by: 'bob' },
       outcome: seedAnswer,
       occurredAt,
     });
-    expect(idsOf(quiet)[0]).toBe(base);
+    expect(idsOf(other)[0]).not.toBe(base);
+  });
+
+  it('does not depend on request fields that no event carries (language)', () => {
+    const [base] = idsOf(build(seedAnswer));
+    const zh = buildResultEvents({
+      request: { ...request, language: 'zh-cn' },
+      trigger,
+      outcome: seedAnswer,
+      occurredAt,
+    });
+    expect(idsOf(zh)[0]).toBe(base);
   });
 });
 
@@ -359,10 +365,7 @@ describe('version-aware events', () => {
     expect(event).toStrictEqual({
       detailType: 'Proxy Upgrade Accepted',
       detail: {
-        event_id: documentedEventId(trigger.id, 'Proxy Upgrade Accepted', 0, {
-          source_version: null,
-          target_version: 'latest',
-        }),
+        event_id: expect.stringMatching(UUID_V8),
         request: latestTarget,
         resolved: expectedResolved,
         versions,
@@ -390,10 +393,7 @@ describe('version-aware events', () => {
       {
         detailType: 'Proxy Upgrade Skipped',
         detail: {
-          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Skipped', 0, {
-            source_version: null,
-            target_version: 'latest',
-          }),
+          event_id: expect.stringMatching(UUID_V8),
           request: latestTarget,
           resolved: { source_version: '2.24.03.000', target_version: '2.24.03.000' },
           versions: atTarget,
@@ -418,7 +418,7 @@ describe('version-aware events', () => {
       {
         detailType: 'Proxy Upgrade Planned',
         detail: {
-          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Planned', 0, { dry_run: true }),
+          event_id: expect.stringMatching(UUID_V8),
           request: { ...expectedRequest, dry_run: true },
           would: 'upgrade',
           resolved: expectedResolved,
@@ -452,7 +452,7 @@ describe('version-aware events', () => {
     const [dryFailure] = buildResultEvents({ request: dryRun, trigger, outcome: failure, occurredAt });
     const [realFailure] = buildResultEvents({ request, trigger, outcome: failure, occurredAt });
     expect(dryFailure?.detail.event_id).toBe(
-      documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0, { dry_run: true }),
+      documentedEventId('Proxy Upgrade Failed', dryFailure?.detail as Record<string, unknown>),
     );
     expect(dryFailure?.detail.event_id).not.toBe(realFailure?.detail.event_id);
   });
@@ -472,11 +472,7 @@ describe('version-aware events', () => {
       {
         detailType: 'Proxy Upgrade Failed',
         detail: {
-          event_id: documentedEventId(trigger.id, 'Proxy Upgrade Failed', 0, {
-            proxy_id: null,
-            source_version: null,
-            target_version: 'latest',
-          }),
+          event_id: expect.stringMatching(UUID_V8),
           request: {
             project_id: expectedRequest.project_id,
             instance_id: expectedRequest.instance_id,
@@ -565,5 +561,33 @@ describe('version-aware events', () => {
       }).success,
     ).toBe(false);
     expect(rejectedDetailSchema.safeParse(skipped?.detail).success).toBe(false);
+  });
+});
+
+describe('event_id as a content address', () => {
+  const failure = (error_msg: string): TargetOutcome => ({ kind: 'failed', error: { error_msg } });
+  it('is the documented content address of every event', () => {
+    for (const events of [
+      build(seedAnswer),
+      build(failure('unreachable')),
+      build({ kind: 'completed', items: [] }),
+    ]) {
+      events.forEach((event, part) => {
+        expect(event.detail.event_id).toBe(
+          documentedEventId(event.detailType, event.detail as unknown as Record<string, unknown>, part),
+        );
+      });
+    }
+  });
+
+  it('differs whenever the content differs: another error or another time under one delivery id', () => {
+    // A failure that is not stored (credentials, then IAM) retried under the same delivery id.
+    const [credentials] = build(failure('secret x could not be read'));
+    const [iam] = build(failure('IAM refused the credentials'));
+    const [later] = build(failure('secret x could not be read'), {
+      occurredAt: new Date('2026-11-27T10:00:05.000Z'),
+    });
+    const ids = [credentials, iam, later].map((event) => event?.detail.event_id);
+    expect(new Set(ids).size).toBe(3);
   });
 });

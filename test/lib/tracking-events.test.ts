@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { failedDetailSchema } from '../../lib/event-schemas.ts';
-import { resultEventId } from '../../lib/result-events.ts';
+import { buildResultEvents } from '../../lib/result-events.ts';
 import {
   buildCompletedEvent,
   buildJobFailedEvent,
@@ -22,7 +22,7 @@ describe('tracking events', () => {
     buildJobFailedEvent(tracked, { ...FINISHED, fail_reason: 'Insufficient subnet IP addresses.' }, OBSERVED),
     buildTimedOutEvent(
       tracked,
-      { startedAt: tracked.accepted_at, maxSeconds: 7200, checks: 27, lastStatus: null, lastError: 'x' },
+      { startedAt: tracked.started_at, maxSeconds: 7200, checks: 27, lastStatus: null, lastError: 'x' },
       OBSERVED,
     ),
   ];
@@ -51,13 +51,16 @@ describe('tracking events', () => {
     expect(trackingEventId('another-accepted-event', 'Proxy Upgrade Completed')).not.toBe(ids[0]);
     for (const id of ids)
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    const upgradeFailedId = resultEventId(
-      tracked.trigger.id,
-      tracked.request as never,
-      'Proxy Upgrade Failed',
-      0,
-    );
-    expect(ids).not.toContain(upgradeFailedId);
+    const [upgradeFailed] = buildResultEvents({
+      request: tracked.request as never,
+      trigger: tracked.trigger,
+      outcome: {
+        kind: 'failed',
+        error: { error_code: 'JOB_FAILED', error_msg: 'Insufficient subnet IP addresses.' },
+      },
+      occurredAt: new Date('2026-11-27T10:05:00.000Z'),
+    });
+    expect(ids).not.toContain(upgradeFailed?.detail.event_id);
   });
 
   it("dates an end by the job's own end time, else by when it was seen", () => {
@@ -77,7 +80,7 @@ describe('tracking events', () => {
   it('leaves last_error out of a Timed Out Detail when the last read worked', () => {
     const detail = buildTimedOutEvent(
       tracked,
-      { startedAt: tracked.accepted_at, maxSeconds: 7200, checks: 1, lastStatus: 'Running' },
+      { startedAt: tracked.started_at, maxSeconds: 7200, checks: 1, lastStatus: 'Running' },
       OBSERVED,
     ).detail;
     expect(detail).not.toHaveProperty('last_error');
