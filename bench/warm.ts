@@ -168,7 +168,7 @@ export interface BareLoopOptions {
   iterations: number;
   /** Also read the proxy version first, when the handler was seen doing so. */
   versionRead: boolean;
-  /** Also write the two duplicate-suppression records, with the SDK's DynamoDB client. */
+  /** Also write the four duplicate-suppression records, with the SDK's DynamoDB client. */
   idempotencyTable?: string | undefined;
 }
 
@@ -177,6 +177,21 @@ export interface BareLoopOptions {
  * the SDK's DynamoDB client) against the same upstreams, with nothing else around them: no trigger
  * parsing, validation, signing check, logging, metrics or events to build. Answers are read and parsed.
  */
+/** A conditional write like the function's delivery and sending records (lib/step-records.ts). */
+function conditionalPut(
+  tableName: string | undefined,
+  id: string,
+  attributes: Record<string, { S: string }>,
+) {
+  return new PutItemCommand({
+    TableName: tableName,
+    Item: { id: { S: id }, expiration: { N: String(Math.floor(Date.now() / 1000) + 3600) }, ...attributes },
+    ConditionExpression: 'attribute_not_exists(id) OR #expiration < :now',
+    ExpressionAttributeNames: { '#expiration': 'expiration' },
+    ExpressionAttributeValues: { ':now': { N: String(Math.floor(Date.now() / 1000)) } },
+  });
+}
+
 export async function runBareLoop(upstreams: Upstreams, options: BareLoopOptions): Promise<InvocationRun> {
   const agent = new Agent({ keepAliveTimeout: 10_000 });
   const dynamo = options.idempotencyTable
@@ -218,6 +233,11 @@ export async function runBareLoop(upstreams: Upstreams, options: BareLoopOptions
     const before = upstreams.tally();
     const startedAt = performance.now();
     const key = `bench.bare#${process.pid}-${index}`;
+    // The delivery record (the request's hash), once per delivery, before anything else.
+    if (dynamo)
+      await dynamo.send(
+        conditionalPut(options.idempotencyTable, `${key}.delivery`, { request_hash: { S: key } }),
+      );
     if (dynamo) {
       await dynamo.send(
         new PutItemCommand({
@@ -242,6 +262,9 @@ export async function runBareLoop(upstreams: Upstreams, options: BareLoopOptions
         headers,
       });
     }
+    // The sending record, right before the POST.
+    if (dynamo)
+      await dynamo.send(conditionalPut(options.idempotencyTable, `${key}.sending`, { owner: { S: key } }));
     const upgrade = await call({
       origin: upstreams.taurusDb,
       method: 'POST',
