@@ -115,3 +115,20 @@ export function parseCredentials(secretId: string, value: unknown): HuaweiCreden
     `secret ${secretId} ${problem}; expected a JSON object that is exactly one of ${expectedForms.join(' or ')}`,
   );
 }
+
+/**
+ * The values of these credentials that must never be shown, for scrubbing upstream text that may echo
+ * them (lib/scrub.ts). The domain, user and access key name an account rather than unlock it.
+ */
+export function secretValuesOf(credentials: HuaweiCredentials): string[] {
+  switch (credentials.kind) {
+    case 'token':
+      return [credentials.token];
+    case 'password':
+      return [credentials.password];
+    case 'aksk':
+      return credentials.securityToken === undefined
+        ? [credentials.secretKey]
+        : [credentials.secretKey, credentials.securityToken];
+  }
+}

@@ -1,7 +1,9 @@
 import { Agent, type Dispatcher, request } from 'undici';
 import * as z from 'zod';
+import { readBounded } from './bounded-read.ts';
 import type { PasswordCredentials } from './credentials.ts';
 import { AuthenticationError } from './errors.ts';
+import { createScrubber, type Scrubber } from './scrub.ts';
 
 /** A project-scoped token as IAM issued it. */
 export interface IamToken {
@@ -23,12 +25,17 @@ export interface IamClientOptions {
   dispatcher?: Dispatcher;
   headersTimeoutMs?: number;
   bodyTimeoutMs?: number;
+  /** Largest answer read; a larger one is refused unread. */
+  maxBodyBytes?: number;
 }
 
 export const defaults = {
   connectTimeoutMs: 3_000,
   headersTimeoutMs: 10_000,
   bodyTimeoutMs: 10_000,
+  // With `nocatalog=true` a token answer is a few KB (user, project, roles); anything far larger is no
+  // answer this client can use, and reading it whole could exhaust the Lambda's memory.
+  maxBodyBytes: 64 * 1024,
 };
 
 let sharedDispatcher: Agent | undefined;
@@ -64,7 +71,7 @@ const errorBody = z.union([
 ]);
 const safeIdentifier = /^[\w. -]{1,64}$/;
 
-function errorCodeOf(text: string): string | undefined {
+function errorCodeOf(text: string, redact: Scrubber): string | undefined {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -72,11 +79,12 @@ function errorCodeOf(text: string): string | undefined {
     return undefined;
   }
   const code = errorBody.safeParse(json).data;
-  return code !== undefined && safeIdentifier.test(code) ? code : undefined;
+  // An identifier can still be a password echoed back (the pattern would let one through).
+  return code !== undefined && safeIdentifier.test(code) ? redact(code) : undefined;
 }
 
-function refusal(status: number, text: string, projectId: string): AuthenticationError {
-  const code = errorCodeOf(text);
+function refusal(status: number, text: string, projectId: string, redact: Scrubber): AuthenticationError {
+  const code = errorCodeOf(text, redact);
   const detail = code === undefined || code === String(status) ? `${status}` : `${status} ${code}`;
   if (status === 400 || status === 401 || status === 403) {
     return new AuthenticationError(`Huawei IAM refused the credentials for project ${projectId} (${detail})`);
@@ -104,15 +112,19 @@ export function createIamClient(options: IamClientOptions): IamClient {
     });
   }
 
+  async function sendAndRead(body: string) {
+    const response = await send(body);
+    const read = await readBounded(response.body, options.maxBodyBytes ?? defaults.maxBodyBytes);
+    return { response, ...read };
+  }
+
   async function exchange(body: string, projectId: string) {
     try {
       try {
-        const response = await send(body);
-        return { response, text: await response.body.text() };
+        return await sendAndRead(body);
       } catch (error) {
         if (!staleConnectionCodes.has((error as { code?: string }).code ?? '')) throw error;
-        const response = await send(body);
-        return { response, text: await response.body.text() };
+        return await sendAndRead(body);
       }
     } catch (error) {
       // Transport errors describe the socket, never the request body, so they are safe to keep as the cause.
@@ -144,9 +156,15 @@ export function createIamClient(options: IamClientOptions): IamClient {
           scope: { project: { id: projectId } },
         },
       });
-      const { response, text } = await exchange(body, projectId);
+      const { response, text, tooLarge } = await exchange(body, projectId);
+      if (tooLarge) {
+        // Not quoted, not even in part: it could be anything, the request echoed back included.
+        throw new AuthenticationError(
+          `Huawei IAM answered ${response.statusCode} with an answer too large to read (over ${options.maxBodyBytes ?? defaults.maxBodyBytes} bytes) for project ${projectId}`,
+        );
+      }
       if (response.statusCode < 200 || response.statusCode >= 300) {
-        throw refusal(response.statusCode, text, projectId);
+        throw refusal(response.statusCode, text, projectId, createScrubber([credentials.password]));
       }
       const token = headerValue(response.headers['x-subject-token']);
       if (!token) {

@@ -11,8 +11,10 @@
  * - HTTP 429 (APIGW.0308): the gateway throttled the call before TaurusDB saw it. The wait is the
  *   `Retry-After` (seconds or HTTP-date) when given, else the backoff; when that wait does not fit in
  *   the budget left, the call fails at once instead of retrying earlier than the gateway asked.
- * - HTTP 401: once, straight away, after `authenticator.invalidate(projectId)` and fresh headers (a 401
- *   means the gateway refused the credentials before the upgrade ran). A second 401 fails with an
+ * - HTTP 401: once, straight away, after `authenticator.invalidate(projectId, rejectedHeaders)` and
+ *   fresh headers (a 401 means the gateway refused the credentials before the upgrade ran). The
+ *   authenticator shares one refresh among the 401s of a project, so a batch under 401s costs one
+ *   secret re-read and one token exchange, not one each. A second 401 fails with an
  *   AuthenticationError. This retry does not count against the attempts below.
  * These retries share two bounds: `maxAttempts` attempts in all (default 3) and no retry starting later
  * than `retryBudgetMs` (default 8 s) after the first attempt started. Each attempt is itself bounded by
@@ -25,6 +27,10 @@
  * body timeout (the request was sent); 5xx; other 4xx; a 200 that cannot be read; a caller abort.
  * Messages for the cases where the request was sent say that the upgrade may have started.
  *
+ * Every upstream text this client returns (error_code, error_msg, the items of a 200, a job's
+ * fail_reason) is scrubbed of the credentials in play (lib/scrub.ts): those the authenticator holds and
+ * those just sent. Answers are read up to `maxBodyBytes` (lib/bounded-read.ts).
+ *
  * A stale keep-alive connection needs no retry of ours: before reusing an idle socket undici lets a
  * pending FIN/RST be processed, and a request it had not started moves to a fresh connection.
  *
@@ -34,6 +40,7 @@
 import { setTimeout as delay, setImmediate } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import * as z from 'zod';
+import { readBounded } from './bounded-read.ts';
 import { AuthenticationError, UpstreamError, ValidationError } from './errors.ts';
 import type { OutgoingRequest, RequestAuthenticator } from './request-authenticator.ts';
 import {
@@ -43,6 +50,7 @@ import {
   defaultBackoff,
   parseRetryAfterMs,
 } from './retry.ts';
+import { createScrubber, type Scrubber, scrubDeep } from './scrub.ts';
 
 export type Language = 'en-us' | 'zh-cn';
 
@@ -210,8 +218,8 @@ const idempotent: RetryPolicy = {
 interface Exchanged {
   answer: Answer;
   attempts: number;
-  /** Auth header values sent: scrubbed from any upstream text that is repeated in an error. */
-  credentials: string[];
+  /** Removes the credentials in play from any upstream text this client passes on. */
+  redact: Scrubber;
 }
 
 const nullableText = z
@@ -325,7 +333,8 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
     }
   }
 
-  async function headersFor(request: ApiRequest): Promise<Record<string, string>> {
+  /** The request's headers, and apart the authenticator's own (handed back to it on a 401). */
+  async function headersFor(request: ApiRequest) {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (request.body !== undefined) headers['content-type'] = 'application/json';
     if (request.language !== undefined) headers['x-language'] = request.language;
@@ -336,7 +345,15 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
       body: request.body ?? '',
       projectId: request.projectId,
     };
-    return { ...headers, ...(await authenticator.headersFor(outgoing)) };
+    const auth = await authenticator.headersFor(outgoing);
+    return { headers: { ...headers, ...auth }, auth };
+  }
+
+  /** The authenticator's credentials and the secret parts of the headers sent, as one scrubber. */
+  function redactorOf(sent: Set<string>): Scrubber {
+    const own = createScrubber(sent);
+    const held = authenticator.redact;
+    return held === undefined ? own : (text) => own(held(text));
   }
 
   async function exchange(
@@ -350,17 +367,18 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
     let retries = 0;
     let reauthenticated = false;
     for (;;) {
-      const headers = await headersFor(request);
-      for (const value of authValues(headers)) credentials.add(value);
+      const { headers, auth } = await headersFor(request);
+      for (const value of secretHeaderValues(auth)) credentials.add(value);
       attempts += 1;
       const attempt = await sendOnce(request, headers, signal);
       // A complete answer is used even if the caller gave up meanwhile: it says what happened.
       if (attempt.kind === 'failed' && signal?.aborted)
         throw abandoned(request, attempt.started, signal.reason);
       if (attempt.kind === 'answered' && attempt.answer.status === 401) {
-        if (reauthenticated) throw refusedTwice(request, attempt.answer, headers, [...credentials]);
-        // The gateway refused the credentials before anything ran: fresh ones, once, no wait.
-        authenticator.invalidate(request.projectId);
+        if (reauthenticated) throw refusedTwice(request, attempt.answer, headers, redactorOf(credentials));
+        // The gateway refused the credentials before anything ran: fresh ones, once, no wait. The
+        // headers go back so that a 401 to credentials already replaced costs no second refresh.
+        await authenticator.invalidate(request.projectId, auth);
         reauthenticated = true;
         continue;
       }
@@ -393,7 +411,7 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
     credentials: Set<string>,
   ): Exchanged {
     if (attempt.kind === 'answered')
-      return { answer: attempt.answer, attempts, credentials: [...credentials] };
+      return { answer: attempt.answer, attempts, redact: redactorOf(credentials) };
     throw new UpstreamError(
       describeFailure(request, policy, attempt.error, attempt.started, attempts),
       { mayHaveRun: attempt.started },
@@ -443,9 +461,10 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
         language: call.language,
         effect: 'the upgrade',
       };
-      const { answer, attempts, credentials } = await exchange(request, notIdempotent, signal);
-      if (answer.status !== 200) throw errorFromAnswer(answer, attempts, credentials);
-      return { status: 200, items: readUpgradeAnswer(answer), attempts, durationMs: now() - startedAt };
+      const { answer, attempts, redact } = await exchange(request, notIdempotent, signal);
+      if (answer.status !== 200) throw errorFromAnswer(answer, attempts, redact);
+      const items = scrubDeep(readUpgradeAnswer(answer), redact);
+      return { status: 200, items, attempts, durationMs: now() - startedAt };
     },
 
     async getProxyVersion(proxy, signal) {
@@ -506,12 +525,12 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
     request: { path: string; projectId: string; what: string },
     signal?: AbortSignal,
   ): Promise<T> {
-    const { answer, attempts, credentials } = await exchange(
+    const { answer, attempts, redact } = await exchange(
       { method: 'GET', path: request.path, projectId: request.projectId, effect: `reading ${request.what}` },
       idempotent,
       signal,
     );
-    if (answer.status !== 200) throw errorFromAnswer(answer, attempts, credentials);
+    if (answer.status !== 200) throw errorFromAnswer(answer, attempts, redact);
     let json: unknown;
     try {
       json = answer.tooLarge ? undefined : JSON.parse(answer.body);
@@ -519,7 +538,8 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
       // Not kept as the cause: the parser's message quotes the body.
     }
     const parsed = json === undefined ? undefined : schema.safeParse(json);
-    if (parsed?.success) return parsed.data;
+    // Every text of the answer (a job's fail_reason, names, statuses) may be passed on.
+    if (parsed?.success) return scrubDeep(parsed.data, redact);
     const issue = parsed?.error.issues[0];
     const shape = issue
       ? `a body that is not ${request.what} (${issuePath(issue.path)}: ${issue.message})`
@@ -584,9 +604,9 @@ function readUpgradeAnswer(answer: Answer): UpdateResultItem[] {
   return parsed.data.update_result;
 }
 
-function errorFromAnswer(answer: Answer, attempts: number, credentials: string[]): UpstreamError {
+function errorFromAnswer(answer: Answer, attempts: number, redact: Scrubber): UpstreamError {
   const tries = attempts > 1 ? ` (after ${attempts} attempts)` : '';
-  const details = readErrorBody(answer, credentials);
+  const details = readErrorBody(answer, redact);
   if (details === undefined) {
     return new UpstreamError(`TaurusDB answered ${answer.status} with ${bodyProblem(answer)}${tries}`, {
       status: answer.status,
@@ -606,9 +626,9 @@ function refusedTwice(
   request: ApiRequest,
   answer: Answer,
   sentHeaders: Record<string, string>,
-  credentials: string[],
+  redact: Scrubber,
 ): AuthenticationError {
-  const details = readErrorBody(answer, credentials);
+  const details = readErrorBody(answer, redact);
   const said = [details?.errorCode, details?.errorMsg].filter(Boolean).join(': ');
   // An AK/SK signature carries its own time (X-Sdk-Date) and the gateway refuses one more than 15
   // minutes off its clock ("signature expired, signature time:…,server time:…"): no fresh key fixes that.
@@ -622,7 +642,7 @@ function refusedTwice(
 
 function readErrorBody(
   answer: Answer,
-  credentials: string[],
+  redact: Scrubber,
 ): { errorCode: string | undefined; errorMsg: string | undefined } | undefined {
   if (answer.tooLarge) return undefined;
   let json: unknown;
@@ -637,17 +657,17 @@ function readErrorBody(
   const [code, message] =
     'error' in body ? [body.error.code, body.error.message] : [body.error_code, body.error_msg];
   const details = {
-    errorCode: upstreamText(code, credentials),
-    errorMsg: upstreamText(message, credentials),
+    errorCode: upstreamText(code, redact),
+    errorMsg: upstreamText(message, redact),
   };
   return details.errorCode === undefined && details.errorMsg === undefined ? undefined : details;
 }
 
-/** Upstream text is bounded and scrubbed of the credentials sent, in case a gateway echoes them back. */
-function upstreamText(text: string | null | undefined, credentials: string[]): string | undefined {
+/** Upstream text is scrubbed of the credentials in play, in case a gateway echoes them back, and bounded. */
+function upstreamText(text: string | null | undefined, redact: Scrubber): string | undefined {
   if (!text) return undefined;
-  let scrubbed = text;
-  for (const secret of credentials) scrubbed = scrubbed.replaceAll(secret, '[redacted]');
+  // Scrubbed before it is cut: a cut could leave a piece shorter than the scrubber looks for.
+  const scrubbed = redact(text);
   return scrubbed.length > defaults.maxTextChars ? `${scrubbed.slice(0, defaults.maxTextChars)}…` : scrubbed;
 }
 
@@ -673,12 +693,18 @@ function issuePath(path: readonly PropertyKey[]): string {
   );
 }
 
-/** Values of the headers the authenticator added that carry a secret (token or signature). */
-function authValues(headers: Record<string, string>): string[] {
-  return Object.entries(headers)
-    .filter(([name]) => /^(x-auth-token|authorization|x-security-token)$/i.test(name))
-    .map(([, value]) => value)
-    .filter((value) => value.length >= 8);
+/**
+ * The secret parts of the headers the authenticator added: the token, the security token, and of an
+ * AK/SK `Authorization` only its signature (the scheme name and signed header names are no secret,
+ * and the gateway's own messages name them).
+ */
+function secretHeaderValues(headers: Record<string, string>): string[] {
+  return Object.entries(headers).flatMap(([name, value]) => {
+    const lower = name.toLowerCase();
+    if (lower === 'x-auth-token' || lower === 'x-security-token') return [value];
+    if (lower === 'authorization') return [/\bSignature=([0-9a-f]+)/.exec(value)?.[1] ?? value];
+    return [];
+  });
 }
 
 function errorCode(error: unknown): string {
@@ -688,23 +714,6 @@ function errorCode(error: unknown): string {
     return error.name;
   }
   return 'unknown error';
-}
-
-async function readBounded(
-  body: AsyncIterable<Buffer> & { destroy(): unknown },
-  limit: number,
-): Promise<{ text: string; tooLarge: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      return { text: '', tooLarge: true };
-    }
-    chunks.push(chunk);
-  }
-  return { text: Buffer.concat(chunks).toString('utf8'), tooLarge: false };
 }
 
 /** Passes every callback through, noting when undici is about to write the request. */

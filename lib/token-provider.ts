@@ -3,17 +3,20 @@ import {
   type HuaweiCredentials,
   type PasswordCredentials,
   parseCredentials,
+  secretValuesOf,
   type TokenCredentials,
 } from './credentials.ts';
 import { SecretError } from './errors.ts';
 import { createIamClient, type IamClient } from './iam-client.ts';
+import { logger } from './observability.ts';
 import type { OutgoingRequest, RequestAuthenticator } from './request-authenticator.ts';
+import { createScrubber, type Scrubber } from './scrub.ts';
 import type { SecretReader } from './secrets.ts';
 
 export interface TokenAuthenticatorOptions {
   /** Secrets Manager id of the credentials secret (any form lib/credentials.ts reads). */
   secretId: string;
-  /** Caches the secret itself; `invalidate` drops it there too. */
+  /** Caches the secret itself; a 401 makes it read the secret again (`refresh`). */
   secrets: SecretReader;
   /** Base URL of IAM; used for the default IAM client. */
   iamEndpoint: string;
@@ -22,11 +25,14 @@ export interface TokenAuthenticatorOptions {
   now?: () => number;
   /** How long before `expires_at` a cached token is replaced. */
   refreshMarginMs?: number;
+  /** Reports an IAM failure while a still valid token stays in use; given ids and reasons only. */
+  warn?: (message: string, details: { projectId: string; reason: string }) => void;
 }
 
 export interface TokenAuthenticator extends RequestAuthenticator {
   /** The X-Auth-Token value for `projectId`; refused for the AK/SK form, which has no token. */
   getToken(projectId: string): Promise<string>;
+  redact: Scrubber;
 }
 
 export const defaults = {
@@ -35,10 +41,185 @@ export const defaults = {
   maxReuseMs: 24 * 60 * 60_000,
 };
 
-interface CachedToken {
-  token: Promise<string>;
-  /** Undefined while the fetch is in flight: every caller shares it. */
-  reuseUntil: number | undefined;
+interface ProjectToken {
+  value: string;
+  /** From then on a new token is asked for. */
+  reuseUntil: number;
+  /** Until then the token may still be sent when IAM cannot issue a new one. */
+  validUntil: number;
+}
+
+interface ProjectState {
+  token?: ProjectToken | undefined;
+  /** The IAM exchange in flight, shared by every caller meanwhile. */
+  exchanging?: Promise<ProjectToken> | undefined;
+  /** Bumped by every token issued after a 401: headers handed out before it carry an older token. */
+  generation: number;
+  /** The refresh after a 401 in flight, shared by every 401 of the project meanwhile. */
+  refreshing?: Promise<void> | undefined;
+}
+
+/** What a set of headers was made from, to tell whether a 401 to them is already dealt with. */
+interface Issued {
+  secretGeneration: number;
+  tokenGeneration: number;
+}
+
+type TokenWarning = NonNullable<TokenAuthenticatorOptions['warn']>;
+
+const defaultWarn: TokenWarning = (message, details) => logger.warn(message, details);
+
+interface ProjectTokenOptions {
+  iam: IamClient;
+  now: () => number;
+  refreshMarginMs: number;
+  warn: TokenWarning;
+  /** Told whenever a token is issued, so the scrubber learns of it. */
+  onIssued: () => void;
+}
+
+/** The password form's tokens, one per project: exchanged once, replaced only by a token issued. */
+function createProjectTokens(options: ProjectTokenOptions) {
+  const { iam, now, refreshMarginMs, warn } = options;
+  const projects = new Map<string, ProjectState>();
+
+  function state(projectId: string): ProjectState {
+    let found = projects.get(projectId);
+    if (found === undefined) {
+      found = { generation: 0 };
+      projects.set(projectId, found);
+    }
+    return found;
+  }
+
+  function projectToken(fetchedAt: number, token: string, expiresAt: number): ProjectToken {
+    const lifetime = expiresAt - fetchedAt;
+    // A margin longer than the token's life would mean a new IAM call for every request; a short-lived
+    // token is reused for half its life instead.
+    const margin = Math.min(refreshMarginMs, lifetime / 2);
+    const validUntil = fetchedAt + Math.min(lifetime, defaults.maxReuseMs);
+    return { value: token, reuseUntil: Math.min(fetchedAt + lifetime - margin, validUntil), validUntil };
+  }
+
+  /** One exchange in flight per project; its token replaces the cached one only once it is issued. */
+  function exchange(credentials: PasswordCredentials, projectId: string): Promise<ProjectToken> {
+    const project = state(projectId);
+    if (project.exchanging !== undefined) return project.exchanging;
+    const fetchedAt = now();
+    const exchanging = iam
+      .createProjectToken(credentials, projectId)
+      .then((issued) => {
+        const token = projectToken(fetchedAt, issued.token, issued.expiresAt);
+        project.token = token;
+        options.onIssued();
+        return token;
+      })
+      .finally(() => {
+        project.exchanging = undefined;
+      });
+    project.exchanging = exchanging;
+    return exchanging;
+  }
+
+  /** The cached token, a new one once it is due, or while IAM fails the old one until it expires. */
+  async function token(credentials: PasswordCredentials, projectId: string): Promise<string> {
+    const current = state(projectId).token;
+    if (current !== undefined && current.reuseUntil > now()) return current.value;
+    try {
+      return (await exchange(credentials, projectId)).value;
+    } catch (error) {
+      if (current === undefined || current.validUntil <= now()) throw error;
+      const reason = error instanceof Error ? error.message : 'unknown error';
+      warn('IAM could not issue a new token; the current one stays in use until it expires', {
+        projectId,
+        reason,
+      });
+      return current.value;
+    }
+  }
+
+  /** Every project's current token (one a request was sent with is scrubbed by the client anyway). */
+  function values(): Array<string | undefined> {
+    return [...projects.values()].map((project) => project.token?.value);
+  }
+
+  return { state, exchange, token, values };
+}
+
+type ProjectTokens = ReturnType<typeof createProjectTokens>;
+
+interface RefresherOptions {
+  secretId: string;
+  secrets: SecretReader;
+  tokens: ProjectTokens;
+  readCredentials: () => Promise<HuaweiCredentials>;
+}
+
+/**
+ * What a 401 sets off: one refresh per project however many requests it hit at once — one secret
+ * re-read shared by every project, and for the password form one IAM exchange — and none for a 401
+ * to headers handed out before the last refresh, which only need the retry with the newer ones.
+ */
+function createRefresher(options: RefresherOptions) {
+  const { secretId, secrets, tokens } = options;
+  const secret = { generation: 0, pending: undefined as Promise<void> | undefined };
+  const labels = new WeakMap<object, Issued>();
+
+  /** Re-reads the secret once for every 401 that came while it was read; a failed read keeps the old one. */
+  function refreshSecret(): Promise<void> {
+    secret.pending ??= secrets
+      .refresh(secretId)
+      // Rejects only when the secret was never read; readCredentials then reports that itself.
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        secret.generation += 1;
+        secret.pending = undefined;
+      });
+    return secret.pending;
+  }
+
+  /** Whether the token a 401 refused has been replaced since (by a refresh, or on its way to expiry). */
+  function replacedSince(state: ProjectState, issued: Issued | undefined, refused: string | undefined) {
+    if (issued !== undefined && issued.tokenGeneration !== state.generation) return true;
+    return refused !== undefined && state.token !== undefined && state.token.value !== refused;
+  }
+
+  /** The refresh after a 401 to `rejected` (unknown headers: refresh everything). */
+  function refresh(projectId: string, rejected: Readonly<Record<string, string>> | undefined) {
+    const issued = rejected === undefined ? undefined : labels.get(rejected);
+    const state = tokens.state(projectId);
+    state.refreshing ??= (async () => {
+      if (issued === undefined || issued.secretGeneration === secret.generation) await refreshSecret();
+      const credentials = await options.readCredentials();
+      if (credentials.kind !== 'password' || replacedSince(state, issued, rejected?.['x-auth-token'])) return;
+      // The token was refused: a new one, or the IAM error. Falling back to the refused one helps nobody.
+      await tokens.exchange(credentials, projectId);
+      state.generation += 1;
+    })().finally(() => {
+      state.refreshing = undefined;
+    });
+    return state.refreshing;
+  }
+
+  /**
+   * Waits for the refreshes in flight (requests started meanwhile would spend a 401 on what they
+   * replace) and returns the label for headers made now. It is taken before the credentials are read,
+   * so it can only be older than they are: a late 401 may cost a retry, never a refresh too many.
+   */
+  async function settled(projectId: string): Promise<Issued> {
+    const state = tokens.state(projectId);
+    await Promise.all([state.refreshing?.catch(() => undefined), secret.pending]);
+    return { secretGeneration: secret.generation, tokenGeneration: state.generation };
+  }
+
+  return {
+    refresh,
+    settled,
+    label: (headers: object, issued: Issued) => labels.set(headers, issued),
+  };
 }
 
 /**
@@ -48,14 +229,24 @@ interface CachedToken {
  * - AK/SK form: the request is signed (lib/aksk-signer.ts) and carries no token; nothing is cached
  *   beyond the secret, since a signature covers one request at one time.
  * The form is decided per request from the secret as the reader's cache holds it, so a secret rotated
- * from one form to another is followed as soon as it is read again (cache expiry, or a 401's invalidate).
+ * from one form to another is followed as soon as it is read again (cache expiry, or a 401's refresh).
+ *
+ * A 401 refreshes once per project however many requests it hit at once (createRefresher). What worked
+ * is kept when a refresh fails: a failed secret re-read leaves the secret read before in use, and an
+ * IAM outage near a token's end leaves the token in use until it really expires (only after a 401,
+ * which proves the token refused, is an IAM failure final).
  */
 export function createTokenAuthenticator(options: TokenAuthenticatorOptions): TokenAuthenticator {
   const { secretId, secrets } = options;
-  const iam = options.iam ?? createIamClient({ endpoint: options.iamEndpoint });
   const now = options.now ?? Date.now;
-  const refreshMarginMs = options.refreshMarginMs ?? defaults.refreshMarginMs;
-  const tokens = new Map<string, CachedToken>();
+  const inPlay = credentialsInPlay(() => tokens.values());
+  const tokens = createProjectTokens({
+    iam: options.iam ?? createIamClient({ endpoint: options.iamEndpoint }),
+    now,
+    refreshMarginMs: options.refreshMarginMs ?? defaults.refreshMarginMs,
+    warn: options.warn ?? defaultWarn,
+    onIssued: () => inPlay.changed(),
+  });
 
   // The reader hands out the same parsed JSON while the secret is cached, so each value is validated
   // once rather than on every request (a rotated secret is a new object and is validated afresh).
@@ -67,51 +258,22 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
     if (credentials === undefined) {
       credentials = parseCredentials(secretId, value);
       parsed.set(value, credentials);
+      inPlay.noteCredentials(credentials);
     }
     return credentials;
   }
-
-  function reuseUntil(fetchedAt: number, expiresAt: number): number {
-    const lifetime = expiresAt - fetchedAt;
-    // A margin longer than the token's life would mean a new IAM call for every request; a short-lived
-    // token is reused for half its life instead.
-    const margin = Math.min(refreshMarginMs, lifetime / 2);
-    return fetchedAt + Math.min(lifetime - margin, defaults.maxReuseMs);
-  }
-
-  async function exchangePassword(credentials: PasswordCredentials, projectId: string) {
-    const fetchedAt = now();
-    const issued = await iam.createProjectToken(credentials, projectId);
-    return { token: issued.token, reuseUntil: reuseUntil(fetchedAt, issued.expiresAt) };
-  }
-
-  function passwordToken(credentials: PasswordCredentials, projectId: string): Promise<string> {
-    const cached = tokens.get(projectId);
-    if (cached && (cached.reuseUntil === undefined || cached.reuseUntil > now())) return cached.token;
-    const fetched = exchangePassword(credentials, projectId);
-    const entry: CachedToken = { token: fetched.then((result) => result.token), reuseUntil: undefined };
-    tokens.set(projectId, entry);
-    fetched.then(
-      (result) => {
-        entry.reuseUntil = result.reuseUntil;
-      },
-      // A failure is not cached: the next call tries again.
-      () => {
-        if (tokens.get(projectId) === entry) tokens.delete(projectId);
-      },
-    );
-    return entry.token;
-  }
+  const refresher = createRefresher({ secretId, secrets, tokens, readCredentials });
 
   function tokenFor(credentials: TokenCredentials | PasswordCredentials, projectId: string): Promise<string> {
     // The token form is not cached here: the secret reader's own cache decides when a rotated token is used.
     return credentials.kind === 'token'
       ? Promise.resolve(credentials.token)
-      : passwordToken(credentials, projectId);
+      : tokens.token(credentials, projectId);
   }
 
   return {
     async getToken(projectId) {
+      await refresher.settled(projectId);
       const credentials = await readCredentials();
       if (credentials.kind === 'aksk')
         throw new SecretError(
@@ -120,14 +282,49 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
       return tokenFor(credentials, projectId);
     },
     async headersFor(request: OutgoingRequest) {
+      const issued = await refresher.settled(request.projectId);
       const credentials = await readCredentials();
-      if (credentials.kind === 'aksk') return signRequest(credentials, request, new Date(now()));
-      return { 'x-auth-token': await tokenFor(credentials, request.projectId) };
+      const headers =
+        credentials.kind === 'aksk'
+          ? signRequest(credentials, request, new Date(now()))
+          : { 'x-auth-token': await tokenFor(credentials, request.projectId) };
+      refresher.label(headers, issued);
+      return headers;
     },
-    invalidate(projectId) {
-      tokens.delete(projectId);
-      // The secret may have been rotated too: a new password, token or access key, or another form.
-      secrets.invalidate(secretId);
+    invalidate(projectId, rejected) {
+      const refreshed = refresher.refresh(projectId, rejected);
+      // A caller that does not wait for the refresh learns of a failure from its next headersFor.
+      refreshed.catch(() => undefined);
+      return refreshed;
+    },
+    redact: (text) => inPlay.scrubber()(text),
+  };
+}
+
+/**
+ * The secret values the authenticator may have sent or may be echoed: the two latest credentials read
+ * (a request signed or sent with the older one may still be answered) and each project's current
+ * token. Kept as a scrubber, rebuilt only when they change.
+ */
+function credentialsInPlay(tokenValues: () => Array<string | undefined>) {
+  let recent: string[][] = [];
+  let scrubber: Scrubber | undefined;
+  return {
+    noteCredentials(credentials: HuaweiCredentials) {
+      recent = [secretValuesOf(credentials), ...recent].slice(0, 2);
+      scrubber = undefined;
+    },
+    changed() {
+      scrubber = undefined;
+    },
+    scrubber(): Scrubber {
+      if (scrubber === undefined) {
+        const values = [...recent.flat(), ...tokenValues()].filter(
+          (value): value is string => value !== undefined,
+        );
+        scrubber = createScrubber(values);
+      }
+      return scrubber;
     },
   };
 }

@@ -117,10 +117,12 @@ function anyKeyMatches(
  * verifying is enough. The timestamp tolerance bounds replays; duplicate deliveries of the same
  * `webhook-id` are suppressed elsewhere.
  *
- * When no cached key matches, the key may just have rotated, so the secret is dropped from the cache and
- * read once more — but at most once per `keyRefreshIntervalMs` per container, so a flood of bad signatures
- * costs one Secrets Manager call per interval, not one per request. A rotation is therefore picked up on
- * the first failing request (or within the interval), well before the secret cache's own time to live.
+ * When no cached key matches, the key may just have rotated, so the secret is read once more — but at
+ * most once per `keyRefreshIntervalMs` per container, so a flood of bad signatures costs one Secrets
+ * Manager call per interval, not one per request. A rotation is therefore picked up on the first failing
+ * request (or within the interval), well before the secret cache's own time to live. The cached keys are
+ * replaced only by a read that succeeds: a forged request during a Secrets Manager outage must not leave
+ * the container without keys, which would refuse every genuine webhook until the outage ends.
  */
 export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookVerifier {
   const { secretId, secrets } = options;
@@ -129,9 +131,10 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookV
   const now = options.now ?? Date.now;
   let lastRefreshAt = Number.NEGATIVE_INFINITY;
 
-  async function readKeys(id: string): Promise<Webhook[]> {
+  /** The keys as cached, or (`fresh`) as read again now; a failed re-read leaves the cached keys in use. */
+  async function readKeys(id: string, fresh = false): Promise<Webhook[]> {
     try {
-      return signingKeysFrom(await secrets.readJson(id), id);
+      return signingKeysFrom(await (fresh ? secrets.refresh(id) : secrets.readJson(id)), id);
     } catch (error) {
       throw new SignatureError(reasons.unreadableKey, { cause: error });
     }
@@ -167,8 +170,7 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookV
         return { webhookId, timestamp };
       }
       if (claimRefresh()) {
-        secrets.invalidate(secretId);
-        if (anyKeyMatches(await readKeys(secretId), webhookId, timestamp, rawBody, signatures)) {
+        if (anyKeyMatches(await readKeys(secretId, true), webhookId, timestamp, rawBody, signatures)) {
           return { webhookId, timestamp };
         }
       }

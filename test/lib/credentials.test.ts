@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseCredentials } from '../../lib/credentials.ts';
+import { parseCredentials, secretValuesOf } from '../../lib/credentials.ts';
 import { SecretError } from '../../lib/errors.ts';
 import { describeError } from '../support/secret-leaks.ts';
 
@@ -165,5 +165,19 @@ describe('parseCredentials', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('secretValuesOf', () => {
+  it('gives the values that unlock something, never the names of the account', () => {
+    const of = (value: unknown) => secretValuesOf(parseCredentials(SECRET_ID, value));
+    expect(of({ token: 'MIIT-values-of-1' })).toEqual(['MIIT-values-of-1']);
+    expect(of({ domain_name: 'acme', user_name: 'bot', password: 'Pa55-values-of' })).toEqual([
+      'Pa55-values-of',
+    ]);
+    expect(of({ access_key: 'HPUAVALUESOF01', secret_key: 'sk-values-of' })).toEqual(['sk-values-of']);
+    expect(
+      of({ access_key: 'HPUAVALUESOF01', secret_key: 'sk-values-of', security_token: 'stok-values-of' }),
+    ).toEqual(['sk-values-of', 'stok-values-of']);
   });
 });

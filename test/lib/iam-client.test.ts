@@ -45,6 +45,7 @@ describe('createIamClient', () => {
   beforeEach(() => {
     iam.requests.length = 0;
     iam.issuedTokens.length = 0;
+    iam.streamed.length = 0;
   });
 
   it('sends the documented password-method, project-scoped request and returns the subject token', async () => {
@@ -164,6 +165,47 @@ describe('createIamClient', () => {
     );
     expect(error.message).toBe(message);
     expect(describeError(error)).not.toMatch(/MIIT-leak/);
+  });
+
+  it('refuses a 50 MB answer after reading no more than its cap, quoting none of it', async () => {
+    const cap = 64 * 1024;
+    const total = 50 * 1024 * 1024;
+    iam.answerNext({ status: 201, streamBytes: total, headers: { 'x-subject-token': 'MIIT-huge-answer-1' } });
+    const error = await rejection(
+      createIamClient({ endpoint: iam.url }).createProjectToken(deployer, PROJECT_ID),
+    );
+
+    expect(error.message).toBe(
+      `Huawei IAM answered 201 with an answer too large to read (over ${cap} bytes) for project ${PROJECT_ID}`,
+    );
+    expect(describeError(error)).not.toMatch(/MIIT-huge|aaaaaaaaaaaa/);
+    // The client hung up at the cap: IAM got rid of no more than the sockets' kernel buffers hold
+    // (a few MB on loopback), far from the 50 MB it meant to send.
+    const [streamed] = iam.streamed;
+    const written = await streamed;
+    expect(written).toBeGreaterThan(cap);
+    expect(written).toBeLessThan(total / 4);
+  });
+
+  it('refuses an oversized error answer the same way, without reading it whole', async () => {
+    iam.answerNext({ status: 500, streamBytes: 5 * 1024 * 1024 });
+    const error = await rejection(
+      createIamClient({ endpoint: iam.url, maxBodyBytes: 1024 }).createProjectToken(deployer, PROJECT_ID),
+    );
+    expect(error.message).toBe(
+      `Huawei IAM answered 500 with an answer too large to read (over 1024 bytes) for project ${PROJECT_ID}`,
+    );
+  });
+
+  it('scrubs the password from an error code that echoes it', async () => {
+    const echoing: PasswordCredentials = { ...deployer, password: 'Echoed-Pa55word-4d2a' };
+    iam.answerNext({ status: 401, body: { error_code: `bad ${echoing.password.slice(1, 15)}` } });
+    const error = await rejection(
+      createIamClient({ endpoint: iam.url }).createProjectToken(echoing, PROJECT_ID),
+    );
+    expect(error.message).toBe(
+      `Huawei IAM refused the credentials for project ${PROJECT_ID} (401 bad [redacted])`,
+    );
   });
 
   it('sends the request once more when IAM drops a reused connection', async () => {

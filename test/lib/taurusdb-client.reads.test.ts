@@ -118,4 +118,9 @@ describe('the TaurusDB read APIs (version, proxy list, job)', () => {
       errorCode: 'APIGW.0302',
     });
   });
+
+  it("scrubs a job's fail_reason of the token sent", async () => {
+    taurusDb.setJob('wf-3', { status: 'Failed', fail_reason: `token ${TOKEN.slice(2)} expired` });
+    expect(await client().getJob(PROJECT, 'wf-3')).toMatchObject({ fail_reason: 'token [redacted] expired' });
+  });
 });

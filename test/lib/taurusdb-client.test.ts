@@ -2,6 +2,7 @@ import { Agent } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthenticationError, UpstreamError, ValidationError } from '../../lib/errors.ts';
 import type { OutgoingRequest, RequestAuthenticator } from '../../lib/request-authenticator.ts';
+import { createScrubber } from '../../lib/scrub.ts';
 import {
   createTaurusDbClient,
   type TaurusDbClientOptions,
@@ -33,16 +34,21 @@ const UPGRADE_PATH = `/v3/${CALL.projectId}/instances/${CALL.instanceId}/proxy/$
 function fakeAuthenticator(tokens: string[] = [TOKEN]) {
   const seen: OutgoingRequest[] = [];
   const invalidated: string[] = [];
+  const handedOut: Array<Record<string, string>> = [];
+  const refused: Array<Readonly<Record<string, string>> | undefined> = [];
   const authenticator: RequestAuthenticator = {
     async headersFor(request) {
       seen.push(request);
-      return { 'X-Auth-Token': tokens[Math.min(invalidated.length, tokens.length - 1)] ?? '' };
+      const headers = { 'X-Auth-Token': tokens[Math.min(invalidated.length, tokens.length - 1)] ?? '' };
+      handedOut.push(headers);
+      return headers;
     },
-    invalidate(projectId) {
+    invalidate(projectId, rejected) {
       invalidated.push(projectId);
+      refused.push(rejected);
     },
   };
-  return { authenticator, seen, invalidated };
+  return { authenticator, seen, invalidated, handedOut, refused };
 }
 
 /** A clock that only moves when the client sleeps; the waits are recorded instead of slept. */
@@ -374,6 +380,9 @@ describe('createTaurusDbClient against the TaurusDB stand-in', () => {
       const response = await client({ authenticator: auth.authenticator }).upgradeProxyVersion(CALL);
 
       expect(auth.invalidated).toEqual([CALL.projectId]);
+      // The very headers refused go back, so the authenticator can tell a refresh already made.
+      expect(auth.refused).toEqual([auth.handedOut[0]]);
+      expect(auth.refused[0]).toBe(auth.handedOut[0]);
       expect(taurusDb.requests.map((request) => request.headers['x-auth-token'])).toEqual([stale, TOKEN_2]);
       expect(taurusDb.upgrades.map((upgrade) => upgrade.token)).toEqual([TOKEN_2]);
       expect(response).toMatchObject({ status: 200, attempts: 2 });
@@ -401,6 +410,25 @@ describe('createTaurusDbClient against the TaurusDB stand-in', () => {
       const response = await client({ authenticator: auth.authenticator }).upgradeProxyVersion(CALL);
       expect(response.attempts).toBe(4);
       expect(time.waits).toEqual([1_000, 1_000]);
+    });
+  });
+
+  describe('a 401 whose refresh fails', () => {
+    it('waits for the refresh and fails with its error, sending nothing more', async () => {
+      const refusal = new AuthenticationError('Huawei IAM failed to issue a token for project p (503)');
+      let settled = false;
+      const authenticator: RequestAuthenticator = {
+        headersFor: async () => ({ 'x-auth-token': 'MIIT-refused-token-0009' }),
+        invalidate: async () => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          settled = true;
+          throw refusal;
+        },
+      };
+      const error = await failureOf(client({ authenticator }).upgradeProxyVersion(CALL));
+      expect(settled).toBe(true);
+      expect(error).toBe(refusal);
+      expect(taurusDb.upgradeRequests()).toBe(1);
     });
   });
 
@@ -495,6 +523,34 @@ describe('createTaurusDbClient against the TaurusDB stand-in', () => {
     const error = (await failureOf(client().upgradeProxyVersion(CALL))) as UpstreamError;
     expect(error.errorMsg).toBe('Parameter error. token [redacted] rejected');
     expect(describeError(error)).not.toContain(TOKEN);
+  });
+
+  it('scrubs the items of a 200 of the token and of any 12-character piece of it', async () => {
+    taurusDb.script(
+      replies.items(
+        { workflow_id: 'w-1', state: 'REJECT', error_message: `token ${TOKEN} has no right` },
+        { workflow_id: 'w-2', state: 'REJECT', error_message: `token …${TOKEN.slice(4, 24)}… refused` },
+      ),
+      replies.error(400, `DBS.${TOKEN.slice(-12)}`, `near ${TOKEN.slice(0, 11)} only`),
+    );
+    const response = await client().upgradeProxyVersion(CALL);
+    const error = (await failureOf(client().upgradeProxyVersion(CALL))) as UpstreamError;
+
+    expect(response.items.map((item) => item.error_message)).toEqual([
+      'token [redacted] has no right',
+      'token …[redacted]… refused',
+    ]);
+    // An 11-character run is left: too short to tell from ordinary text.
+    expect([error.errorCode, error.errorMsg]).toEqual(['DBS.[redacted]', `near ${TOKEN.slice(0, 11)} only`]);
+  });
+
+  it('scrubs what the authenticator redacts too: credentials it holds that were not sent', async () => {
+    const password = 'Pa55w0rd-held-not-sent-77';
+    const auth = fakeAuthenticator();
+    const authenticator = { ...auth.authenticator, redact: createScrubber([password]) };
+    taurusDb.script(replies.reject(`user with password ${password.slice(3, 18)} is locked`));
+    const response = await client({ authenticator }).upgradeProxyVersion(CALL);
+    expect(response.items[0]?.error_message).toBe('user with password [redacted] is locked');
   });
 });
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthenticationError, SecretError } from '../../lib/errors.ts';
 import type { OutgoingRequest } from '../../lib/request-authenticator.ts';
 import { createSecretReader } from '../../lib/secrets.ts';
+import { createTaurusDbClient } from '../../lib/taurusdb-client.ts';
 import { createTokenAuthenticator, type TokenAuthenticatorOptions } from '../../lib/token-provider.ts';
 import { type AkSkVerdict, sendAkSkRejection, verifyAkSkRequest } from '../support/aksk-verifier.ts';
 import { type IamStandIn, type IamUser, startIamStandIn } from '../support/iam-stand-in.ts';
@@ -12,6 +13,7 @@ import {
   type SecretsManagerStandIn,
   startSecretsManagerStandIn,
 } from '../support/secrets-manager-stand-in.ts';
+import { replies, startTaurusDbStandIn } from '../support/taurusdb-stand-in.ts';
 
 const PROJECT_A = '054e292c9880d4992f02c0196d3ea468';
 const PROJECT_B = '1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6';
@@ -319,6 +321,157 @@ describe('createTokenAuthenticator', () => {
     ];
     for (const error of errors) expect(leakedSecrets(describeError(error), secrets)).toEqual([]);
     expect(leakedSecrets(output.text(), secrets)).toEqual([]);
+  });
+
+  describe('after a 401: refresh once, keep what works', () => {
+    const quiet = { warn: () => undefined };
+
+    it('keeps the old credentials when the secret cannot be read again, and the retried upgrade runs', async () => {
+      const taurusDb = await startTaurusDbStandIn({ acceptedTokens: ['MIIT-kept-through-outage-01'] });
+      try {
+        secretsManager.put(secretId, { token: 'MIIT-kept-through-outage-01' });
+        const secrets = createSecretReader({ client: secretsManager.client(), ...quiet });
+        const tokens = authenticator({ secrets });
+        const client = createTaurusDbClient({ endpoint: taurusDb.url, authenticator: tokens });
+        await tokens.getToken(PROJECT_A);
+
+        // One spurious 401 while Secrets Manager is down: the re-read fails, the token read before stays.
+        taurusDb.script(replies.unauthorized());
+        secretsManager.failing = true;
+        const response = await client
+          .upgradeProxyVersion({
+            projectId: PROJECT_A,
+            instanceId: 'i1',
+            proxyId: 'p1',
+            sourceVersion: '2.23.12.000',
+            targetVersion: '2.24.03.000',
+          })
+          .finally(() => {
+            secretsManager.failing = false;
+          });
+
+        expect(response).toMatchObject({ status: 200, attempts: 2 });
+        expect(taurusDb.upgrades.map((upgrade) => upgrade.token)).toEqual([
+          'MIIT-kept-through-outage-01',
+          'MIIT-kept-through-outage-01',
+        ]);
+        expect(secretsManager.reads(secretId)).toBe(2);
+        expect(await tokens.getToken(PROJECT_B)).toBe('MIIT-kept-through-outage-01');
+      } finally {
+        await taurusDb.close();
+      }
+    });
+
+    it('exchanges the kept password for a new token when the secret cannot be read again', async () => {
+      secretsManager.put(secretId, passwordSecret(deployer));
+      const tokens = authenticator({
+        secrets: createSecretReader({ client: secretsManager.client(), ...quiet }),
+      });
+      const refused = await tokens.headersFor(upgradeRequest(PROJECT_A));
+
+      secretsManager.failing = true;
+      let retried: Record<string, string>;
+      try {
+        await tokens.invalidate(PROJECT_A, refused);
+        retried = await tokens.headersFor(upgradeRequest(PROJECT_A));
+      } finally {
+        secretsManager.failing = false;
+      }
+
+      expect(retried).toEqual({ 'x-auth-token': iam.issuedTokens[1]?.token });
+      expect(retried).not.toEqual(refused);
+      expect(iam.tokenRequests(PROJECT_A)).toBe(2);
+    });
+
+    it('shares one secret re-read and one IAM exchange among concurrent 401s of a project', async () => {
+      secretsManager.put(secretId, passwordSecret(deployer));
+      const tokens = authenticator();
+      const refused = await Promise.all(
+        Array.from({ length: 20 }, () => tokens.headersFor(upgradeRequest(PROJECT_A))),
+      );
+
+      // Ten 401s at once, then ten more trickling in, each retried as the TaurusDB client does.
+      const retry = async (headers: Record<string, string>) => {
+        await tokens.invalidate(PROJECT_A, headers);
+        return tokens.headersFor(upgradeRequest(PROJECT_A));
+      };
+      const retried = await Promise.all(refused.slice(0, 10).map(retry));
+      for (const headers of refused.slice(10)) retried.push(await retry(headers));
+
+      expect(secretsManager.reads(secretId)).toBe(2);
+      expect(iam.tokenRequests(PROJECT_A)).toBe(2);
+      expect(new Set(retried.map((headers) => headers['x-auth-token']))).toEqual(
+        new Set([iam.issuedTokens[1]?.token]),
+      );
+    });
+
+    it('only retries, refreshing nothing, for a 401 to a token older than the one already refreshed', async () => {
+      secretsManager.put(secretId, passwordSecret(deployer));
+      const tokens = authenticator();
+      const first = await tokens.headersFor(upgradeRequest(PROJECT_A));
+      await tokens.invalidate(PROJECT_A, first);
+      const second = await tokens.headersFor(upgradeRequest(PROJECT_A));
+
+      // A slow request sent with the first token comes back 401 after the refresh.
+      await tokens.invalidate(PROJECT_A, first);
+      expect(await tokens.headersFor(upgradeRequest(PROJECT_A))).toEqual(second);
+      expect([secretsManager.reads(secretId), iam.tokenRequests()]).toEqual([2, 2]);
+
+      // The refreshed token refused in turn is a new refusal: it is refreshed again.
+      await tokens.invalidate(PROJECT_A, second);
+      expect([secretsManager.reads(secretId), iam.tokenRequests()]).toEqual([3, 3]);
+    });
+
+    it("fails the refresh with IAM's error when IAM cannot issue the token the 401 asked for", async () => {
+      secretsManager.put(secretId, passwordSecret(deployer));
+      const tokens = authenticator();
+      const refused = await tokens.headersFor(upgradeRequest(PROJECT_A));
+      iam.failNext(1, 503);
+
+      const error = await failure(Promise.resolve(tokens.invalidate(PROJECT_A, refused)));
+      expect(error).toBeInstanceOf(AuthenticationError);
+      expect(error.message).toBe(
+        `Huawei IAM failed to issue a token for project ${PROJECT_A} (503 Internal Server Error)`,
+      );
+      // IAM is back: the next 401 refreshes again.
+      await tokens.invalidate(PROJECT_A, refused);
+      expect(await tokens.getToken(PROJECT_A)).toBe(iam.issuedTokens[1]?.token);
+    });
+
+    it('keeps a token still valid in use when IAM fails to replace it near its end', async () => {
+      const warnings: unknown[] = [];
+      secretsManager.put(secretId, passwordSecret(deployer));
+      const tokens = authenticator({ warn: (...args) => warnings.push(args) });
+      const first = await tokens.getToken(PROJECT_A);
+      const expiresAt = Date.parse(iam.issuedTokens[0]?.expiresAt ?? '');
+
+      clock = expiresAt - MARGIN;
+      iam.failNext(1, 503);
+      expect(await tokens.getToken(PROJECT_A)).toBe(first);
+      expect(warnings).toEqual([
+        [
+          'IAM could not issue a new token; the current one stays in use until it expires',
+          {
+            projectId: PROJECT_A,
+            reason: `Huawei IAM failed to issue a token for project ${PROJECT_A} (503 Internal Server Error)`,
+          },
+        ],
+      ]);
+
+      clock = expiresAt;
+      iam.failNext(1, 503);
+      await expect(tokens.getToken(PROJECT_A)).rejects.toBeInstanceOf(AuthenticationError);
+    });
+
+    it('redacts the credentials it holds and the tokens it handed out, without exposing them', async () => {
+      secretsManager.put(secretId, passwordSecret(deployer));
+      const tokens = authenticator();
+      const token = await tokens.getToken(PROJECT_A);
+      const echoed = `bad password ${deployer.password.slice(2, 16)} for ${token}`;
+
+      expect(tokens.redact(echoed)).toBe('bad password [redacted] for [redacted]');
+      expect(leakedSecrets(describeError(tokens), [deployer.password, token])).toEqual([]);
+    });
   });
 
   describe('the AK/SK form', () => {

@@ -335,6 +335,37 @@ describe('createWebhookVerifier', () => {
       expect(secretsManager.reads(secretId)).toBe(3);
     });
 
+    it('keeps the cached key when the re-read forced by a forged signature fails (Secrets Manager outage)', async () => {
+      const key = generateWebhookKey();
+      const { verifier, secretId, clock } = setUp({ key }, { keyRefreshIntervalMs: 60_000 });
+      const genuine = (id: string) =>
+        signWebhook({ key, id, timestamp: Math.floor(clock.ms / 1000), body: BODY });
+      await verifier.verify(BODY, genuine('msg_before_outage'));
+
+      secretsManager.failing = true;
+      try {
+        const forged = signWebhook({
+          key: generateWebhookKey(),
+          id: 'msg_forged',
+          timestamp: NOW,
+          body: BODY,
+        });
+        expect((await signatureError(verifier.verify(BODY, forged))).message).toBe(reasons.noMatch);
+        expect(secretsManager.reads(secretId)).toBe(2);
+
+        await expect(verifier.verify(BODY, genuine('msg_during_outage'))).resolves.toMatchObject({
+          webhookId: 'msg_during_outage',
+        });
+        // Past the secret cache's own time to live too, the key read before stays in use.
+        clock.ms += 6 * 60_000;
+        await expect(verifier.verify(BODY, genuine('msg_later_in_outage'))).resolves.toMatchObject({
+          webhookId: 'msg_later_in_outage',
+        });
+      } finally {
+        secretsManager.failing = false;
+      }
+    });
+
     it('does not re-read for a stale timestamp or a missing header, which no key can fix', async () => {
       const key = generateWebhookKey();
       const { verifier, secretId } = setUp({ key });

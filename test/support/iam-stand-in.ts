@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import {
@@ -28,6 +29,11 @@ export interface ScriptedAnswer {
   body?: unknown;
   headers?: Record<string, string>;
   drop?: boolean;
+  /**
+   * Instead of `body`, this many bytes of JSON-looking filler, written in 64 KB pieces as the
+   * connection takes them (never built whole); what was written is reported in `streamed`.
+   */
+  streamBytes?: number;
 }
 
 export interface IamStandInOptions {
@@ -56,7 +62,13 @@ export interface IamStandIn {
   hold(): () => void;
   /** How many token requests arrived, for one project or in all, whatever they were answered. */
   tokenRequests(projectId?: string): number;
+  /** Issued tokens not revoked: the ones a TaurusDB stand-in wired to this IAM accepts. */
   issuedTokens: IssuedToken[];
+  /** Tokens taken out of `issuedTokens` by `revoke`, as IAM's token revocation does. */
+  revokedTokens: IssuedToken[];
+  revoke(token: string): void;
+  /** Per `streamBytes` answer: the bytes written once it ended or its connection was closed. */
+  streamed: Array<Promise<number>>;
   close(): Promise<void>;
 }
 
@@ -126,6 +138,12 @@ export async function startIamStandIn(options: IamStandInOptions = {}): Promise<
     const scripted = script.shift();
     if (scripted?.drop) {
       response.socket?.destroy();
+      return;
+    }
+    if (scripted?.streamBytes !== undefined) {
+      const written = streamFiller(response, scripted);
+      standIn.streamed.push(written);
+      await written;
       return;
     }
     if (scripted) {
@@ -230,10 +248,53 @@ export async function startIamStandIn(options: IamStandInOptions = {}): Promise<
       ).length;
     },
     issuedTokens: [],
+    revokedTokens: [],
+    revoke(token) {
+      const index = standIn.issuedTokens.findIndex((issued) => issued.token === token);
+      if (index === -1) throw new Error('the stand-in never issued that token');
+      standIn.revokedTokens.push(...standIn.issuedTokens.splice(index, 1));
+    },
+    streamed: [],
     close() {
       for (const release of [...releases]) release();
       return server.close();
     },
   };
   return standIn;
+}
+
+const FILLER_CHUNK = Buffer.alloc(64 * 1024, 'a');
+
+/** Resolves once the response can take more, or once its connection is gone. */
+function writable(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}
+
+/**
+ * Writes `streamBytes` of filler as fast as the connection takes it and resolves to the bytes written
+ * when done, or when the client went away first (which is what a bounded reader does).
+ */
+async function streamFiller(response: ServerResponse, answer: ScriptedAnswer): Promise<number> {
+  const total = answer.streamBytes ?? 0;
+  response.writeHead(answer.status ?? 201, {
+    'content-type': 'application/json',
+    'content-length': total,
+    ...answer.headers,
+  });
+  let written = 0;
+  while (written < total && !response.destroyed && !response.socket?.destroyed) {
+    const piece = FILLER_CHUNK.subarray(0, Math.min(FILLER_CHUNK.length, total - written));
+    written += piece.length;
+    if (!response.write(piece)) await writable(response);
+  }
+  if (!response.destroyed) response.end();
+  return written;
 }
