@@ -7,16 +7,22 @@ import { loadTrackingConfig } from '../lib/config.ts';
 import { UnknownEventError, ValidationError } from '../lib/errors.ts';
 import errorResponse from '../lib/middleware/error-response.ts';
 import { logger, metrics } from '../lib/observability.ts';
-import { DETAIL_TYPES } from '../lib/result-events.ts';
 import type { CheckReport } from '../lib/tracker.ts';
 import { createTrackingDependencies, type TrackingDependencies } from '../lib/tracking-dependencies.ts';
-import { parseTrackedMessage, trackedFromAccepted } from '../lib/tracking-message.ts';
+import {
+  parseTrackedMessage,
+  TRACKED_DETAIL_TYPES,
+  type TrackedUpgrade,
+  trackedFromAccepted,
+  trackedFromUnconfirmed,
+} from '../lib/tracking-message.ts';
 
 /**
- * Follows each accepted upgrade's workflow to its end (lib/tracker.ts). Two triggers:
- * - the EventBridge rule for `Proxy Upgrade Accepted` from this service's own source: the first
- *   check, straight away. A failure throws, so Lambda's asynchronous retries and then the
- *   onFailure queue take over;
+ * Follows each accepted upgrade's workflow, and each unconfirmed upgrade's proxy version, to its end
+ * (lib/tracker.ts). Two triggers:
+ * - the EventBridge rule for `Proxy Upgrade Accepted` and `Proxy Upgrade Unconfirmed` from this
+ *   service's own source: the first check, straight away. A failure throws, so Lambda's asynchronous
+ *   retries and then the onFailure queue take over;
  * - the tracking queue's event source mapping: the re-checks, each message a due check. Failures are
  *   reported per record (ReportBatchItemFailures), so only those messages come back after the
  *   visibility timeout, and one that keeps failing (or cannot be read at all) is moved to the
@@ -26,7 +32,9 @@ import { parseTrackedMessage, trackedFromAccepted } from '../lib/tracking-messag
 // Time kept back from the Lambda timeout to publish or queue what a check found.
 const RESERVE_MS = 3_000;
 
-export type TrackResult = SQSBatchResponse | { workflow_id: string; attempt: number; outcome: string };
+export type TrackResult =
+  | SQSBatchResponse
+  | { follow: CheckReport['follow']; workflow_id: string | null; attempt: number; outcome: string };
 
 function isSqsEvent(event: unknown): event is { Records: SQSRecord[] } {
   const records = (event as { Records?: unknown } | null)?.Records;
@@ -37,19 +45,28 @@ function isSqsEvent(event: unknown): event is { Records: SQSRecord[] } {
   );
 }
 
-/** The Accepted event's detail, once it is certain that this is one, published by this service. */
-function acceptedDetailOf(event: unknown, eventSource: string): unknown {
+/** The first check's state, once it is certain that this is an event published by this service to start one. */
+function trackedFromEvent(event: unknown, eventSource: string): TrackedUpgrade {
   const envelope = (event ?? {}) as Record<string, unknown>;
-  if (envelope['detail-type'] !== DETAIL_TYPES.accepted || envelope.source !== eventSource) {
-    throw new UnknownEventError(
-      `the tracker takes "${DETAIL_TYPES.accepted}" events from source ${eventSource} or messages of its tracking queue`,
-    );
+  if (envelope.source === eventSource) {
+    if (envelope['detail-type'] === TRACKED_DETAIL_TYPES.accepted)
+      return trackedFromAccepted(envelope.detail);
+    if (envelope['detail-type'] === TRACKED_DETAIL_TYPES.unconfirmed) {
+      return trackedFromUnconfirmed(envelope.detail);
+    }
   }
-  return envelope.detail;
+  throw new UnknownEventError(
+    `the tracker takes "${TRACKED_DETAIL_TYPES.accepted}" and "${TRACKED_DETAIL_TYPES.unconfirmed}" events from source ${eventSource} or messages of its tracking queue`,
+  );
 }
 
 function describe(report: CheckReport) {
-  return { workflow_id: report.workflowId, attempt: report.attempt, outcome: report.outcome.kind };
+  return {
+    follow: report.follow,
+    workflow_id: report.workflowId,
+    attempt: report.attempt,
+    outcome: report.outcome.kind,
+  };
 }
 
 /** The handler around its collaborators; `handler` below is this with the production ones. */
@@ -92,8 +109,7 @@ export function createHandler(dependencies: TrackingDependencies) {
     .handler(async (event: unknown, context: Context): Promise<TrackResult> => {
       const signal = AbortSignal.timeout(Math.max(1_000, context.getRemainingTimeInMillis() - RESERVE_MS));
       if (isSqsEvent(event)) return checkRecords(event.Records, signal);
-      const tracked = trackedFromAccepted(acceptedDetailOf(event, dependencies.eventSource));
-      return describe(await tracker.check(tracked, signal));
+      return describe(await tracker.check(trackedFromEvent(event, dependencies.eventSource), signal));
     });
 }
 

@@ -2,21 +2,24 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { AppError, ValidationError, type ValidationIssue } from './errors.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from './observability.ts';
-import type { JobStatus } from './taurusdb-client.ts';
+import type { JobStatus, ProxyRef } from './taurusdb-client.ts';
 import {
   boundText,
   buildCompletedEvent,
   buildJobFailedEvent,
   buildTimedOutEvent,
+  buildVersionCompletedEvent,
   type TrackingEvent,
 } from './tracking-events.ts';
-import type { TrackedUpgrade } from './tracking-message.ts';
+import type { FollowedWorkflow, TrackedUpgrade } from './tracking-message.ts';
 import type { TrackingQueue } from './tracking-queue.ts';
+import { compareVersions, isVersion, type ProxyVersions } from './versions.ts';
 
 /**
- * One check of an accepted upgrade's workflow: read the job once, then either publish how it ended
- * or queue the next check. Never waits for the workflow itself.
+ * One check of an upgrade the tracker follows: one read, then either publish how it ended or queue
+ * the next check. Never waits for the upgrade itself.
  *
+ * An accepted upgrade (`follow: 'workflow'`) has a workflow: its job is read.
  * - Completed → `Proxy Upgrade Completed`; Failed → `Proxy Upgrade Failed` (JOB_FAILED, fail_reason).
  * - Pending, Running, any status TaurusDB may add, a job not visible yet (Huawei: a new job can take
  *   seconds to appear) and a read that failed (unreachable, 5xx, or a 4xx such as 403 or an IAM or
@@ -25,16 +28,24 @@ import type { TrackingQueue } from './tracking-queue.ts';
  *   from a lasting one, re-checking is read-only and spaced out, and the maximum tracking time bounds
  *   it; the Timed Out event then carries the last error, and every failed read is logged as a warning
  *   with the `TrackingReadFailures` metric so a lasting problem shows long before that.
- * - When the maximum tracking time since TaurusDB accepted the upgrade has passed and the job is not
- *   over → `Proxy Upgrade Tracking Timed Out`. The last check is scheduled for that moment, so the
- *   limit is kept to the second whatever the backoff.
+ *
+ * An unconfirmed upgrade (`follow: 'version'`: an earlier attempt may have sent it, TaurusDB's answer
+ * is unknown) has no workflow id: the proxy version is read instead.
+ * - current_version at or past resolved.target_version → `Proxy Upgrade Completed` (workflow_id and
+ *   job null, the versions read). Below it, or unreadable, means "not known to be over", as above:
+ *   the upgrade may be running, or may never have been sent, and only the deadline tells them apart.
+ *
+ * Either way, when the maximum tracking time since the upgrade began (TaurusDB accepted it, or the
+ * earlier attempt was about to send it) has passed and it is not over → `Proxy Upgrade Tracking Timed
+ * Out`. The last check is scheduled for that moment, so the limit is kept to the second whatever the
+ * backoff. A message that cannot be ours (see implausibility) is refused before anything is read.
  *
  * Delays: `initialDelaySeconds` after the first check, doubling after each one, capped at
  * `maxDelaySeconds` (defaults 30 s growing to 300 s: an upgrade of a few minutes is seen within a
  * minute or two of its end, for about 30 reads over the default two hours).
  *
  * Duplicates are harmless: EventBridge and SQS deliver at least once, so a check may run twice and
- * a second re-check chain may follow the same workflow. Checks only read; both chains publish the end
+ * a second re-check chain may follow the same upgrade. Checks only read; both chains publish the end
  * event under the same event_id (lib/tracking-events.ts), which consumers deduplicate on.
  */
 
@@ -43,6 +54,10 @@ type MetricsLike = Pick<Metrics, 'addMetric'>;
 
 export interface JobReader {
   getJob(projectId: string, jobId: string, signal?: AbortSignal): Promise<JobStatus | undefined>;
+}
+
+export interface ProxyVersionReader {
+  getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersions>;
 }
 
 export interface TrackingPublisher {
@@ -57,6 +72,7 @@ export interface RecheckSchedule {
 
 export interface TrackerOptions extends RecheckSchedule {
   jobs: JobReader;
+  proxyVersions: ProxyVersionReader;
   publisher: TrackingPublisher;
   queue: Pick<TrackingQueue, 'schedule'>;
   /** Epoch milliseconds. */
@@ -65,14 +81,17 @@ export interface TrackerOptions extends RecheckSchedule {
   metrics?: MetricsLike;
 }
 
+/** `status`: the job status the check read, or for a followed version the proxy's current_version. */
 export type CheckOutcome =
   | { kind: 'completed' | 'failed'; status: string }
   | { kind: 'timed_out'; status: string | null; error?: string }
   | { kind: 'rechecking'; status: string | null; error?: string; delaySeconds: number; messageId: string };
 
 export interface CheckReport {
-  workflowId: string;
-  /** This check's attempt number (0 for the check on the Accepted event). */
+  follow: TrackedUpgrade['follow'];
+  /** null when the proxy version was followed. */
+  workflowId: string | null;
+  /** This check's attempt number (0 for the check on the Accepted or Unconfirmed event). */
   attempt: number;
   outcome: CheckOutcome;
 }
@@ -80,7 +99,8 @@ export interface CheckReport {
 export interface Tracker {
   /**
    * Throws when the outcome could not be published or the next check could not be queued (the
-   * delivery must then be retried), when the caller's signal ended the read, and for a ValidationError.
+   * delivery must then be retried), when the caller's signal ended the read, and for a ValidationError
+   * (a message that cannot be ours).
    */
   check(tracked: TrackedUpgrade, signal?: AbortSignal): Promise<CheckReport>;
 }
@@ -93,42 +113,35 @@ export const CLOCK_SKEW_MS = 5 * 60_000;
 
 /**
  * How long after the maximum tracking time a message of ours may still arrive: a dead letter is kept
- * 14 days and may then be replayed, and the upgrade function republishes a stored Accepted event for
- * at most 7 days (IDEMPOTENCY_WINDOW_SECONDS). A message older than this was not written by us.
+ * 14 days and may then be replayed, and the upgrade function republishes a stored result for at most
+ * 7 days (IDEMPOTENCY_WINDOW_SECONDS). A message older than this was not written by us.
  */
 export const OLDEST_MESSAGE_BEYOND_TRACKING_MS = 30 * 24 * 3600_000;
 
 /**
  * Why a message cannot be one of ours, or undefined when it can. Such a message is refused (a
  * ValidationError: the redrive policy moves it to the dead-letter queue) instead of being followed:
- * - acceptance in the future: the tracking time would never run out, so it would be re-checked
- *   forever;
- * - acceptance before anything of ours can still be in flight;
+ * - a start in the future: the tracking time would never run out, so it would be re-checked forever;
+ * - a start before anything of ours can still be in flight;
  * - more checks than any schedule makes by now: every re-check is queued at least a second after the
  *   check before it, whatever the TRACKING_* settings (so a deploy that changed them refuses nothing),
- *   and the first check runs after the acceptance.
+ *   and the first check runs after the start.
  */
 export function implausibility(
   tracked: TrackedUpgrade,
   nowMs: number,
   maxSeconds: number,
 ): ValidationIssue | undefined {
-  const startedMs = Date.parse(tracked.accepted_at);
+  const { started_at: startedAt, attempt } = tracked;
+  const startedMs = Date.parse(startedAt);
   if (startedMs > nowMs + CLOCK_SKEW_MS) {
-    return { path: 'accepted_at', message: `${tracked.accepted_at} is in the future` };
+    return { path: 'started_at', message: `${startedAt} is in the future` };
   }
   if (startedMs < nowMs - maxSeconds * 1000 - OLDEST_MESSAGE_BEYOND_TRACKING_MS) {
-    return {
-      path: 'accepted_at',
-      message: `${tracked.accepted_at} is older than any tracking message can be`,
-    };
+    return { path: 'started_at', message: `${startedAt} is older than any tracking message can be` };
   }
-  const reachable = Math.floor((nowMs + CLOCK_SKEW_MS - startedMs) / 1000);
-  if (tracked.attempt > reachable) {
-    return {
-      path: 'attempt',
-      message: `${tracked.attempt} checks cannot have run since ${tracked.accepted_at}`,
-    };
+  if (attempt > Math.floor((nowMs + CLOCK_SKEW_MS - startedMs) / 1000)) {
+    return { path: 'attempt', message: `${attempt} checks cannot have run since ${startedAt}` };
   }
   return undefined;
 }
@@ -142,28 +155,140 @@ export function recheckDelaySeconds(attempt: number, remainingMs: number, schedu
   return Math.max(1, Math.min(backoff, Math.ceil(remainingMs / 1000)));
 }
 
-type Reading = { job: JobStatus | undefined; error?: undefined } | { job?: undefined; error: string };
+/** What one check found. `end` is set when the upgrade is over, with the event that says how. */
+interface Finding {
+  status: string | null;
+  error?: string;
+  /** A followed version: what the read found, null when it failed. */
+  versions?: ProxyVersions | null;
+  end?: { kind: 'completed' | 'failed'; event: TrackingEvent };
+  checkedAt: number;
+}
 
 export function createTracker(options: TrackerOptions): Tracker {
   const now = options.now ?? Date.now;
   const log = options.logger ?? defaultLogger;
   const metrics = options.metrics ?? defaultMetrics;
 
-  async function read(tracked: TrackedUpgrade, signal?: AbortSignal): Promise<Reading> {
+  /** The read's value, or why it failed when a later check may do better. */
+  async function attemptRead<T>(
+    tracked: TrackedUpgrade,
+    read: () => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<{ value: T; error?: undefined } | { value?: undefined; error: string }> {
     try {
-      return { job: await options.jobs.getJob(tracked.request.project_id, tracked.workflow_id, signal) };
+      return { value: await read() };
     } catch (error) {
       // The caller ran out of time: the delivery is retried as a whole rather than a re-check queued
       // that might not be sent either. A ValidationError will not get better by waiting.
       if (signal?.aborted || error instanceof ValidationError || !(error instanceof AppError)) throw error;
       metrics.addMetric('TrackingReadFailures', 'Count', 1);
-      log.warn('the job could not be read; checking again later', {
-        workflow_id: tracked.workflow_id,
-        attempt: tracked.attempt,
+      const what = tracked.follow === 'workflow' ? 'the job' : 'the proxy version';
+      log.warn(`${what} could not be read; checking again later`, {
+        ...subject(tracked),
         error: { name: error.name, message: error.message },
       });
       return { error: boundText(`${error.name}: ${error.message}`, MAX_ERROR_BYTES) };
     }
+  }
+
+  async function checkWorkflow(tracked: FollowedWorkflow, signal?: AbortSignal): Promise<Finding> {
+    const { project_id: projectId } = tracked.request;
+    const reading = await attemptRead(
+      tracked,
+      () => options.jobs.getJob(projectId, tracked.workflow_id, signal),
+      signal,
+    );
+    const checkedAt = now();
+    const job = reading.value;
+    const found = { status: job?.status ?? null, ...errorOf(reading), checkedAt };
+    const terminal = job?.status.toLowerCase();
+    if (job === undefined || (terminal !== 'completed' && terminal !== 'failed')) return found;
+    const finished = {
+      created: blankToNull(job.created),
+      ended: blankToNull(job.ended),
+      fail_reason: blankToNull(job.fail_reason),
+    };
+    const event =
+      terminal === 'completed'
+        ? buildCompletedEvent(tracked, finished, new Date(checkedAt))
+        : buildJobFailedEvent(tracked, finished, new Date(checkedAt));
+    return { ...found, end: { kind: terminal, event } };
+  }
+
+  async function checkVersion(tracked: TrackedUpgrade, signal?: AbortSignal): Promise<Finding> {
+    const { project_id: projectId, instance_id: instanceId, proxy_id: proxyId } = tracked.request;
+    const reading = await attemptRead(
+      tracked,
+      async () =>
+        usableVersions(
+          await options.proxyVersions.getProxyVersion({ projectId, instanceId, proxyId }, signal),
+        ),
+      signal,
+    );
+    const checkedAt = now();
+    const versions = reading.value ?? null;
+    const found = { status: versions?.current_version ?? null, versions, ...errorOf(reading), checkedAt };
+    if (versions === null || compareVersions(versions.current_version, tracked.resolved.target_version) < 0) {
+      return found;
+    }
+    return {
+      ...found,
+      end: { kind: 'completed', event: buildVersionCompletedEvent(tracked, versions, new Date(checkedAt)) },
+    };
+  }
+
+  async function finish(tracked: TrackedUpgrade, found: Finding, end: NonNullable<Finding['end']>) {
+    await options.publisher.publish([end.event]);
+    const completed = end.kind === 'completed';
+    metrics.addMetric(completed ? 'UpgradesCompleted' : 'UpgradeWorkflowsFailed', 'Count', 1);
+    const failReason =
+      end.event.detailType === 'Proxy Upgrade Failed' ? end.event.detail.fail_reason : undefined;
+    const what = tracked.follow === 'workflow' ? 'the upgrade workflow' : 'the unconfirmed upgrade';
+    log.info(`${what} ${completed ? 'completed' : 'failed'}`, {
+      ...subject(tracked),
+      ...(failReason === undefined ? {} : { fail_reason: failReason }),
+    });
+    return { kind: end.kind, status: found.status ?? '' } as const;
+  }
+
+  async function timeOut(tracked: TrackedUpgrade, found: Finding) {
+    await options.publisher.publish([
+      buildTimedOutEvent(
+        tracked,
+        {
+          startedAt: tracked.started_at,
+          maxSeconds: options.maxSeconds,
+          checks: tracked.attempt + 1,
+          lastStatus: tracked.follow === 'workflow' ? found.status : null,
+          lastError: found.error,
+          ...(tracked.follow === 'version' ? { lastVersions: found.versions ?? null } : {}),
+        },
+        new Date(found.checkedAt),
+      ),
+    ]);
+    metrics.addMetric('TrackingTimedOut', 'Count', 1);
+    log.warn('tracking gave up: the maximum tracking time is over', {
+      ...subject(tracked),
+      last_status: found.status,
+      max_seconds: options.maxSeconds,
+    });
+    return { kind: 'timed_out', status: found.status, ...errorOf(found) } as const;
+  }
+
+  async function recheck(tracked: TrackedUpgrade, found: Finding, remainingMs: number, signal?: AbortSignal) {
+    const delaySeconds = recheckDelaySeconds(tracked.attempt, remainingMs, options);
+    const messageId = await options.queue.schedule(
+      { ...tracked, attempt: tracked.attempt + 1 },
+      delaySeconds,
+      signal,
+    );
+    log.info('the upgrade is not over; checking again later', {
+      ...subject(tracked),
+      status: found.status ?? (found.error === undefined ? 'not visible yet' : 'unreadable'),
+      next_check_in_seconds: delaySeconds,
+    });
+    return { kind: 'rechecking', status: found.status, ...errorOf(found), delaySeconds, messageId } as const;
   }
 
   return {
@@ -173,75 +298,52 @@ export function createTracker(options: TrackerOptions): Tracker {
         metrics.addMetric('TrackingMessagesRefused', 'Count', 1);
         throw new ValidationError([issue]);
       }
-      const reading = await read(tracked, signal);
-      const checkedAt = now();
-      const status = reading.job?.status ?? null;
-      const base = { workflowId: tracked.workflow_id, attempt: tracked.attempt };
+      const found =
+        tracked.follow === 'workflow'
+          ? await checkWorkflow(tracked, signal)
+          : await checkVersion(tracked, signal);
       metrics.addMetric('TrackingChecks', 'Count', 1);
-
-      const terminal = status?.toLowerCase();
-      if (reading.job !== undefined && (terminal === 'completed' || terminal === 'failed')) {
-        const job = {
-          created: blankToNull(reading.job.created),
-          ended: blankToNull(reading.job.ended),
-          fail_reason: blankToNull(reading.job.fail_reason),
-        };
-        const completed = terminal === 'completed';
-        const event = completed
-          ? buildCompletedEvent(tracked, job, new Date(checkedAt))
-          : buildJobFailedEvent(tracked, job, new Date(checkedAt));
-        await options.publisher.publish([event]);
-        metrics.addMetric(completed ? 'UpgradesCompleted' : 'UpgradeWorkflowsFailed', 'Count', 1);
-        log.info(`the upgrade workflow ${completed ? 'completed' : 'failed'}`, {
-          workflow_id: tracked.workflow_id,
-          attempt: tracked.attempt,
-          ...(completed ? {} : { fail_reason: job.fail_reason }),
-        });
-        return { ...base, outcome: { kind: completed ? 'completed' : 'failed', status: status as string } };
-      }
-
-      const remainingMs = Date.parse(tracked.accepted_at) + options.maxSeconds * 1000 - checkedAt;
-      const error = reading.error === undefined ? {} : { error: reading.error };
-      if (remainingMs <= 0) {
-        await options.publisher.publish([
-          buildTimedOutEvent(
-            tracked,
-            {
-              startedAt: tracked.accepted_at,
-              maxSeconds: options.maxSeconds,
-              checks: tracked.attempt + 1,
-              lastStatus: status,
-              lastError: reading.error,
-            },
-            new Date(checkedAt),
-          ),
-        ]);
-        metrics.addMetric('TrackingTimedOut', 'Count', 1);
-        log.warn('tracking gave up: the maximum tracking time is over', {
-          workflow_id: tracked.workflow_id,
-          attempt: tracked.attempt,
-          last_status: status,
-          max_seconds: options.maxSeconds,
-        });
-        return { ...base, outcome: { kind: 'timed_out', status, ...error } };
-      }
-
-      const delaySeconds = recheckDelaySeconds(tracked.attempt, remainingMs, options);
-      const messageId = await options.queue.schedule(
-        { ...tracked, attempt: tracked.attempt + 1 },
-        delaySeconds,
-        signal,
-      );
-      log.info('the upgrade workflow is not over; checking again later', {
-        workflow_id: tracked.workflow_id,
-        attempt: tracked.attempt,
-        status: status ?? (reading.error === undefined ? 'not visible yet' : 'unreadable'),
-        next_check_in_seconds: delaySeconds,
-      });
-      return { ...base, outcome: { kind: 'rechecking', status, ...error, delaySeconds, messageId } };
+      const base = { follow: tracked.follow, workflowId: tracked.workflow_id, attempt: tracked.attempt };
+      if (found.end !== undefined) return { ...base, outcome: await finish(tracked, found, found.end) };
+      const remainingMs = Date.parse(tracked.started_at) + options.maxSeconds * 1000 - found.checkedAt;
+      if (remainingMs <= 0) return { ...base, outcome: await timeOut(tracked, found) };
+      return { ...base, outcome: await recheck(tracked, found, remainingMs, signal) };
     },
   };
 }
+
+/** The ids a log line names the followed upgrade by. */
+function subject(tracked: TrackedUpgrade) {
+  return {
+    follow: tracked.follow,
+    workflow_id: tracked.workflow_id,
+    proxy_id: tracked.request.proxy_id,
+    attempt: tracked.attempt,
+    origin_event_id: tracked.origin_event_id,
+  };
+}
+
+function errorOf(reading: { error?: string | undefined }): { error?: string } {
+  return reading.error === undefined ? {} : { error: reading.error };
+}
+
+/**
+ * The versions as the Completed event's schema takes them. A version that is not a dotted number
+ * cannot be compared with the target: it counts as a failed read (re-checked, and named as the last
+ * error if it lasts), not as an answer. The text itself is left out of the message: it could be anything.
+ */
+function usableVersions(found: ProxyVersions): ProxyVersions {
+  if (isVersion(found.current_version) && isVersion(found.latest_version)) {
+    return {
+      current_version: found.current_version,
+      latest_version: found.latest_version,
+      can_upgrade: found.can_upgrade,
+    };
+  }
+  throw new UnreadableVersionError('TaurusDB answered a proxy version that is not a dotted version number');
+}
+
+class UnreadableVersionError extends AppError {}
 
 // The sandbox (and, by Huawei's examples, TaurusDB) sends "" for a time or reason it does not have.
 function blankToNull(value: string | null | undefined): string | null {

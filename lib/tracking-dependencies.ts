@@ -8,7 +8,7 @@ import { createTrackingQueue } from './tracking-queue.ts';
 
 export interface TrackingDependencies {
   tracker: Tracker;
-  /** `Source` the Accepted events must carry to be tracked. */
+  /** `Source` the Accepted and Unconfirmed events must carry to be tracked. */
   eventSource: string;
   concurrency: number;
 }
@@ -34,13 +34,16 @@ export function createTrackingDependencies(
     secrets,
     iamEndpoint: config.iamEndpoint,
   });
+  // One client for the job reads (accepted upgrades) and the version reads (unconfirmed ones).
+  const taurusDb = createTaurusDbClient({
+    endpoint: config.taurusDbEndpoint,
+    authenticator,
+    timeouts: config.timeouts,
+  });
   return {
     tracker: createTracker({
-      jobs: createTaurusDbClient({
-        endpoint: config.taurusDbEndpoint,
-        authenticator,
-        timeouts: config.timeouts,
-      }),
+      jobs: taurusDb,
+      proxyVersions: taurusDb,
       publisher: createEventPublisher({ busName: config.eventBusName, source: config.eventSource }),
       queue: createTrackingQueue({ queueUrl: config.tracking.queueUrl }),
       maxSeconds: config.tracking.maxSeconds,

@@ -2,20 +2,24 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { acceptedDetailSchema, failedDetailSchema } from './event-schemas.ts';
 import { DETAIL_TYPES, ERROR_CODES } from './result-events.ts';
+import type { ProxyVersions } from './versions.ts';
 
 /**
  * The events the tracker (functions/track.ts) publishes when it has followed an accepted upgrade's
- * workflow (`GET /v3/{project_id}/jobs?id=`) to its end, and their `Detail` schemas:
+ * workflow (`GET /v3/{project_id}/jobs?id=`) to its end, or an unconfirmed upgrade's proxy version
+ * (`GET .../taurusproxy/proxy-version`) to the target, and their `Detail` schemas:
  *
- * - the job Completed → `Proxy Upgrade Completed`;
+ * - the job Completed, or the proxy at (or past) the target version → `Proxy Upgrade Completed`
+ *   (`workflow_id` and `job` null, `versions` set when it was the version that was followed);
  * - the job Failed → `Proxy Upgrade Failed`, the same DetailType (and the same Detail, plus
  *   `workflow_id` and `fail_reason`) as a call that failed as a whole, so a consumer of failures has
  *   one event to listen to; `error.error_code` is `JOB_FAILED`;
- * - the job not finished (or not readable) when the maximum tracking time is over →
- *   `Proxy Upgrade Tracking Timed Out`: the upgrade may still finish, nobody is watching it any more.
+ * - the job not finished (or not readable), or the proxy still below the target, when the maximum
+ *   tracking time is over → `Proxy Upgrade Tracking Timed Out`: the upgrade may still finish, nobody
+ *   is watching it any more.
  *
- * `request`, `resolved` and `trigger` are carried over from the Accepted event unchanged, so a
- * consumer correlates by them (or by `workflow_id`) without keeping state.
+ * `request`, `resolved` and `trigger` are carried over from the Accepted (or Unconfirmed) event
+ * unchanged, so a consumer correlates by them (or by `workflow_id`) without keeping state.
  */
 
 export const TRACKING_DETAIL_TYPES = {
@@ -73,6 +77,13 @@ const workflowIdSchema = z
   .min(1)
   .meta({ description: 'The workflow (job) id TaurusDB gave when it accepted the upgrade.' });
 
+const followedWorkflowIdSchema = workflowIdSchema.nullable().meta({
+  description:
+    "The workflow (job) id TaurusDB gave when it accepted the upgrade; null when the upgrade was unconfirmed (Proxy Upgrade Unconfirmed: nobody knows TaurusDB's answer) and the tracker followed the proxy version instead.",
+});
+
+const versionsSchema = accepted.versions.unwrap();
+
 const jobTimeSchema = z
   .string()
   .nullable()
@@ -82,7 +93,7 @@ const jobTimeSchema = z
 
 const occurredAtSchema = z.iso.datetime().meta({
   description:
-    'When the workflow ended (its `ended` time, when TaurusDB gave a readable one), else when the tracker saw it end or gave up.',
+    'When the workflow ended (its `ended` time, when TaurusDB gave a readable one), else when the tracker saw it end (for a followed version: the check that read the target version).',
 });
 
 export const completedDetailSchema = z
@@ -90,21 +101,29 @@ export const completedDetailSchema = z
     event_id: eventIdSchema,
     request: accepted.request,
     resolved: accepted.resolved,
-    workflow_id: workflowIdSchema,
+    workflow_id: followedWorkflowIdSchema,
     job: z
       .strictObject({
         status: z.literal('Completed'),
         created: jobTimeSchema,
         ended: jobTimeSchema,
       })
-      .meta({ description: 'The workflow as GET /v3/{project_id}/jobs?id= reported it.' }),
+      .nullable()
+      .meta({
+        description:
+          'The workflow as GET /v3/{project_id}/jobs?id= reported it; null when there was no workflow to follow (workflow_id null).',
+      }),
+    versions: versionsSchema.optional().meta({
+      description:
+        'Present when workflow_id is null: what the version read (GET .../taurusproxy/proxy-version) found, current_version at or past resolved.target_version. Absent when the workflow was followed.',
+    }),
     trigger: accepted.trigger,
     occurred_at: occurredAtSchema,
   })
   .meta({
     title: 'Proxy Upgrade Completed (event detail)',
     description:
-      'The workflow of an accepted upgrade finished: TaurusDB reports the job Completed, so the proxy now runs resolved.target_version.',
+      'The upgrade finished: TaurusDB reports the workflow of the accepted upgrade Completed, or (for an unconfirmed upgrade, workflow_id null) the proxy version read reached resolved.target_version. The proxy now runs resolved.target_version.',
   });
 
 /**
@@ -132,26 +151,33 @@ export const timedOutDetailSchema = z
     event_id: eventIdSchema,
     request: accepted.request,
     resolved: accepted.resolved,
-    workflow_id: workflowIdSchema,
-    started_at: z.iso
-      .datetime()
-      .meta({ description: "When TaurusDB accepted the upgrade (the Accepted event's occurred_at)." }),
+    workflow_id: followedWorkflowIdSchema,
+    started_at: z.iso.datetime().meta({
+      description:
+        "When TaurusDB accepted the upgrade (the Accepted event's occurred_at), or, for an unconfirmed upgrade, when the earlier attempt was about to send it (the Unconfirmed event's sending_at).",
+    }),
     max_seconds: z
       .int()
       .positive()
       .meta({ description: 'The maximum tracking time (TRACKING_MAX_SECONDS).' }),
-    checks: z.int().positive().meta({ description: 'How many times the job was read.' }),
+    checks: z.int().positive().meta({
+      description: 'How many times the job (or, with workflow_id null, the proxy version) was read.',
+    }),
     last_status: z
       .string()
       .nullable()
       .meta({
-        description: `The job status the last check read (Pending, Running); null when the job was never visible or could not be read. ${FIELD_TRUNCATION_NOTE}`,
+        description: `The job status the last check read (Pending, Running); null when the job was never visible or could not be read, and when no workflow was followed. ${FIELD_TRUNCATION_NOTE}`,
       }),
+    last_versions: versionsSchema.nullable().optional().meta({
+      description:
+        'Present when workflow_id is null: what the last version read found (the proxy still below resolved.target_version); null when that read failed.',
+    }),
     last_error: z
       .string()
       .optional()
       .meta({
-        description: `Why the last check could not read the job (TaurusDB unreachable, 5xx, 403…); absent when it read it. ${TRUNCATION_NOTE}`,
+        description: `Why the last check could not read the job or the proxy version (TaurusDB unreachable, 5xx, 403…); absent when it read it. ${TRUNCATION_NOTE}`,
       }),
     trigger: accepted.trigger,
     occurred_at: z.iso.datetime().meta({ description: 'When the tracker gave up.' }),
@@ -159,7 +185,7 @@ export const timedOutDetailSchema = z
   .meta({
     title: 'Proxy Upgrade Tracking Timed Out (event detail)',
     description:
-      'The maximum tracking time passed before the workflow of an accepted upgrade completed or failed. The upgrade may still finish; its outcome is no longer reported.',
+      'The maximum tracking time passed before the workflow of an accepted upgrade completed or failed, or before the proxy of an unconfirmed upgrade (workflow_id null) reached the target version. The upgrade may still finish; its outcome is no longer reported.',
   });
 
 export type CompletedDetail = z.infer<typeof completedDetailSchema>;
@@ -178,10 +204,10 @@ export const TRACKING_DETAIL_SCHEMAS = {
   [TRACKING_DETAIL_TYPES.timedOut]: timedOutDetailSchema,
 } as const;
 
-/** What every tracking event repeats from the Accepted event. */
+/** What every tracking event repeats from the Accepted (or Unconfirmed) event. */
 export interface TrackedContext {
-  accepted_event_id: string;
-  workflow_id: string;
+  origin_event_id: string;
+  workflow_id: string | null;
   request: CompletedDetail['request'];
   resolved: CompletedDetail['resolved'];
   trigger: CompletedDetail['trigger'];
@@ -196,7 +222,7 @@ export interface FinishedJob {
 /** The fields every tracking event repeats from the Accepted event, with its stable id. */
 function fromAccepted(tracked: TrackedContext, detailType: TrackingDetailType) {
   return {
-    event_id: trackingEventId(tracked.accepted_event_id, detailType),
+    event_id: trackingEventId(tracked.origin_event_id, detailType),
     request: tracked.request,
     resolved: tracked.resolved,
     workflow_id: tracked.workflow_id,
@@ -220,8 +246,28 @@ export function buildCompletedEvent(
   };
 }
 
-export function buildJobFailedEvent(
+/** The proxy of an unconfirmed upgrade reached the target: Completed, with no workflow and no job. */
+export function buildVersionCompletedEvent(
   tracked: TrackedContext,
+  versions: ProxyVersions,
+  observedAt: Date,
+): TrackingEvent {
+  const detailType = TRACKING_DETAIL_TYPES.completed;
+  return {
+    detailType,
+    detail: {
+      ...fromAccepted(tracked, detailType),
+      workflow_id: null,
+      job: null,
+      versions,
+      occurred_at: observedAt.toISOString(),
+    },
+  };
+}
+
+/** Only a followed workflow can fail: a version read shows where the proxy is, not how an upgrade went. */
+export function buildJobFailedEvent(
+  tracked: TrackedContext & { workflow_id: string },
   job: FinishedJob,
   observedAt: Date,
 ): TrackingEvent {
@@ -232,6 +278,7 @@ export function buildJobFailedEvent(
     detailType,
     detail: {
       ...fromAccepted(tracked, detailType),
+      workflow_id: tracked.workflow_id,
       error: { error_code: JOB_FAILED, error_msg: failReason ?? DEFAULT_JOB_FAILURE_MESSAGE },
       fail_reason: failReason,
       occurred_at: endedAt(job.ended, observedAt),
@@ -245,6 +292,8 @@ export interface TimedOutFacts {
   checks: number;
   lastStatus: string | null;
   lastError?: string | undefined;
+  /** Set when the proxy version was followed: what the last read found, null when it failed. */
+  lastVersions?: ProxyVersions | null | undefined;
 }
 
 export function buildTimedOutEvent(
@@ -261,6 +310,7 @@ export function buildTimedOutEvent(
       max_seconds: facts.maxSeconds,
       checks: facts.checks,
       last_status: boundField(facts.lastStatus),
+      ...(facts.lastVersions === undefined ? {} : { last_versions: facts.lastVersions }),
       ...(facts.lastError === undefined ? {} : { last_error: boundText(facts.lastError) }),
       occurred_at: observedAt.toISOString(),
     },

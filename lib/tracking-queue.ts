@@ -1,6 +1,6 @@
 import { SendMessageCommand, type SendMessageCommandOutput, SQSClient } from '@aws-sdk/client-sqs';
 import { PublishError } from './errors.ts';
-import { serializeTracked, type TrackedUpgrade } from './tracking-message.ts';
+import { followedName, serializeTracked, type TrackedUpgrade } from './tracking-message.ts';
 
 /**
  * The tracking queue: a re-check is an SQS message whose per-message `DelaySeconds` keeps it invisible
@@ -56,10 +56,10 @@ export function createTrackingQueue(options: TrackingQueueOptions): TrackingQueu
         );
         return output.MessageId ?? '';
       } catch (error) {
-        // Names the workflow and the SQS error, never the message body.
+        // Names what is followed (a workflow or a proxy's version) and the SQS error, never the body.
         const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         throw new PublishError(
-          `the re-check of workflow ${tracked.workflow_id} could not be queued on ${options.queueUrl} (${reason})`,
+          `the re-check of ${followedName(tracked)} could not be queued on ${options.queueUrl} (${reason})`,
           { cause: error },
         );
       }

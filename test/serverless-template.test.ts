@@ -551,23 +551,31 @@ describe('serverless package with the default parameters', () => {
       expect(connectMs + headersMs + bodyMs + 3_000).toBeLessThanOrEqual(fn.Properties.Timeout * 1000);
     });
 
-    it('is started by "Proxy Upgrade Accepted" events the upgrade function publishes, and by nothing else on the bus', () => {
+    it('is started by "Proxy Upgrade Accepted" and "Proxy Upgrade Unconfirmed" events the upgrade function publishes, and by nothing else on the bus', () => {
       const { rule } = tracking;
       expect(rule, 'rule for Proxy Upgrade Accepted').toBeDefined();
       expect(rule.Properties.EventBusName).toBe(deployment.rule.Properties.EventBusName);
       expect(rule.Properties.State).toBe('ENABLED');
       const pattern = rule.Properties.EventPattern;
+      for (const name of ['tracking-accepted-event.json', 'tracking-unconfirmed-event.json']) {
+        const delivered = JSON.parse(readFileSync(join(projectRoot, 'events', name), 'utf8'));
+        // As the upgrade function publishes it: its configured source, its DetailType.
+        const published = { ...delivered, source: deployment.config.eventSource };
+        expect(patternMatches(pattern, published), name).toBe(true);
+        expect(patternMatches(pattern, { ...published, source: 'com.example.somebody-else' }), name).toBe(
+          false,
+        );
+      }
       const accepted = JSON.parse(
         readFileSync(join(projectRoot, 'events/tracking-accepted-event.json'), 'utf8'),
       );
-      // As the upgrade function publishes it: its configured source, the Accepted DetailType.
       const published = { ...accepted, source: deployment.config.eventSource };
-      expect(patternMatches(pattern, published)).toBe(true);
-      expect(patternMatches(pattern, { ...published, source: 'com.example.somebody-else' })).toBe(false);
       // Not the other results, nor the tracker's own events (no loop).
       for (const detailType of [
         DETAIL_TYPES.rejected,
         DETAIL_TYPES.failed,
+        DETAIL_TYPES.skipped,
+        DETAIL_TYPES.planned,
         ...Object.values(TRACKING_DETAIL_TYPES),
       ]) {
         expect(patternMatches(pattern, { ...published, 'detail-type': detailType }), detailType).toBe(false);

@@ -12,8 +12,8 @@ import { parseTrackedMessage } from '../../lib/tracking-message.ts';
 import type { ReceivedEntry } from '../support/eventbridge-stand-in.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 import { sqsEvent } from '../support/sqs-stand-in.ts';
-import { SEED_ACCEPT_ITEM } from '../support/taurusdb-stand-in.ts';
-import { acceptedEvent } from '../support/tracking.ts';
+import { replies, SEED_ACCEPT_ITEM } from '../support/taurusdb-stand-in.ts';
+import { acceptedEvent, trackedSample } from '../support/tracking.ts';
 import {
   EVENT_BUS_NAME,
   sample,
@@ -79,6 +79,7 @@ describe('the tracking function (functions/track.ts) with every collaborator on 
 
     // The first check runs on the Accepted event itself.
     expect(await tracking.invoke(asDelivered(accepted as ReceivedEntry))).toEqual({
+      follow: 'workflow',
       workflow_id: SEED_ACCEPT_ITEM.workflow_id,
       attempt: 0,
       outcome: 'rechecking',
@@ -201,7 +202,7 @@ describe('the tracking function (functions/track.ts) with every collaborator on 
       message('m-garbled', '{"version":1,"workflow_id":'),
       message('m-unpublishable', JSON.stringify(completed)),
     ]);
-    const handler = tracking.handlerWithClock(() => Date.parse(base.accepted_at) + 120_000);
+    const handler = tracking.handlerWithClock(() => Date.parse(base.started_at) + 120_000);
 
     const response = (await handler(batch, lambdaContext())) as SQSBatchResponse;
 
@@ -225,10 +226,10 @@ describe('the tracking function (functions/track.ts) with every collaborator on 
   });
 
   it('reports a message accepted in the future as a batch item failure, queueing no re-check, so it ends in the dead-letter queue', async () => {
-    const base = parseTrackedMessage(sample('tracking-sqs-recheck.json').Records[0].body);
-    const future = { ...base, accepted_at: '2027-11-27T10:00:00.000Z' };
+    const base = trackedSample({ attempt: 1 });
+    const future = { ...base, started_at: '2027-11-27T10:00:00.000Z' };
     world.taurusDb.setJob(future.workflow_id, { status: 'Running' });
-    const handler = tracking.handlerWithClock(() => Date.parse(base.accepted_at) + 120_000);
+    const handler = tracking.handlerWithClock(() => Date.parse(base.started_at) + 120_000);
     const batch = sqsEvent([
       { queueName: 'tracking', messageId: 'm-future', body: JSON.stringify(future), sentAt: Date.now() },
     ]);
@@ -253,6 +254,111 @@ describe('the tracking function (functions/track.ts) with every collaborator on 
     );
   });
 
+  it('follows an Unconfirmed upgrade by its proxy version, below the target → at it: Completed with no workflow', async () => {
+    const event = sample('tracking-unconfirmed-event.json');
+    const { instance_id: instance, proxy_id: proxy } = event.detail.request;
+    const clock = { now: Date.parse(event.detail.occurred_at) };
+    const handler = tracking.handlerWithClock(() => clock.now);
+    const versionReads = world.taurusDb.reads('version');
+    world.taurusDb.setProxyVersion(instance, proxy, {
+      current_version: '2.23.12.000',
+      latest_version: '2.24.03.000',
+      can_upgrade: true,
+    });
+
+    expect(await handler(event, lambdaContext())).toEqual({
+      follow: 'version',
+      workflow_id: null,
+      attempt: 0,
+      outcome: 'rechecking',
+    });
+    expect(world.taurusDb.reads('version') - versionReads).toBe(1);
+    expect(tracking.sqs.sent.map((message) => message.delaySeconds)).toEqual([30]);
+    expect(world.eventBridge.calls).toEqual([]);
+
+    // The upgrade the earlier attempt sent did run: the proxy is at the target now.
+    const reached = { current_version: '2.24.3.0', latest_version: '2.24.03.000', can_upgrade: false };
+    world.taurusDb.setProxyVersion(instance, proxy, reached);
+    clock.now += 30_000;
+    expect(await deliverRechecks(handler)).toEqual({ batchItemFailures: [] });
+
+    expect(world.taurusDb.reads('version') - versionReads).toBe(2);
+    expect(jobReads()).toBe(0);
+    expect(tracking.sqs.sent).toHaveLength(1);
+    const [completed, ...others] = world.eventBridge.events();
+    expect(others).toEqual([]);
+    expect(completed).toMatchObject({ Source: SOURCE, DetailType: 'Proxy Upgrade Completed' });
+    expect(completedDetailSchema.parse(completed?.Detail)).toEqual({
+      event_id: expect.stringMatching(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      ),
+      request: event.detail.request,
+      resolved: event.detail.resolved,
+      workflow_id: null,
+      job: null,
+      versions: reached,
+      trigger: event.detail.trigger,
+      occurred_at: new Date(clock.now).toISOString(),
+    });
+  });
+
+  it('gives up on an Unconfirmed upgrade whose proxy never reaches the target: Tracking Timed Out, counted from sending_at', async () => {
+    const event = sample('tracking-unconfirmed-event.json');
+    const { instance_id: instance, proxy_id: proxy } = event.detail.request;
+    const below = { current_version: '2.23.12.000', latest_version: '2.24.03.000', can_upgrade: true };
+    world.taurusDb.setProxyVersion(instance, proxy, below);
+    const sendingAt = Date.parse(event.detail.sending_at);
+    const clock = { now: Date.parse(event.detail.occurred_at) };
+    const handler = tracking.handlerWithClock(() => clock.now);
+
+    await handler(event, lambdaContext());
+    // One check short of the maximum tracking time after sending_at (not after the event): still following.
+    clock.now = sendingAt + 7_200_000 - 1_000;
+    expect(await deliverRechecks(handler)).toEqual({ batchItemFailures: [] });
+    expect(tracking.sqs.sent.map((message) => message.delaySeconds)).toEqual([30, 1]);
+    world.taurusDb.scriptRead(
+      replies.error(403, 'DBS.200003', 'The operation is not allowed for this user.'),
+    );
+    clock.now = sendingAt + 7_200_000;
+    expect(await deliverRechecks(handler)).toEqual({ batchItemFailures: [] });
+
+    expect(tracking.sqs.sent).toHaveLength(2);
+    const [timedOut, ...others] = world.eventBridge.events();
+    expect(others).toEqual([]);
+    expect(timedOut?.DetailType).toBe('Proxy Upgrade Tracking Timed Out');
+    expect(timedOutDetailSchema.parse(timedOut?.Detail)).toMatchObject({
+      workflow_id: null,
+      request: event.detail.request,
+      started_at: event.detail.sending_at,
+      max_seconds: 7200,
+      checks: 3,
+      last_status: null,
+      // The last read failed: no versions, and why.
+      last_versions: null,
+      last_error: expect.stringContaining('DBS.200003'),
+      occurred_at: new Date(clock.now).toISOString(),
+    });
+  });
+
+  it('takes the events/ samples of an Unconfirmed upgrade: the event and an SQS re-check of its version', async () => {
+    const event = sample('tracking-unconfirmed-event.json');
+    const handler = tracking.handlerWithClock(() => Date.parse(event.detail.occurred_at) + 60_000);
+    world.taurusDb.setProxyVersion(event.detail.request.instance_id, event.detail.request.proxy_id, {
+      current_version: '2.23.12.000',
+      latest_version: '2.24.03.000',
+      can_upgrade: true,
+    });
+
+    expect(await handler(event, lambdaContext())).toMatchObject({ follow: 'version', outcome: 'rechecking' });
+    expect(await handler(sample('tracking-sqs-recheck-version.json'), lambdaContext())).toEqual({
+      batchItemFailures: [],
+    });
+    expect(tracking.sqs.sent.map((sent) => parseTrackedMessage(sent.body))).toMatchObject([
+      { follow: 'version', attempt: 1 },
+      { follow: 'version', attempt: 2 },
+    ]);
+  });
+
   it('takes the events/ samples: the Accepted event and an SQS re-check', async () => {
     const event = sample('tracking-accepted-event.json');
     const acceptedAt = Date.parse(event.detail.occurred_at);
@@ -266,10 +372,13 @@ describe('the tracking function (functions/track.ts) with every collaborator on 
     expect(tracking.sqs.sent.map((sent) => parseTrackedMessage(sent.body).attempt)).toEqual([1, 2]);
   });
 
-  it('refuses events that are not Accepted events of this service, reading nothing', async () => {
+  it('refuses events that are not Accepted or Unconfirmed events of this service, reading nothing', async () => {
     const event = acceptedEvent();
+    const versionReads = world.taurusDb.reads('version');
+    const unconfirmed = sample('tracking-unconfirmed-event.json');
     const refusals = [
       { ...event, source: 'com.example.somebody-else' },
+      { ...unconfirmed, source: 'com.example.somebody-else' },
       { ...event, 'detail-type': DETAIL_TYPES.rejected },
       { upgrades: [] },
     ];
@@ -277,6 +386,7 @@ describe('the tracking function (functions/track.ts) with every collaborator on 
       await expect(tracking.invoke(refused)).rejects.toBeInstanceOf(world.errors.UnknownEventError);
     }
     expect(jobReads()).toBe(0);
+    expect(world.taurusDb.reads('version')).toBe(versionReads);
   });
 
   it('refuses an Accepted event without a workflow id, so it ends in the dead-letter queue, reading nothing', async () => {

@@ -11,12 +11,21 @@ import {
   timedOutDetailSchema,
   trackingEventId,
 } from '../../lib/tracking-events.ts';
-import { parseTrackedMessage, type TrackedUpgrade } from '../../lib/tracking-message.ts';
+import {
+  type FollowedVersion,
+  parseTrackedMessage,
+  type TrackedUpgrade,
+} from '../../lib/tracking-message.ts';
 import { createTrackingQueue } from '../../lib/tracking-queue.ts';
 import { type EventBridgeStandIn, startEventBridgeStandIn } from '../support/eventbridge-stand-in.ts';
 import { type SqsStandIn, startSqsStandIn } from '../support/sqs-stand-in.ts';
 import { replies, startTaurusDbStandIn, type TaurusDbStandIn } from '../support/taurusdb-stand-in.ts';
-import { failedJobWithBadUtf8, recordingObservability, trackedSample } from '../support/tracking.ts';
+import {
+  failedJobWithBadUtf8,
+  recordingObservability,
+  trackedSample,
+  trackedVersionSample,
+} from '../support/tracking.ts';
 
 const TOKEN = 'MIIT-tracker-token-0001';
 const BUS = 'tracker-test-bus';
@@ -73,13 +82,15 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
   });
 
   function tracker(options: { maxAttempts?: number } = {}) {
+    const taurusDbClient = createTaurusDbClient({
+      endpoint: taurusDb.url,
+      authenticator,
+      maxAttempts: options.maxAttempts ?? 1,
+      sleep: async () => undefined,
+    });
     return createTracker({
-      jobs: createTaurusDbClient({
-        endpoint: taurusDb.url,
-        authenticator,
-        maxAttempts: options.maxAttempts ?? 1,
-        sleep: async () => undefined,
-      }),
+      jobs: taurusDbClient,
+      proxyVersions: taurusDbClient,
       publisher: createEventPublisher({
         busName: BUS,
         source: SOURCE,
@@ -131,7 +142,7 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
     expect(event).toMatchObject({ Source: SOURCE, EventBusName: BUS, DetailType: 'Proxy Upgrade Completed' });
     const detail = completedDetailSchema.parse(event?.Detail);
     expect(detail).toEqual({
-      event_id: trackingEventId(first.accepted_event_id, 'Proxy Upgrade Completed'),
+      event_id: trackingEventId(first.origin_event_id, 'Proxy Upgrade Completed'),
       request: first.request,
       resolved: first.resolved,
       workflow_id: first.workflow_id,
@@ -168,7 +179,7 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
     expect(event?.DetailType).toBe('Proxy Upgrade Failed');
     const detail = jobFailedDetailSchema.parse(event?.Detail);
     expect(detail).toMatchObject({
-      event_id: trackingEventId(tracked.accepted_event_id, 'Proxy Upgrade Failed'),
+      event_id: trackingEventId(tracked.origin_event_id, 'Proxy Upgrade Failed'),
       error: { error_code: 'JOB_FAILED', error_msg: 'Insufficient subnet IP addresses.' },
       workflow_id: tracked.workflow_id,
       fail_reason: 'Insufficient subnet IP addresses.',
@@ -221,7 +232,7 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
 
   it('refuses a message whose upgrade was accepted in the future: nothing read, published or queued', async () => {
     // The message would otherwise be re-checked until a time that never comes.
-    const tracked = trackedSample({ accepted_at: '2027-11-27T10:00:00.000Z', attempt: 3 });
+    const tracked = trackedSample({ started_at: '2027-11-27T10:00:00.000Z', attempt: 3 });
     taurusDb.setJob(tracked.workflow_id, { status: 'Running' });
 
     const failure = await tracker()
@@ -238,19 +249,19 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
   });
 
   it('takes a clock a few minutes apart, and an old message (replayed from the dead-letter queue) still ends', async () => {
-    const skewed = trackedSample({ accepted_at: new Date(clock.now + 60_000).toISOString() });
+    const skewed = trackedSample({ started_at: new Date(clock.now + 60_000).toISOString() });
     taurusDb.setJob(skewed.workflow_id, { status: 'Running' });
     expect((await tracker().check(skewed)).outcome.kind).toBe('rechecking');
 
     const replayed = trackedSample({
-      accepted_at: new Date(clock.now - 10 * 24 * 3600_000).toISOString(),
+      started_at: new Date(clock.now - 10 * 24 * 3600_000).toISOString(),
       attempt: 27,
     });
     expect((await tracker().check(replayed)).outcome.kind).toBe('timed_out');
   });
 
   it('refuses a message from before any message of ours can be, or with more checks than any schedule reaches by now', async () => {
-    const ancient = trackedSample({ accepted_at: '1970-01-01T00:00:00.000Z' });
+    const ancient = trackedSample({ started_at: '1970-01-01T00:00:00.000Z' });
     // Ten seconds after the acceptance: every re-check waits at least a second, so at most ten.
     const hurried = trackedSample({ attempt: 5_000 });
     for (const refused of [ancient, hurried]) {
@@ -277,7 +288,7 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
   it('gives up once the maximum tracking time is over: Tracking Timed Out, no further re-check', async () => {
     const tracked = trackedSample({ attempt: 24 });
     taurusDb.setJob(tracked.workflow_id, { status: 'Running' });
-    clock.now = Date.parse(tracked.accepted_at) + SCHEDULE.maxSeconds * 1000;
+    clock.now = Date.parse(tracked.started_at) + SCHEDULE.maxSeconds * 1000;
 
     const report = await tracker().check(tracked);
 
@@ -287,11 +298,11 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
     const [event] = eventBridge.events();
     expect(event?.DetailType).toBe('Proxy Upgrade Tracking Timed Out');
     expect(timedOutDetailSchema.parse(event?.Detail)).toEqual({
-      event_id: trackingEventId(tracked.accepted_event_id, 'Proxy Upgrade Tracking Timed Out'),
+      event_id: trackingEventId(tracked.origin_event_id, 'Proxy Upgrade Tracking Timed Out'),
       request: tracked.request,
       resolved: tracked.resolved,
       workflow_id: tracked.workflow_id,
-      started_at: tracked.accepted_at,
+      started_at: tracked.started_at,
       max_seconds: 7_200,
       checks: 25,
       last_status: 'Running',
@@ -303,7 +314,7 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
   it('still reports a job that completed at the last moment as Completed, not Timed Out', async () => {
     const tracked = trackedSample({ attempt: 24 });
     taurusDb.setJob(tracked.workflow_id, { status: 'Completed' });
-    clock.now = Date.parse(tracked.accepted_at) + SCHEDULE.maxSeconds * 1000 + 5_000;
+    clock.now = Date.parse(tracked.started_at) + SCHEDULE.maxSeconds * 1000 + 5_000;
     expect((await tracker().check(tracked)).outcome.kind).toBe('completed');
     expect(eventBridge.events().map((event) => event.DetailType)).toEqual(['Proxy Upgrade Completed']);
   });
@@ -329,13 +340,98 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
     );
 
     taurusDb.scriptRead(replies.error(403, 'DBS.200003', 'The operation is not allowed for this user.'));
-    clock.now = Date.parse(tracked.accepted_at) + SCHEDULE.maxSeconds * 1000;
+    clock.now = Date.parse(tracked.started_at) + SCHEDULE.maxSeconds * 1000;
     const final = await tracker().check(lastMessage());
     expect(final.outcome).toMatchObject({ kind: 'timed_out', status: null });
     const detail = timedOutDetailSchema.parse(eventBridge.events()[0]?.Detail);
     expect(detail.last_status).toBeNull();
     expect(detail.last_error).toMatch(/403.*DBS\.200003|DBS\.200003.*403/);
     expect(detail.checks).toBe(4);
+  });
+
+  describe('of an unconfirmed upgrade (no workflow: the proxy version is followed)', () => {
+    const BELOW = { current_version: '2.23.12.000', latest_version: '2.24.03.000', can_upgrade: true };
+    let versionReadsBefore = 0;
+    const versionReads = () => taurusDb.reads('version') - versionReadsBefore;
+    beforeEach(() => {
+      versionReadsBefore = taurusDb.reads('version');
+    });
+
+    function setVersion(tracked: FollowedVersion, version: typeof BELOW) {
+      taurusDb.setProxyVersion(tracked.request.instance_id, tracked.request.proxy_id, version);
+    }
+
+    it('reads the documented version path, re-checks while the proxy is below the target, and never reads a job', async () => {
+      const tracked = trackedVersionSample();
+      setVersion(tracked, BELOW);
+
+      const report = await tracker().check(tracked);
+
+      expect(report).toMatchObject({
+        follow: 'version',
+        workflowId: null,
+        outcome: { kind: 'rechecking', status: '2.23.12.000', delaySeconds: 30 },
+      });
+      const { project_id, instance_id, proxy_id } = tracked.request;
+      expect(taurusDb.requests.at(-1)).toMatchObject({
+        method: 'GET',
+        url: `/v3/${project_id}/instances/${instance_id}/proxy/${proxy_id}/taurusproxy/proxy-version`,
+      });
+      expect(versionReads()).toBe(1);
+      expect(jobReads()).toBe(0);
+      expect(lastMessage()).toEqual({ ...tracked, attempt: 1 });
+      expect(eventBridge.calls).toEqual([]);
+    });
+
+    it('publishes Completed with workflow_id and job null once the proxy is past the target', async () => {
+      const tracked = trackedVersionSample({ attempt: 4 });
+      const past = { current_version: '2.25.1.0', latest_version: '2.25.01.000', can_upgrade: false };
+      setVersion(tracked, past);
+
+      const report = await tracker().check(tracked);
+
+      expect(report.outcome).toEqual({ kind: 'completed', status: '2.25.1.0' });
+      expect(sqs.sent).toEqual([]);
+      const [event] = eventBridge.events();
+      expect(event?.DetailType).toBe('Proxy Upgrade Completed');
+      expect(completedDetailSchema.parse(event?.Detail)).toMatchObject({
+        workflow_id: null,
+        job: null,
+        versions: past,
+        resolved: tracked.resolved,
+        occurred_at: new Date(clock.now).toISOString(),
+      });
+      expect(observed.metricNames).toContain('UpgradesCompleted');
+    });
+
+    it('counts a version that is not a dotted number as a failed read, then times out naming it', async () => {
+      const tracked = trackedVersionSample({ attempt: 24 });
+      setVersion(tracked, { ...BELOW, current_version: 'v2.24-beta' });
+      clock.now = Date.parse(tracked.started_at) + SCHEDULE.maxSeconds * 1000;
+
+      const report = await tracker().check(tracked);
+
+      expect(report.outcome).toMatchObject({ kind: 'timed_out', status: null, error: expect.any(String) });
+      const detail = timedOutDetailSchema.parse(eventBridge.events()[0]?.Detail);
+      expect(detail).toMatchObject({ workflow_id: null, last_status: null, last_versions: null, checks: 25 });
+      expect(detail.last_error).toMatch(/not a dotted version number/);
+      expect(detail.last_error).not.toContain('beta');
+    });
+
+    it('times out with the versions the last check read', async () => {
+      const tracked = trackedVersionSample({ attempt: 24 });
+      setVersion(tracked, BELOW);
+      clock.now = Date.parse(tracked.started_at) + SCHEDULE.maxSeconds * 1000;
+
+      expect((await tracker().check(tracked)).outcome).toEqual({ kind: 'timed_out', status: '2.23.12.000' });
+      const detail = timedOutDetailSchema.parse(eventBridge.events()[0]?.Detail);
+      expect(detail).toMatchObject({
+        last_versions: BELOW,
+        last_status: null,
+        started_at: tracked.started_at,
+      });
+      expect(detail).not.toHaveProperty('last_error');
+    });
   });
 
   it('fails the check, queueing nothing, when the outcome cannot be published (the delivery is retried)', async () => {

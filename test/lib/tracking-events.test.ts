@@ -3,14 +3,18 @@ import { z } from 'zod';
 import { failedDetailSchema } from '../../lib/event-schemas.ts';
 import { buildResultEvents } from '../../lib/result-events.ts';
 import {
+  boundText,
   buildCompletedEvent,
   buildJobFailedEvent,
   buildTimedOutEvent,
+  buildVersionCompletedEvent,
+  completedDetailSchema,
   TRACKING_DETAIL_SCHEMAS,
   TRACKING_DETAIL_TYPES,
+  timedOutDetailSchema,
   trackingEventId,
 } from '../../lib/tracking-events.ts';
-import { trackedSample } from '../support/tracking.ts';
+import { trackedSample, trackedVersionSample } from '../support/tracking.ts';
 
 const OBSERVED = new Date('2026-11-27T10:07:31.250Z');
 const FINISHED = { created: '2026-11-27T10:00:02+0000', ended: '2026-11-27T10:05:00+0000' };
@@ -85,6 +89,38 @@ describe('tracking events', () => {
     ).detail;
     expect(detail).not.toHaveProperty('last_error');
     expect(detail).toMatchObject({ last_status: 'Running', checks: 1 });
+  });
+
+  it('a followed version (an Unconfirmed upgrade) ends as Completed or Timed Out with no workflow, in the same schemas', () => {
+    const unconfirmed = trackedVersionSample();
+    const versions = { current_version: '2.24.03.000', latest_version: '2.24.03.000', can_upgrade: false };
+    const completed = buildVersionCompletedEvent(unconfirmed, versions, OBSERVED);
+    expect(completed.detailType).toBe('Proxy Upgrade Completed');
+    expect(completedDetailSchema.parse(completed.detail)).toMatchObject({
+      workflow_id: null,
+      job: null,
+      versions,
+      occurred_at: OBSERVED.toISOString(),
+    });
+    const facts = { startedAt: unconfirmed.started_at, maxSeconds: 7200, checks: 30, lastStatus: null };
+    for (const lastVersions of [{ ...versions, current_version: '2.23.12.000' }, null]) {
+      const timedOut = buildTimedOutEvent(unconfirmed, { ...facts, lastVersions }, OBSERVED);
+      expect(timedOutDetailSchema.parse(timedOut.detail)).toMatchObject({
+        workflow_id: null,
+        last_versions: lastVersions,
+      });
+    }
+    // A followed workflow says nothing of versions.
+    expect(events[0]?.detail).not.toHaveProperty('versions');
+    expect(events[2]?.detail).not.toHaveProperty('last_versions');
+  });
+
+  it('cuts long texts at a character boundary, within the bound, and marks them', () => {
+    expect(boundText('short', 16)).toBe('short');
+    const cut = boundText('€'.repeat(100), 64);
+    expect(cut).toMatch(/^€+…\[truncated from 300 bytes\]$/u);
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(64);
+    expect(Buffer.byteLength(boundText('x'.repeat(9_000)))).toBe(8 * 1024);
   });
 
   it('can be written as JSON Schema, as scripts/generate-schemas.ts does', () => {

@@ -4,7 +4,7 @@ import { serializeTracked } from '../../lib/tracking-message.ts';
 import { createTrackingQueue } from '../../lib/tracking-queue.ts';
 import { describeError } from '../support/secret-leaks.ts';
 import { type SqsStandIn, startSqsStandIn } from '../support/sqs-stand-in.ts';
-import { trackedSample } from '../support/tracking.ts';
+import { trackedSample, trackedVersionSample } from '../support/tracking.ts';
 
 describe('the tracking queue (SQS SendMessage through the real SDK client)', () => {
   let sqs: SqsStandIn;
@@ -55,5 +55,15 @@ describe('the tracking queue (SQS SendMessage through the real SDK client)', () 
     );
     expect((failure as Error).message).not.toContain(tracked.trigger.id);
     expect(describeError(failure)).not.toContain(serializeTracked(tracked));
+  });
+
+  it('names the proxy whose version a failed re-check was following', async () => {
+    const tracked = trackedVersionSample();
+    const failure = await queue(sqs.queueUrl('no-such-queue'))
+      .schedule(tracked, 30)
+      .catch((error: unknown) => error);
+    expect((failure as Error).message).toContain(
+      `the re-check of the version of proxy ${tracked.request.proxy_id} could not be queued`,
+    );
   });
 });

@@ -1,7 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import type { TrackedUpgrade } from '../../lib/tracking-message.ts';
-import { trackedFromAccepted } from '../../lib/tracking-message.ts';
+import {
+  type FollowedVersion,
+  type FollowedWorkflow,
+  trackedFromAccepted,
+  trackedFromUnconfirmed,
+} from '../../lib/tracking-message.ts';
 import type { TaurusDbReply } from './taurusdb-stand-in.ts';
 import { sample } from './world.ts';
 
@@ -10,9 +14,19 @@ export function acceptedEvent() {
   return sample('tracking-accepted-event.json');
 }
 
-/** The tracked state of that sample at `attempt`, accepted at `acceptedAt` when given. */
-export function trackedSample(overrides: Partial<TrackedUpgrade> = {}): TrackedUpgrade {
+/** The tracked state of that sample, with the fields given (e.g. `attempt`, `started_at`) in place of its own. */
+export function trackedSample(overrides: Partial<FollowedWorkflow> = {}): FollowedWorkflow {
   return { ...trackedFromAccepted(acceptedEvent().detail), ...overrides };
+}
+
+/** events/tracking-unconfirmed-event.json: an Unconfirmed event as EventBridge delivers it to the tracker. */
+export function unconfirmedEvent() {
+  return sample('tracking-unconfirmed-event.json');
+}
+
+/** The tracked state of that sample (the proxy version followed), with the fields given in place of its own. */
+export function trackedVersionSample(overrides: Partial<FollowedVersion> = {}): FollowedVersion {
+  return { ...trackedFromUnconfirmed(unconfirmedEvent().detail), ...overrides };
 }
 
 export interface LogEntry {
