@@ -9,6 +9,7 @@ import {
   buildJobFailedEvent,
   buildTimedOutEvent,
   buildVersionCompletedEvent,
+  TRACKING_DETAIL_TYPES,
   type TrackingEvent,
 } from './tracking-events.ts';
 import type { FollowedWorkflow, TrackedUpgrade } from './tracking-message.ts';
@@ -45,8 +46,10 @@ import { compareVersions, isVersion, type ProxyVersions } from './versions.ts';
  * minute or two of its end, for about 30 reads over the default two hours).
  *
  * Duplicates are harmless: EventBridge and SQS deliver at least once, so a check may run twice and
- * a second re-check chain may follow the same upgrade. Checks only read; both chains publish the end
- * event under the same event_id (lib/tracking-events.ts), which consumers deduplicate on.
+ * a second re-check chain may follow the same upgrade. Checks only read. An event_id is the content
+ * address of its event (lib/tracking-events.ts): chains that see the same workflow end publish the
+ * same event (dated by the job's own end time) under the same id, which consumers deduplicate on;
+ * events that differ (two chains' Timed Out events, with their own checks and times) never share one.
  */
 
 type LoggerLike = Pick<Logger, 'info' | 'warn'>;
@@ -165,151 +168,159 @@ interface Finding {
   checkedAt: number;
 }
 
+/** The tracker's collaborators, defaults filled in. */
+interface Deps extends TrackerOptions {
+  now: () => number;
+  log: LoggerLike;
+  metrics: MetricsLike;
+}
+
 export function createTracker(options: TrackerOptions): Tracker {
-  const now = options.now ?? Date.now;
-  const log = options.logger ?? defaultLogger;
-  const metrics = options.metrics ?? defaultMetrics;
-
-  /** The read's value, or why it failed when a later check may do better. */
-  async function attemptRead<T>(
-    tracked: TrackedUpgrade,
-    read: () => Promise<T>,
-    signal?: AbortSignal,
-  ): Promise<{ value: T; error?: undefined } | { value?: undefined; error: string }> {
-    try {
-      return { value: await read() };
-    } catch (error) {
-      // The caller ran out of time: the delivery is retried as a whole rather than a re-check queued
-      // that might not be sent either. A ValidationError will not get better by waiting.
-      if (signal?.aborted || error instanceof ValidationError || !(error instanceof AppError)) throw error;
-      metrics.addMetric('TrackingReadFailures', 'Count', 1);
-      const what = tracked.follow === 'workflow' ? 'the job' : 'the proxy version';
-      log.warn(`${what} could not be read; checking again later`, {
-        ...subject(tracked),
-        error: { name: error.name, message: error.message },
-      });
-      return { error: boundText(`${error.name}: ${error.message}`, MAX_ERROR_BYTES) };
-    }
-  }
-
-  async function checkWorkflow(tracked: FollowedWorkflow, signal?: AbortSignal): Promise<Finding> {
-    const { project_id: projectId } = tracked.request;
-    const reading = await attemptRead(
-      tracked,
-      () => options.jobs.getJob(projectId, tracked.workflow_id, signal),
-      signal,
-    );
-    const checkedAt = now();
-    const job = reading.value;
-    const found = { status: job?.status ?? null, ...errorOf(reading), checkedAt };
-    const terminal = job?.status.toLowerCase();
-    if (job === undefined || (terminal !== 'completed' && terminal !== 'failed')) return found;
-    const finished = {
-      created: blankToNull(job.created),
-      ended: blankToNull(job.ended),
-      fail_reason: blankToNull(job.fail_reason),
-    };
-    const event =
-      terminal === 'completed'
-        ? buildCompletedEvent(tracked, finished, new Date(checkedAt))
-        : buildJobFailedEvent(tracked, finished, new Date(checkedAt));
-    return { ...found, end: { kind: terminal, event } };
-  }
-
-  async function checkVersion(tracked: TrackedUpgrade, signal?: AbortSignal): Promise<Finding> {
-    const { project_id: projectId, instance_id: instanceId, proxy_id: proxyId } = tracked.request;
-    const reading = await attemptRead(
-      tracked,
-      async () =>
-        usableVersions(
-          await options.proxyVersions.getProxyVersion({ projectId, instanceId, proxyId }, signal),
-        ),
-      signal,
-    );
-    const checkedAt = now();
-    const versions = reading.value ?? null;
-    const found = { status: versions?.current_version ?? null, versions, ...errorOf(reading), checkedAt };
-    if (versions === null || compareVersions(versions.current_version, tracked.resolved.target_version) < 0) {
-      return found;
-    }
-    return {
-      ...found,
-      end: { kind: 'completed', event: buildVersionCompletedEvent(tracked, versions, new Date(checkedAt)) },
-    };
-  }
-
-  async function finish(tracked: TrackedUpgrade, found: Finding, end: NonNullable<Finding['end']>) {
-    await options.publisher.publish([end.event]);
-    const completed = end.kind === 'completed';
-    metrics.addMetric(completed ? 'UpgradesCompleted' : 'UpgradeWorkflowsFailed', 'Count', 1);
-    const failReason =
-      end.event.detailType === 'Proxy Upgrade Failed' ? end.event.detail.fail_reason : undefined;
-    const what = tracked.follow === 'workflow' ? 'the upgrade workflow' : 'the unconfirmed upgrade';
-    log.info(`${what} ${completed ? 'completed' : 'failed'}`, {
-      ...subject(tracked),
-      ...(failReason === undefined ? {} : { fail_reason: failReason }),
-    });
-    return { kind: end.kind, status: found.status ?? '' } as const;
-  }
-
-  async function timeOut(tracked: TrackedUpgrade, found: Finding) {
-    await options.publisher.publish([
-      buildTimedOutEvent(
-        tracked,
-        {
-          startedAt: tracked.started_at,
-          maxSeconds: options.maxSeconds,
-          checks: tracked.attempt + 1,
-          lastStatus: tracked.follow === 'workflow' ? found.status : null,
-          lastError: found.error,
-          ...(tracked.follow === 'version' ? { lastVersions: found.versions ?? null } : {}),
-        },
-        new Date(found.checkedAt),
-      ),
-    ]);
-    metrics.addMetric('TrackingTimedOut', 'Count', 1);
-    log.warn('tracking gave up: the maximum tracking time is over', {
-      ...subject(tracked),
-      last_status: found.status,
-      max_seconds: options.maxSeconds,
-    });
-    return { kind: 'timed_out', status: found.status, ...errorOf(found) } as const;
-  }
-
-  async function recheck(tracked: TrackedUpgrade, found: Finding, remainingMs: number, signal?: AbortSignal) {
-    const delaySeconds = recheckDelaySeconds(tracked.attempt, remainingMs, options);
-    const messageId = await options.queue.schedule(
-      { ...tracked, attempt: tracked.attempt + 1 },
-      delaySeconds,
-      signal,
-    );
-    log.info('the upgrade is not over; checking again later', {
-      ...subject(tracked),
-      status: found.status ?? (found.error === undefined ? 'not visible yet' : 'unreadable'),
-      next_check_in_seconds: delaySeconds,
-    });
-    return { kind: 'rechecking', status: found.status, ...errorOf(found), delaySeconds, messageId } as const;
-  }
-
+  const deps: Deps = {
+    ...options,
+    now: options.now ?? Date.now,
+    log: options.logger ?? defaultLogger,
+    metrics: options.metrics ?? defaultMetrics,
+  };
   return {
     async check(tracked, signal) {
-      const issue = implausibility(tracked, now(), options.maxSeconds);
+      const issue = implausibility(tracked, deps.now(), deps.maxSeconds);
       if (issue !== undefined) {
-        metrics.addMetric('TrackingMessagesRefused', 'Count', 1);
+        deps.metrics.addMetric('TrackingMessagesRefused', 'Count', 1);
         throw new ValidationError([issue]);
       }
       const found =
         tracked.follow === 'workflow'
-          ? await checkWorkflow(tracked, signal)
-          : await checkVersion(tracked, signal);
-      metrics.addMetric('TrackingChecks', 'Count', 1);
+          ? await checkWorkflow(deps, tracked, signal)
+          : await checkVersion(deps, tracked, signal);
+      deps.metrics.addMetric('TrackingChecks', 'Count', 1);
       const base = { follow: tracked.follow, workflowId: tracked.workflow_id, attempt: tracked.attempt };
-      if (found.end !== undefined) return { ...base, outcome: await finish(tracked, found, found.end) };
-      const remainingMs = Date.parse(tracked.started_at) + options.maxSeconds * 1000 - found.checkedAt;
-      if (remainingMs <= 0) return { ...base, outcome: await timeOut(tracked, found) };
-      return { ...base, outcome: await recheck(tracked, found, remainingMs, signal) };
+      if (found.end !== undefined) return { ...base, outcome: await finish(deps, tracked, found, found.end) };
+      const remainingMs = Date.parse(tracked.started_at) + deps.maxSeconds * 1000 - found.checkedAt;
+      if (remainingMs <= 0) return { ...base, outcome: await timeOut(deps, tracked, found) };
+      return { ...base, outcome: await recheck(deps, tracked, found, remainingMs, signal) };
     },
   };
+}
+
+/** The read's value, or why it failed when a later check may do better. */
+async function attemptRead<T>(
+  deps: Deps,
+  tracked: TrackedUpgrade,
+  read: () => Promise<T>,
+  signal?: AbortSignal,
+): Promise<{ value: T; error?: undefined } | { value?: undefined; error: string }> {
+  try {
+    return { value: await read() };
+  } catch (error) {
+    // The caller ran out of time: the delivery is retried as a whole rather than a re-check queued
+    // that might not be sent either. A ValidationError will not get better by waiting.
+    if (signal?.aborted || error instanceof ValidationError || !(error instanceof AppError)) throw error;
+    deps.metrics.addMetric('TrackingReadFailures', 'Count', 1);
+    const what = tracked.follow === 'workflow' ? 'the job' : 'the proxy version';
+    deps.log.warn(`${what} could not be read; checking again later`, {
+      ...subject(tracked),
+      error: { name: error.name, message: error.message },
+    });
+    return { error: boundText(`${error.name}: ${error.message}`, MAX_ERROR_BYTES) };
+  }
+}
+
+async function checkWorkflow(deps: Deps, tracked: FollowedWorkflow, signal?: AbortSignal): Promise<Finding> {
+  const { project_id: projectId } = tracked.request;
+  const reading = await attemptRead(
+    deps,
+    tracked,
+    () => deps.jobs.getJob(projectId, tracked.workflow_id, signal),
+    signal,
+  );
+  const checkedAt = deps.now();
+  const job = reading.value;
+  const found = { status: job?.status ?? null, ...errorOf(reading), checkedAt };
+  const terminal = job?.status.toLowerCase();
+  if (job === undefined || (terminal !== 'completed' && terminal !== 'failed')) return found;
+  const finished = {
+    created: blankToNull(job.created),
+    ended: blankToNull(job.ended),
+    fail_reason: blankToNull(job.fail_reason),
+  };
+  const event =
+    terminal === 'completed'
+      ? buildCompletedEvent(tracked, finished, new Date(checkedAt))
+      : buildJobFailedEvent(tracked, finished, new Date(checkedAt));
+  return { ...found, end: { kind: terminal, event } };
+}
+
+async function checkVersion(deps: Deps, tracked: TrackedUpgrade, signal?: AbortSignal): Promise<Finding> {
+  const { project_id: projectId, instance_id: instanceId, proxy_id: proxyId } = tracked.request;
+  const reading = await attemptRead(
+    deps,
+    tracked,
+    async () =>
+      usableVersions(await deps.proxyVersions.getProxyVersion({ projectId, instanceId, proxyId }, signal)),
+    signal,
+  );
+  const checkedAt = deps.now();
+  const versions = reading.value ?? null;
+  const found = { status: versions?.current_version ?? null, versions, ...errorOf(reading), checkedAt };
+  if (versions === null || compareVersions(versions.current_version, tracked.resolved.target_version) < 0) {
+    return found;
+  }
+  return {
+    ...found,
+    end: { kind: 'completed', event: buildVersionCompletedEvent(tracked, versions, new Date(checkedAt)) },
+  };
+}
+
+async function finish(deps: Deps, tracked: TrackedUpgrade, found: Finding, end: NonNullable<Finding['end']>) {
+  await deps.publisher.publish([end.event]);
+  const completed = end.kind === 'completed';
+  deps.metrics.addMetric(completed ? 'UpgradesCompleted' : 'UpgradeWorkflowsFailed', 'Count', 1);
+  const failReason =
+    end.event.detailType === TRACKING_DETAIL_TYPES.failed ? end.event.detail.fail_reason : undefined;
+  const what = tracked.follow === 'workflow' ? 'the upgrade workflow' : 'the unconfirmed upgrade';
+  deps.log.info(`${what} ${completed ? 'completed' : 'failed'}`, {
+    ...subject(tracked),
+    ...(failReason === undefined ? {} : { fail_reason: failReason }),
+  });
+  return { kind: end.kind, status: found.status ?? '' } as const;
+}
+
+async function timeOut(deps: Deps, tracked: TrackedUpgrade, found: Finding) {
+  const facts = {
+    startedAt: tracked.started_at,
+    maxSeconds: deps.maxSeconds,
+    checks: tracked.attempt + 1,
+    lastStatus: tracked.follow === 'workflow' ? found.status : null,
+    lastError: found.error,
+    ...(tracked.follow === 'version' ? { lastVersions: found.versions ?? null } : {}),
+  };
+  await deps.publisher.publish([buildTimedOutEvent(tracked, facts, new Date(found.checkedAt))]);
+  deps.metrics.addMetric('TrackingTimedOut', 'Count', 1);
+  deps.log.warn('tracking gave up: the maximum tracking time is over', {
+    ...subject(tracked),
+    last_status: found.status,
+    max_seconds: deps.maxSeconds,
+  });
+  return { kind: 'timed_out', status: found.status, ...errorOf(found) } as const;
+}
+
+async function recheck(
+  deps: Deps,
+  tracked: TrackedUpgrade,
+  found: Finding,
+  remainingMs: number,
+  signal?: AbortSignal,
+) {
+  const delaySeconds = recheckDelaySeconds(tracked.attempt, remainingMs, deps);
+  const next = { ...tracked, attempt: tracked.attempt + 1 };
+  const messageId = await deps.queue.schedule(next, delaySeconds, signal);
+  deps.log.info('the upgrade is not over; checking again later', {
+    ...subject(tracked),
+    status: found.status ?? (found.error === undefined ? 'not visible yet' : 'unreadable'),
+    next_check_in_seconds: delaySeconds,
+  });
+  return { kind: 'rechecking', status: found.status, ...errorOf(found), delaySeconds, messageId } as const;
 }
 
 /** The ids a log line names the followed upgrade by. */

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import * as z from 'zod';
+import { contentEventId } from './event-id.ts';
 import { acceptedDetailSchema, failedDetailSchema } from './event-schemas.ts';
 import { DETAIL_TYPES, ERROR_CODES } from './result-events.ts';
 import type { ProxyVersions } from './versions.ts';
@@ -67,9 +67,11 @@ const FIELD_TRUNCATION_NOTE = `Cut the same way beyond ${MAX_UPSTREAM_FIELD_BYTE
 
 const accepted = acceptedDetailSchema.shape;
 
+/** Namespace of the tracker's event ids, which keeps them apart from the upgrade function's. */
+export const TRACKING_EVENT_NAMESPACE = 'taurusdb-proxy-upgrader/tracking-event/v2';
+
 const eventIdSchema = z.uuid({ version: 'v8' }).meta({
-  description:
-    "Stable id derived from the Accepted event's event_id and this DetailType: every check that sees the same end publishes the same id, so repeats can be deduplicated.",
+  description: `The event's content address (lib/event-id.ts: sha256 of "${TRACKING_EVENT_NAMESPACE}", the DetailType and this Detail without event_id): the same id always means the same event, field for field, so a repeat can be dropped. Two checks that see the same workflow end (dated by the job's own ended time) publish the same id; events that differ in anything (a Timed Out event's checks or occurred_at, a Completed event of a followed version, dated by the check that read it) have different ids.`,
 });
 
 const workflowIdSchema = z
@@ -206,7 +208,6 @@ export const TRACKING_DETAIL_SCHEMAS = {
 
 /** What every tracking event repeats from the Accepted (or Unconfirmed) event. */
 export interface TrackedContext {
-  origin_event_id: string;
   workflow_id: string | null;
   request: CompletedDetail['request'];
   resolved: CompletedDetail['resolved'];
@@ -219,10 +220,9 @@ export interface FinishedJob {
   fail_reason?: string | null;
 }
 
-/** The fields every tracking event repeats from the Accepted event, with its stable id. */
-function fromAccepted(tracked: TrackedContext, detailType: TrackingDetailType) {
+/** The fields every tracking event repeats from the Accepted (or Unconfirmed) event. */
+function carriedOver(tracked: TrackedContext) {
   return {
-    event_id: trackingEventId(tracked.origin_event_id, detailType),
     request: tracked.request,
     resolved: tracked.resolved,
     workflow_id: tracked.workflow_id,
@@ -230,20 +230,32 @@ function fromAccepted(tracked: TrackedContext, detailType: TrackingDetailType) {
   };
 }
 
+type Draft<D extends TrackingDetailType> = Omit<
+  Extract<TrackingEvent, { detailType: D }>['detail'],
+  'event_id'
+>;
+
+/**
+ * The event with its id: the content address of everything else in it (lib/event-id.ts). The id
+ * names no chain or check, only what the event says: repeats of one fact share it, and an event that
+ * says anything else gets another one.
+ */
+function named<D extends TrackingDetailType>(detailType: D, draft: Draft<D>): TrackingEvent {
+  const eventId = contentEventId(TRACKING_EVENT_NAMESPACE, detailType, draft);
+  // Draft<D> already tied the detail to its DetailType; TypeScript does not follow D through the spread.
+  return { detailType, detail: { event_id: eventId, ...draft } } as unknown as TrackingEvent;
+}
+
 export function buildCompletedEvent(
   tracked: TrackedContext,
   job: FinishedJob,
   observedAt: Date,
 ): TrackingEvent {
-  const detailType = TRACKING_DETAIL_TYPES.completed;
-  return {
-    detailType,
-    detail: {
-      ...fromAccepted(tracked, detailType),
-      job: { status: 'Completed', created: boundField(job.created), ended: boundField(job.ended) },
-      occurred_at: endedAt(job.ended, observedAt),
-    },
-  };
+  return named(TRACKING_DETAIL_TYPES.completed, {
+    ...carriedOver(tracked),
+    job: { status: 'Completed', created: boundField(job.created), ended: boundField(job.ended) },
+    occurred_at: endedAt(job.ended, observedAt),
+  });
 }
 
 /** The proxy of an unconfirmed upgrade reached the target: Completed, with no workflow and no job. */
@@ -252,17 +264,13 @@ export function buildVersionCompletedEvent(
   versions: ProxyVersions,
   observedAt: Date,
 ): TrackingEvent {
-  const detailType = TRACKING_DETAIL_TYPES.completed;
-  return {
-    detailType,
-    detail: {
-      ...fromAccepted(tracked, detailType),
-      workflow_id: null,
-      job: null,
-      versions,
-      occurred_at: observedAt.toISOString(),
-    },
-  };
+  return named(TRACKING_DETAIL_TYPES.completed, {
+    ...carriedOver(tracked),
+    workflow_id: null,
+    job: null,
+    versions,
+    occurred_at: observedAt.toISOString(),
+  });
 }
 
 /** Only a followed workflow can fail: a version read shows where the proxy is, not how an upgrade went. */
@@ -271,19 +279,15 @@ export function buildJobFailedEvent(
   job: FinishedJob,
   observedAt: Date,
 ): TrackingEvent {
-  const detailType = TRACKING_DETAIL_TYPES.failed;
   const failReason =
     job.fail_reason === undefined || job.fail_reason === null ? null : boundText(job.fail_reason);
-  return {
-    detailType,
-    detail: {
-      ...fromAccepted(tracked, detailType),
-      workflow_id: tracked.workflow_id,
-      error: { error_code: JOB_FAILED, error_msg: failReason ?? DEFAULT_JOB_FAILURE_MESSAGE },
-      fail_reason: failReason,
-      occurred_at: endedAt(job.ended, observedAt),
-    },
-  };
+  return named(TRACKING_DETAIL_TYPES.failed, {
+    ...carriedOver(tracked),
+    workflow_id: tracked.workflow_id,
+    error: { error_code: JOB_FAILED, error_msg: failReason ?? DEFAULT_JOB_FAILURE_MESSAGE },
+    fail_reason: failReason,
+    occurred_at: endedAt(job.ended, observedAt),
+  });
 }
 
 export interface TimedOutFacts {
@@ -301,20 +305,16 @@ export function buildTimedOutEvent(
   facts: TimedOutFacts,
   observedAt: Date,
 ): TrackingEvent {
-  const detailType = TRACKING_DETAIL_TYPES.timedOut;
-  return {
-    detailType,
-    detail: {
-      ...fromAccepted(tracked, detailType),
-      started_at: facts.startedAt,
-      max_seconds: facts.maxSeconds,
-      checks: facts.checks,
-      last_status: boundField(facts.lastStatus),
-      ...(facts.lastVersions === undefined ? {} : { last_versions: facts.lastVersions }),
-      ...(facts.lastError === undefined ? {} : { last_error: boundText(facts.lastError) }),
-      occurred_at: observedAt.toISOString(),
-    },
-  };
+  return named(TRACKING_DETAIL_TYPES.timedOut, {
+    ...carriedOver(tracked),
+    started_at: facts.startedAt,
+    max_seconds: facts.maxSeconds,
+    checks: facts.checks,
+    last_status: boundField(facts.lastStatus),
+    ...(facts.lastVersions === undefined ? {} : { last_versions: facts.lastVersions }),
+    ...(facts.lastError === undefined ? {} : { last_error: boundText(facts.lastError) }),
+    occurred_at: observedAt.toISOString(),
+  });
 }
 
 function boundField(text: string | null): string | null {
@@ -330,20 +330,4 @@ function endedAt(ended: string | null, observedAt: Date): string {
   const text = ended?.trim().replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
   const epochMs = text ? Date.parse(text) : Number.NaN;
   return new Date(Number.isNaN(epochMs) ? observedAt.getTime() : epochMs).toISOString();
-}
-
-/**
- * event_id = the first 128 bits of
- *   sha256(JSON.stringify(["taurusdb-proxy-upgrader/tracking-event/v1", acceptedEventId, detailType]))
- * as an RFC 9562 version 8 UUID, the same construction as lib/result-events.ts' resultEventId. The
- * Accepted event's id already names the delivery, target and item; one workflow ends once, so its
- * DetailType completes the key. The prefix keeps these ids apart from the upgrade function's.
- */
-export function trackingEventId(acceptedEventId: string, detailType: TrackingDetailType): string {
-  const material = JSON.stringify(['taurusdb-proxy-upgrader/tracking-event/v1', acceptedEventId, detailType]);
-  const bytes = createHash('sha256').update(material).digest().subarray(0, 16);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

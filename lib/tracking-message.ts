@@ -19,8 +19,7 @@ import { DETAIL_TYPES } from './result-events.ts';
 /** The events that start a tracking chain (both under this service's own source). */
 export const TRACKED_DETAIL_TYPES = {
   accepted: DETAIL_TYPES.accepted,
-  // lib/result-events.ts' DETAIL_TYPES.unconfirmed.
-  unconfirmed: 'Proxy Upgrade Unconfirmed',
+  unconfirmed: DETAIL_TYPES.unconfirmed,
 } as const;
 
 const accepted = acceptedDetailSchema.shape;

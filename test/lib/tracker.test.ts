@@ -1,6 +1,7 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PublishError, ValidationError } from '../../lib/errors.ts';
+import { contentEventId } from '../../lib/event-id.ts';
 import { createEventPublisher } from '../../lib/event-publisher.ts';
 import type { RequestAuthenticator } from '../../lib/request-authenticator.ts';
 import { createTaurusDbClient } from '../../lib/taurusdb-client.ts';
@@ -9,7 +10,6 @@ import {
   completedDetailSchema,
   jobFailedDetailSchema,
   timedOutDetailSchema,
-  trackingEventId,
 } from '../../lib/tracking-events.ts';
 import {
   type FollowedVersion,
@@ -30,6 +30,8 @@ import {
 const TOKEN = 'MIIT-tracker-token-0001';
 const BUS = 'tracker-test-bus';
 const SOURCE = 'taurusdb.proxy-upgrader';
+/** Any tracking event id: the content address (RFC 9562 v8 UUID) of its Detail. */
+const V8_ID = expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 const SCHEDULE = { maxSeconds: 7_200, initialDelaySeconds: 30, maxDelaySeconds: 300 };
 
 const authenticator: RequestAuthenticator = {
@@ -142,7 +144,7 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
     expect(event).toMatchObject({ Source: SOURCE, EventBusName: BUS, DetailType: 'Proxy Upgrade Completed' });
     const detail = completedDetailSchema.parse(event?.Detail);
     expect(detail).toEqual({
-      event_id: trackingEventId(first.origin_event_id, 'Proxy Upgrade Completed'),
+      event_id: V8_ID,
       request: first.request,
       resolved: first.resolved,
       workflow_id: first.workflow_id,
@@ -179,7 +181,7 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
     expect(event?.DetailType).toBe('Proxy Upgrade Failed');
     const detail = jobFailedDetailSchema.parse(event?.Detail);
     expect(detail).toMatchObject({
-      event_id: trackingEventId(tracked.origin_event_id, 'Proxy Upgrade Failed'),
+      event_id: V8_ID,
       error: { error_code: 'JOB_FAILED', error_msg: 'Insufficient subnet IP addresses.' },
       workflow_id: tracked.workflow_id,
       fail_reason: 'Insufficient subnet IP addresses.',
@@ -298,7 +300,7 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
     const [event] = eventBridge.events();
     expect(event?.DetailType).toBe('Proxy Upgrade Tracking Timed Out');
     expect(timedOutDetailSchema.parse(event?.Detail)).toEqual({
-      event_id: trackingEventId(tracked.origin_event_id, 'Proxy Upgrade Tracking Timed Out'),
+      event_id: V8_ID,
       request: tracked.request,
       resolved: tracked.resolved,
       workflow_id: tracked.workflow_id,
@@ -431,6 +433,54 @@ describe('a check of an accepted upgrade (TaurusDB, EventBridge and SQS stand-in
         started_at: tracked.started_at,
       });
       expect(detail).not.toHaveProperty('last_error');
+    });
+  });
+
+  describe('event ids: one id names one content', () => {
+    it('gives two Timed Out events of one job that differ (checks, last_status, occurred_at) two ids', async () => {
+      // Two chains follow the same workflow (the Accepted event was delivered twice); both give up.
+      const tracked = trackedSample();
+      taurusDb.setJob(tracked.workflow_id, { status: 'Running' }, { status: 'Pending' });
+      clock.now = Date.parse(tracked.started_at) + SCHEDULE.maxSeconds * 1000;
+      await tracker().check({ ...tracked, attempt: 24 });
+      clock.now += 30_000;
+      await tracker().check({ ...tracked, attempt: 22 });
+
+      const [first, second] = eventBridge.events().map((event) => timedOutDetailSchema.parse(event.Detail));
+      expect(first?.checks).not.toBe(second?.checks);
+      expect(first?.event_id).not.toBe(second?.event_id);
+    });
+
+    it('gives the Completed event two chains see of one job the same id: the same facts, the same event', async () => {
+      const tracked = trackedSample();
+      taurusDb.setJob(tracked.workflow_id, { status: 'Completed' });
+      await tracker().check({ ...tracked, attempt: 3 });
+      clock.now += 95_000;
+      await tracker().check({ ...tracked, attempt: 2 });
+
+      const [first, second, ...others] = eventBridge.events();
+      expect(others).toEqual([]);
+      // The job's own end time dates both, so they are the same event, field for field.
+      expect(second?.Detail).toEqual(first?.Detail);
+      expect(completedDetailSchema.parse(first?.Detail).event_id).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      );
+    });
+
+    it('names each event by its content: the id is the content address of the published Detail', async () => {
+      const tracked = trackedSample({ attempt: 24 });
+      taurusDb.setJob(tracked.workflow_id, { status: 'Running' });
+      clock.now = Date.parse(tracked.started_at) + SCHEDULE.maxSeconds * 1000;
+      await tracker().check(tracked);
+      const [event] = eventBridge.events();
+      const detail = event?.Detail as { event_id: string };
+      expect(detail.event_id).toBe(
+        contentEventId(
+          'taurusdb-proxy-upgrader/tracking-event/v2',
+          'Proxy Upgrade Tracking Timed Out',
+          detail,
+        ),
+      );
     });
   });
 

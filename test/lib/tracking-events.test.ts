@@ -12,7 +12,6 @@ import {
   TRACKING_DETAIL_SCHEMAS,
   TRACKING_DETAIL_TYPES,
   timedOutDetailSchema,
-  trackingEventId,
 } from '../../lib/tracking-events.ts';
 import { trackedSample, trackedVersionSample } from '../support/tracking.ts';
 
@@ -48,11 +47,32 @@ describe('tracking events', () => {
     });
   });
 
-  it('ids are stable per Accepted event and DetailType, and apart from the upgrade function ids', () => {
+  it('ids name content: the same event the same id, any difference another, and apart from the upgrade function ids', () => {
     const ids = events.map((event) => event.detail.event_id);
     expect(new Set(ids).size).toBe(3);
-    expect(buildCompletedEvent(tracked, FINISHED, new Date()).detail.event_id).toBe(ids[0]);
-    expect(trackingEventId('another-accepted-event', 'Proxy Upgrade Completed')).not.toBe(ids[0]);
+    // Seen later, by another chain: dated by the job's own end, so the same event and the same id.
+    expect(buildCompletedEvent(trackedSample({ attempt: 9 }), FINISHED, new Date()).detail.event_id).toBe(
+      ids[0],
+    );
+    const differing = [
+      buildCompletedEvent({ ...tracked, workflow_id: 'another-workflow' }, FINISHED, OBSERVED),
+      buildCompletedEvent(tracked, { ...FINISHED, created: '2026-11-27T10:00:03+0000' }, OBSERVED),
+      buildCompletedEvent(
+        { ...tracked, trigger: { ...tracked.trigger, id: 'msg_other' } },
+        FINISHED,
+        OBSERVED,
+      ),
+    ];
+    for (const other of differing) expect(other.detail.event_id).not.toBe(ids[0]);
+    const timedOut = (checks: number, at: Date) =>
+      buildTimedOutEvent(
+        tracked,
+        { startedAt: tracked.started_at, maxSeconds: 7200, checks, lastStatus: 'Running' },
+        at,
+      ).detail.event_id;
+    expect(timedOut(27, OBSERVED)).toBe(timedOut(27, OBSERVED));
+    expect(timedOut(27, OBSERVED)).not.toBe(timedOut(26, OBSERVED));
+    expect(timedOut(27, OBSERVED)).not.toBe(timedOut(27, new Date(OBSERVED.getTime() + 1)));
     for (const id of ids)
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     const [upgradeFailed] = buildResultEvents({
