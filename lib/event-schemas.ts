@@ -148,18 +148,20 @@ export const failedDetailSchema = z
           description:
             "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE, JOB_FAILED (the upgrade's workflow failed after it was accepted); absent when there was none.",
         }),
-        error_msg: z.string().meta({ description: 'What went wrong.' }),
+        error_msg: z.string().meta({
+          description:
+            'What went wrong. A long upstream text (a workflow fail_reason) is cut to 8 KiB of UTF-8 and then ends with "…[truncated from N bytes]", so the event stays under the EventBridge entry limit.',
+        }),
       })
       .meta({ description: 'Why the call failed as a whole.' }),
     workflow_id: z.string().min(1).optional().meta({
       description:
         "Present when an accepted upgrade's workflow then failed (error_code JOB_FAILED, published by the tracker): its workflow (job) id.",
     }),
-    fail_reason: z
-      .string()
-      .nullable()
-      .optional()
-      .meta({ description: "Present with workflow_id: TaurusDB's fail_reason; null when it gave none." }),
+    fail_reason: z.string().nullable().optional().meta({
+      description:
+        "Present with workflow_id: TaurusDB's fail_reason (cut like error_msg when longer than 8 KiB); null when it gave none.",
+    }),
     trigger: triggerDetailSchema,
     occurred_at: occurredAtSchema,
   })

@@ -6,7 +6,7 @@ import { createLambdaContext } from './http-adapter.ts';
 
 /**
  * What AWS does around the tracking function (functions/track.ts), played in the sandbox process:
- * - the EventBridge rule: each `Proxy Upgrade Accepted` event published under the service's source
+ * - the EventBridge rule: each `Proxy Upgrade Accepted` or `Proxy Upgrade Unconfirmed` event published under the service's source
  *   invokes the tracker, as the rule's target would;
  * - the tracking queue's event source mapping: each message the tracker sends becomes visible after
  *   its own DelaySeconds (a timer here) and invokes the tracker as a one-record SQS batch; a record it
@@ -19,7 +19,7 @@ export type TrackHandler = (event: unknown, context: Context) => Promise<unknown
 
 export interface LocalTrackingOptions {
   handler: TrackHandler;
-  /** Accepted events under this `source` only, as the rule's pattern says. */
+  /** Accepted and Unconfirmed events under this `source` only, as the rule's pattern says. */
   eventSource: string;
   queueArn: (queueName: string) => string;
   region: string;
@@ -41,7 +41,11 @@ export interface LocalTracking {
   close(): void;
 }
 
-export const ACCEPTED_DETAIL_TYPE = 'Proxy Upgrade Accepted';
+/** What the tracker's rule matches (serverless.yml): an accepted upgrade, or one that may have started. */
+export const TRACKED_DETAIL_TYPES: readonly string[] = [
+  'Proxy Upgrade Accepted',
+  'Proxy Upgrade Unconfirmed',
+];
 
 export const defaults = {
   visibilityTimeoutMs: 10_000,
@@ -103,7 +107,7 @@ export function createLocalTracking(options: LocalTrackingOptions): LocalTrackin
 
   return {
     onPublished(entry) {
-      if (entry.DetailType !== ACCEPTED_DETAIL_TYPE || entry.Source !== options.eventSource) return;
+      if (!TRACKED_DETAIL_TYPES.includes(entry.DetailType) || entry.Source !== options.eventSource) return;
       const event = {
         version: '0',
         id: randomUUID(),
