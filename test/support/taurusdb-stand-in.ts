@@ -160,8 +160,18 @@ export interface TaurusDbStandIn {
   reads(route?: ReadRoute): number;
   /** The next well-formed upgrade requests get these answers, in order; then the seed's ACCEPT again. */
   script(...answers: TaurusDbReply[]): void;
+  /**
+   * Called with each well-formed upgrade request as it arrives, before it is answered (undefined
+   * removes the hook): a test can act at the moment TaurusDB has the POST (kill the caller's process,
+   * move the proxy's version), answer per proxy, or `'no-answer'` to leave the request unanswered.
+   * A hook that returns undefined leaves the answer to the script.
+   */
+  onUpgrade(hook: UpgradeHook | undefined): void;
   close(): Promise<void>;
 }
+
+/** See `TaurusDbStandIn.onUpgrade`. */
+export type UpgradeHook = (upgrade: SeenUpgrade) => TaurusDbReply | 'no-answer' | undefined;
 
 export interface ProxyVersionState {
   current_version: string;
@@ -264,6 +274,7 @@ export async function startTaurusDbStandIn(options: TaurusDbStandInOptions = {})
   const proxyLists = new Map<string, string[]>();
   const jobs = new Map<string, Array<JobState | undefined>>();
   const readScript: TaurusDbReply[] = [];
+  let upgradeHook: UpgradeHook | undefined;
 
   async function answer(reply: TaurusDbReply, response: ServerResponse, raw: { socket: Socket }) {
     if (reply.delayMs !== undefined) {
@@ -378,7 +389,10 @@ export async function startTaurusDbStandIn(options: TaurusDbStandInOptions = {})
       sourceVersion: body.source_version,
       targetVersion: body.target_version,
     });
-    await answer(script.shift() ?? replies.accept(), response, raw);
+    const hooked = upgradeHook?.(upgrades[upgrades.length - 1] as SeenUpgrade);
+    // Left open: the caller's socket (or process) ends it, or close() does.
+    if (hooked === 'no-answer') return;
+    await answer(hooked ?? script.shift() ?? replies.accept(), response, raw);
   });
 
   return {
@@ -415,6 +429,9 @@ export async function startTaurusDbStandIn(options: TaurusDbStandInOptions = {})
       ).length,
     script(...answers) {
       script.push(...answers);
+    },
+    onUpgrade(hook) {
+      upgradeHook = hook;
     },
     close() {
       closing.abort();
