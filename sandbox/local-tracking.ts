@@ -107,7 +107,8 @@ export function createLocalTracking(options: LocalTrackingOptions): LocalTrackin
 
   return {
     onPublished(entry) {
-      if (!TRACKED_DETAIL_TYPES.includes(entry.DetailType) || entry.Source !== options.eventSource) return;
+      if (!TRACKED_DETAIL_TYPES.includes(entry.DetailType ?? '') || entry.Source !== options.eventSource)
+        return;
       const event = {
         version: '0',
         id: randomUUID(),
