@@ -229,6 +229,7 @@ export function createIdempotentRunner(options: IdempotentRunnerOptions): Idempo
   const { tableName } = options;
   if (tableName === undefined) return createPassThroughRunner();
 
+  const table: string = tableName;
   const client = options.client ?? defaultClient(options.awsCalls);
   const keyPrefix = options.keyPrefix ?? defaults.keyPrefix;
   const windows = { ...defaults.windowSeconds, ...options.windowSeconds };
@@ -241,7 +242,6 @@ export function createIdempotentRunner(options: IdempotentRunnerOptions): Idempo
       ...Object.values(windows),
     ),
   });
-  const persistenceStore = new DynamoDBPersistenceLayer({ tableName, awsSdkV3Client: client });
   // One Powertools configuration per trigger kind: the window is a setting of the configuration.
   const perKind = new Map<TriggerKind, { config: IdempotencyConfig; step: StepFunction }>();
   let context: Context | undefined;
@@ -254,6 +254,9 @@ export function createIdempotentRunner(options: IdempotentRunnerOptions): Idempo
         // Never run a step without suppression because its key came out empty.
         throwOnNoIdempotencyKey: true,
       });
+      // A persistence layer of its own per kind: Powertools configures a layer from the first
+      // configuration it is used with and keeps that window for every later one.
+      const persistenceStore = new DynamoDBPersistenceLayer({ tableName: table, awsSdkV3Client: client });
       const step = makeIdempotent(tracedStep, { persistenceStore, config, keyPrefix, dataIndexArgument: 0 });
       entry = { config, step };
       perKind.set(kind, entry);

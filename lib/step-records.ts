@@ -110,6 +110,23 @@ export function createStepRecords(options: StepRecordsOptions): StepRecords {
     }
   }
 
+  async function release(stepId: string, owner: string): Promise<void> {
+    try {
+      await documents.send(
+        new DeleteCommand({
+          TableName: tableName,
+          Key: { id: `${keyPrefix}.sending#${stepId}` },
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (error) {
+      if (conditionFailed(error)) return;
+      throw storeError(`releasing the sending record of step ${stepId}`, tableName, error);
+    }
+  }
+
   return {
     async claimSending(stepId, owner, versions) {
       const item = {
@@ -132,8 +149,12 @@ export function createStepRecords(options: StepRecordsOptions): StepRecords {
         );
         return { claimed: true };
       } catch (error) {
-        if (!conditionFailed(error))
+        if (!conditionFailed(error)) {
+          // The write may have landed with its answer lost. Nothing was sent, so take it back if
+          // possible: the redelivery then sends cleanly instead of reconciling a POST that never was.
+          await release(stepId, owner).catch(() => undefined);
           throw storeError(`the sending record of step ${stepId}`, tableName, error);
+        }
         const old = error.Item === undefined ? await readClaim(item.id) : textsOf(error.Item);
         // Our own write, answered too late and retried by the SDK: the claim is ours.
         if (old.owner === owner) return { claimed: true };
@@ -148,22 +169,7 @@ export function createStepRecords(options: StepRecordsOptions): StepRecords {
       }
     },
 
-    async releaseSending(stepId, owner) {
-      try {
-        await documents.send(
-          new DeleteCommand({
-            TableName: tableName,
-            Key: { id: `${keyPrefix}.sending#${stepId}` },
-            ConditionExpression: '#owner = :owner',
-            ExpressionAttributeNames: { '#owner': 'owner' },
-            ExpressionAttributeValues: { ':owner': owner },
-          }),
-        );
-      } catch (error) {
-        if (conditionFailed(error)) return;
-        throw storeError(`releasing the sending record of step ${stepId}`, tableName, error);
-      }
-    },
+    releaseSending: release,
 
     async guardDelivery(deliveryKey, describe, requestHash) {
       try {

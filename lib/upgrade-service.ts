@@ -200,7 +200,7 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
         ({ value: stored, replayed } = result);
         if (result.storeError) {
           log.warn(
-            'result could not be stored for duplicate suppression; a redelivery would call TaurusDB again',
+            'result could not be stored for duplicate suppression; a redelivery will reconcile it from the sending record instead of replaying it',
             {
               ...targetOf(request),
               trigger_id: trigger.id,
