@@ -123,6 +123,21 @@ describe('createIdempotentRunner over DynamoDB (dynalite)', () => {
     expect(record.expiration).toBeLessThanOrEqual(Math.ceil(after / 1000) + 48 * 3600);
   });
 
+  it('keeps each trigger kind for its own window, whichever kind the container served first', async () => {
+    const { tableName, runner } = await freshRunner();
+    const before = Math.floor(Date.now() / 1000);
+    await runner.run({ ...key, kind: 'event', deliveryId: 'event-delivery' }, async () => outcome('wf-e'));
+    await runner.run({ ...key, kind: 'http', deliveryId: 'http-delivery' }, async () => outcome('wf-h'));
+    const windows = (await dynamo.scan(tableName))
+      .map((record) => Number(record.expiration) - before)
+      .sort((a, b) => a - b);
+    expect(windows).toHaveLength(2);
+    expect(windows[0]).toBeGreaterThanOrEqual(24 * 3600);
+    expect(windows[0]).toBeLessThan(24 * 3600 + 60);
+    expect(windows[1]).toBeGreaterThanOrEqual(48 * 3600);
+    expect(windows[1]).toBeLessThan(48 * 3600 + 60);
+  });
+
   it.each(Object.keys(otherValues) as (keyof typeof otherValues)[])(
     'runs again when only %s differs',
     async (field) => {
