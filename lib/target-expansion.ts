@@ -77,7 +77,10 @@ async function listTargets(request: UpgradeRequest, options: ExpansionOptions): 
         },
       ];
     }
-    return proxies.map(({ proxyId }) => ({ kind: 'target', request: { ...request, proxy_id: proxyId } }));
+    // A listing that repeats a proxy (paging shifting under a concurrent change) must not give it two
+    // steps: without duplicate suppression that would be two upgrade POSTs.
+    const unique = [...new Set(proxies.map(({ proxyId }) => proxyId))];
+    return unique.map((proxyId) => ({ kind: 'target', request: { ...request, proxy_id: proxyId } }));
   } catch (error) {
     try {
       const context = `the proxies of instance ${instanceId} could not be listed, so none was upgraded: `;

@@ -169,6 +169,17 @@ describe('one step per proxy through the handler', () => {
       );
     });
 
+    it('a listing that repeats a proxy still gives it one step, one POST', async () => {
+      const instance = 'merge-repeat-instance-in07';
+      const [proxyA, proxyB] = ['merge-repeat-a-po01', 'merge-repeat-b-po01'];
+      world.taurusDb.setProxies(instance, [proxyA, proxyB, proxyA]);
+      const answer = await post(wholeInstance(instance));
+
+      expect(answer.statusCode).toBe(200);
+      expect(postsByProxy()).toEqual({ [proxyA]: 1, [proxyB]: 1 });
+      expect(answer.json.outcomes).toHaveLength(2);
+    });
+
     it("keeps the explicit item's dry run for its proxy, and a redelivery sends no POST again", async () => {
       const instance = 'merge-dry-instance-in07';
       const [named, other] = ['merge-dry-a-po01', 'merge-dry-b-po01'];
