@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { type LoopbackServer, sendJson, startLoopbackServer } from './loopback-server.ts';
 
@@ -22,7 +24,27 @@ export type EventBridgeScript =
   /** The next call answers 200 but fails the entries at these indexes of its request. */
   | { failIndexes: number[]; errorCode: string; errorMessage?: string; times?: number }
   /** Every entry of this DetailType fails with this code, in every call, until `times` entries have failed. */
-  | { failDetailType: string; errorCode: string; errorMessage?: string; times?: number };
+  | { failDetailType: string; errorCode: string; errorMessage?: string; times?: number }
+  /**
+   * The next call answers 200 with this body as it is, however it lines up with the request: a short
+   * `Entries`, an entry with neither `EventId` nor `ErrorCode`, no `Entries` at all. Request entries
+   * whose result has an `EventId` and no `ErrorCode` count as accepted.
+   */
+  | { answer: { Entries?: ResultEntry[]; FailedEntryCount?: number }; times?: number }
+  /**
+   * The next call is answered only after this delay, then as the other rules say. A client that hangs
+   * up meanwhile gets nothing, nothing is accepted, and `hangUps()` counts it.
+   */
+  | { delayMs: number; times?: number }
+  /** The next call is answered with bytes that are not HTTP, and the connection closed. */
+  | { notHttp: true; times?: number };
+
+/** One entry of a PutEvents answer. */
+export interface ResultEntry {
+  EventId?: string;
+  ErrorCode?: string;
+  ErrorMessage?: string;
+}
 
 export interface EventBridgeStandIn {
   server: LoopbackServer;
@@ -32,7 +54,9 @@ export interface EventBridgeStandIn {
   /** Every accepted entry, flattened in the order accepted. */
   events(): ReceivedEntry[];
   script(rule: EventBridgeScript): void;
-  /** Forget calls, accepted events and unused rules. */
+  /** Calls whose client closed the connection while a `delayMs` rule held the answer back. */
+  hangUps(): number;
+  /** Forget calls, accepted events, hang-ups and unused rules. */
   reset(): void;
   /** A real SDK client aimed at the stand-in, with the SDK's own retries off as in production. */
   client(): EventBridgeClient;
@@ -76,6 +100,7 @@ export async function startEventBridgeStandIn(
   const calls: ReceivedEntry[][] = [];
   let accepted: ReceivedEntry[] = [];
   let rules: ScriptedRule[] = [];
+  let hangUps = 0;
 
   function takeRule<T extends EventBridgeScript>(
     matches: (rule: EventBridgeScript) => rule is T,
@@ -97,7 +122,22 @@ export async function startEventBridgeStandIn(
     );
   }
 
-  const server = await startLoopbackServer((request, response) => {
+  function accept(entry: ReceivedEntry) {
+    accepted.push(entry);
+    options.onAccepted?.(entry);
+  }
+
+  /** Applies a delay rule; false when the client hung up during it. */
+  async function stillThere(response: ServerResponse): Promise<boolean> {
+    const delayRule = takeRule((rule) => 'delayMs' in rule);
+    if (!delayRule) return true;
+    await sleep(delayRule.delayMs);
+    if (!response.destroyed) return true;
+    hangUps += 1;
+    return false;
+  }
+
+  const server = await startLoopbackServer(async (request, response, incoming) => {
     const target = String(request.headers['x-amz-target'] ?? '');
     if (request.method !== 'POST' || target !== 'AWSEvents.PutEvents') {
       fail(response, 400, 'UnknownOperationException', `unsupported ${request.method} ${target}`);
@@ -130,10 +170,29 @@ export async function startEventBridgeStandIn(
       return;
     }
 
+    if (!(await stillThere(response))) return;
+    if (takeRule((rule) => 'notHttp' in rule)) {
+      incoming.socket.end('this is not HTTP\r\n\r\n');
+      return;
+    }
+
     const callRule = takeRule((rule) => 'failCall' in rule);
     if (callRule) {
       const { status, type, message } = callRule.failCall;
       fail(response, status, type, message ?? (status === 400 ? 'Rate exceeded' : 'Internal failure'));
+      return;
+    }
+
+    const answerRule = takeRule((rule) => 'answer' in rule);
+    if (answerRule) {
+      const { Entries: results = [] } = answerRule.answer;
+      entries.forEach((entry, index) => {
+        if (results[index]?.EventId && !results[index]?.ErrorCode) accept(entry);
+      });
+      sendJson(response, 200, answerRule.answer, {
+        'content-type': jsonType,
+        'x-amzn-requestid': randomUUID(),
+      });
       return;
     }
 
@@ -154,8 +213,7 @@ export async function startEventBridgeStandIn(
       if (!isJsonObject(raw.Detail)) {
         return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
       }
-      accepted.push(entries[index] as ReceivedEntry);
-      options.onAccepted?.(entries[index] as ReceivedEntry);
+      accept(entries[index] as ReceivedEntry);
       return { EventId: randomUUID() };
     });
     sendJson(
@@ -171,6 +229,7 @@ export async function startEventBridgeStandIn(
     url: server.url,
     calls,
     events: () => [...accepted],
+    hangUps: () => hangUps,
     script(rule) {
       const times = rule.times ?? ('failDetailType' in rule ? Number.POSITIVE_INFINITY : 1);
       rules.push({ rule, remaining: times });
@@ -179,6 +238,7 @@ export async function startEventBridgeStandIn(
       calls.length = 0;
       accepted = [];
       rules = [];
+      hangUps = 0;
     },
     client: () =>
       new EventBridgeClient({
