@@ -4,6 +4,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { mapWithConcurrency } from '../lib/concurrency.ts';
 import { loadTrackingConfig } from '../lib/config.ts';
+import { upstreamSignal } from '../lib/deadline-reserve.ts';
 import { UnknownEventError, ValidationError } from '../lib/errors.ts';
 import errorResponse from '../lib/middleware/error-response.ts';
 import { logger, metrics } from '../lib/observability.ts';
@@ -28,9 +29,6 @@ import {
  *   visibility timeout, and one that keeps failing (or cannot be read at all) is moved to the
  *   dead-letter queue by the queue's redrive policy. Nothing is dropped here.
  */
-
-// Time kept back from the Lambda timeout to publish or queue what a check found.
-const RESERVE_MS = 3_000;
 
 export type TrackResult =
   | SQSBatchResponse
@@ -107,7 +105,8 @@ export function createHandler(dependencies: TrackingDependencies) {
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { throwOnEmptyMetrics: false }))
     .handler(async (event: unknown, context: Context): Promise<TrackResult> => {
-      const signal = AbortSignal.timeout(Math.max(1_000, context.getRemainingTimeInMillis() - RESERVE_MS));
+      // Time kept back from the Lambda timeout to publish or queue what a check found.
+      const signal = upstreamSignal(context.getRemainingTimeInMillis(), dependencies.awsCalls);
       if (isSqsEvent(event)) return checkRecords(event.Records, signal);
       return describe(await tracker.check(trackedFromEvent(event, dependencies.eventSource), signal));
     });

@@ -5,6 +5,7 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { Context } from 'aws-lambda';
 import { loadConfig } from '../lib/config.ts';
+import { upstreamSignal } from '../lib/deadline-reserve.ts';
 import { createDependencies, type Dependencies } from '../lib/dependencies.ts';
 import { upgradeAnswer } from '../lib/http-response.ts';
 import errorResponse from '../lib/middleware/error-response.ts';
@@ -13,8 +14,6 @@ import webhookSignature from '../lib/middleware/webhook-signature.ts';
 import { logger, metrics } from '../lib/observability.ts';
 import { recogniseTrigger } from '../lib/triggers.ts';
 import { parseUpgradeDelivery } from '../lib/upgrade-request.ts';
-
-const PUBLISH_RESERVE_MS = 3_000;
 
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
@@ -29,10 +28,9 @@ export function createHandler(dependencies: Dependencies) {
       const delivery = recogniseTrigger(event);
       const { requests, batch } = parseUpgradeDelivery(delivery.payload);
       dependencies.idempotency.registerLambdaContext(context);
-      // Stop waiting for TaurusDB early enough to publish what came back before Lambda's own timeout.
-      const signal = AbortSignal.timeout(
-        Math.max(1_000, context.getRemainingTimeInMillis() - PUBLISH_RESERVE_MS),
-      );
+      // Stop waiting for TaurusDB early enough to store and publish what came back before Lambda's
+      // own timeout (lib/deadline-reserve.ts).
+      const signal = upstreamSignal(context.getRemainingTimeInMillis(), dependencies.awsCalls);
       const reports = await dependencies.upgrades.run(requests, delivery, {
         requestId: context.awsRequestId,
         signal,

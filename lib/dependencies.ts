@@ -1,4 +1,6 @@
+import type { AwsCallSettings } from './aws-call-budget.ts';
 import type { Config } from './config.ts';
+import { publishTimingOf } from './deadline-reserve.ts';
 import { createEventPublisher } from './event-publisher.ts';
 import { createIdempotentRunner, type IdempotentRunner } from './idempotency.ts';
 import { createSecretReader, type SecretReader } from './secrets.ts';
@@ -9,6 +11,8 @@ import { createWebhookVerifier, type WebhookVerifier } from './webhook-verifier.
 
 export interface Dependencies {
   webhookVerifier: WebhookVerifier;
+  /** The AWS SDK settings of every client; the handler derives its deadline reserve from them. */
+  awsCalls: AwsCallSettings;
   idempotency: IdempotentRunner;
   upgrades: ReturnType<typeof createUpgradeService>;
 }
@@ -34,6 +38,7 @@ export function createDependencies(
   });
   return {
     webhookVerifier: createWebhookVerifier({ secretId: config.webhookSecretId, secrets }),
+    awsCalls: config.awsCalls,
     idempotency,
     upgrades: createUpgradeService({
       client: createTaurusDbClient({
@@ -41,7 +46,11 @@ export function createDependencies(
         authenticator,
         timeouts: config.timeouts,
       }),
-      publisher: createEventPublisher({ busName: config.eventBusName, source: config.eventSource }),
+      publisher: createEventPublisher({
+        busName: config.eventBusName,
+        source: config.eventSource,
+        ...publishTimingOf(config.awsCalls),
+      }),
       idempotency,
       concurrency: config.upgradeConcurrency,
     }),

@@ -1,4 +1,6 @@
+import type { AwsCallSettings } from './aws-call-budget.ts';
 import type { TrackingConfig } from './config.ts';
+import { publishTimingOf } from './deadline-reserve.ts';
 import { createEventPublisher } from './event-publisher.ts';
 import { createSecretReader, type SecretReader } from './secrets.ts';
 import { createTaurusDbClient } from './taurusdb-client.ts';
@@ -8,6 +10,8 @@ import { createTrackingQueue } from './tracking-queue.ts';
 
 export interface TrackingDependencies {
   tracker: Tracker;
+  /** The AWS SDK settings of every client; the handler derives its deadline reserve from them. */
+  awsCalls: AwsCallSettings;
   /** `Source` the Accepted and Unconfirmed events must carry to be tracked. */
   eventSource: string;
   concurrency: number;
@@ -44,13 +48,18 @@ export function createTrackingDependencies(
     tracker: createTracker({
       jobs: taurusDb,
       proxyVersions: taurusDb,
-      publisher: createEventPublisher({ busName: config.eventBusName, source: config.eventSource }),
-      queue: createTrackingQueue({ queueUrl: config.tracking.queueUrl }),
+      publisher: createEventPublisher({
+        busName: config.eventBusName,
+        source: config.eventSource,
+        ...publishTimingOf(config.awsCalls),
+      }),
+      queue: createTrackingQueue({ queueUrl: config.tracking.queueUrl, awsCalls: config.awsCalls }),
       maxSeconds: config.tracking.maxSeconds,
       initialDelaySeconds: config.tracking.initialDelaySeconds,
       maxDelaySeconds: config.tracking.maxDelaySeconds,
       ...(options.now === undefined ? {} : { now: options.now }),
     }),
+    awsCalls: config.awsCalls,
     eventSource: config.eventSource,
     concurrency: config.tracking.concurrency,
   };

@@ -1,4 +1,5 @@
 import { SendMessageCommand, type SendMessageCommandOutput, SQSClient } from '@aws-sdk/client-sqs';
+import { type AwsCallSettings, awsClientOptions } from './aws-call-budget.ts';
 import { PublishError } from './errors.ts';
 import { followedName, serializeTracked, type TrackedUpgrade } from './tracking-message.ts';
 
@@ -19,6 +20,8 @@ export interface SqsLike {
 export interface TrackingQueueOptions {
   queueUrl: string;
   client?: SqsLike;
+  /** Timeouts and attempts of the default client. */
+  awsCalls?: AwsCallSettings;
 }
 
 export interface TrackingQueue {
@@ -32,11 +35,12 @@ export const MAX_DELAY_SECONDS = 900;
 let sharedClient: SQSClient | undefined;
 /**
  * One client per container, created on first use, with the SDK's standard settings (AWS_REGION,
- * AWS_ENDPOINT_URL_SQS, credentials chain) and its standard retries: a SendMessage that the SDK
- * repeats after a lost answer may enqueue the re-check twice, which costs one extra read-only check.
+ * AWS_ENDPOINT_URL_SQS, credentials chain) and the request timeout and bounded retries of every AWS
+ * call here (lib/aws-call-budget.ts): a SendMessage that is repeated after a lost answer may enqueue
+ * the re-check twice, which costs one extra read-only check.
  */
-function defaultClient(): SQSClient {
-  sharedClient ??= new SQSClient({});
+function defaultClient(settings: AwsCallSettings | undefined): SQSClient {
+  sharedClient ??= new SQSClient(awsClientOptions(settings));
   return sharedClient;
 }
 
@@ -44,7 +48,7 @@ export function createTrackingQueue(options: TrackingQueueOptions): TrackingQueu
   return {
     async schedule(tracked, delaySeconds, signal) {
       const delay = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(delaySeconds)));
-      const client = options.client ?? defaultClient();
+      const client = options.client ?? defaultClient(options.awsCalls);
       try {
         const output = await client.send(
           new SendMessageCommand({

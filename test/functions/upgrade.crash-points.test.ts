@@ -143,7 +143,7 @@ async function crashableWiring(crash: CrashSwitch) {
         idempotency,
         concurrency: config.upgradeConcurrency,
       });
-      return createHandler({ webhookVerifier, idempotency, upgrades }) as Handler;
+      return createHandler({ webhookVerifier, idempotency, upgrades, awsCalls: config.awsCalls }) as Handler;
     },
   };
 }
