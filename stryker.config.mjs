@@ -1,4 +1,4 @@
-// Mutation testing, a habit rather than a CI gate: `npm run mutate -- lib/event-publisher.ts` mutates
+// Mutation testing, a habit rather than a CI gate: `npm run mutate -- lib/aws/event-publisher.ts` mutates
 // that one module and runs the Vitest tests that import it (see README "Mutation testing").
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {

@@ -1,9 +1,9 @@
 /** The stand-ins of `startUpstreams` (bench/upstreams.ts), in their own process, driven over IPC. */
-import { startDynalite } from '../test/support/dynalite.ts';
-import { startEventBridgeStandIn } from '../test/support/eventbridge-stand-in.ts';
-import { startIamStandIn } from '../test/support/iam-stand-in.ts';
-import { startSecretsManagerStandIn } from '../test/support/secrets-manager-stand-in.ts';
-import { startTaurusDbStandIn } from '../test/support/taurusdb-stand-in.ts';
+import { startDynalite } from '../stand-ins/dynamodb.ts';
+import { startEventBridgeStandIn } from '../stand-ins/eventbridge.ts';
+import { startIamStandIn } from '../stand-ins/iam.ts';
+import { startSecretsManagerStandIn } from '../stand-ins/secrets-manager.ts';
+import { startTaurusDbStandIn } from '../stand-ins/taurusdb.ts';
 import { generateWebhookKey } from '../test/support/webhook-signing.ts';
 import {
   BARE_TOKEN,

@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { type LatencyProxy, type ProxiedRequest, startLatencyProxy } from './latency-proxy.ts';
+import { type LatencyProxy, type ProxiedRequest, startLatencyProxy } from '../stand-ins/latency-proxy.ts';
 
 /** Injected latency per upstream, in milliseconds. */
 export interface Latencies {

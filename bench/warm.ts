@@ -177,7 +177,7 @@ export interface BareLoopOptions {
  * the SDK's DynamoDB client) against the same upstreams, with nothing else around them: no trigger
  * parsing, validation, signing check, logging, metrics or events to build. Answers are read and parsed.
  */
-/** A conditional write like the function's delivery and sending records (lib/step-records.ts). */
+/** A conditional write like the function's delivery and sending records (lib/aws/step-records.ts). */
 function conditionalPut(
   tableName: string | undefined,
   id: string,

@@ -2,25 +2,25 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import { upstreamSignal } from '../lib/aws/deadline-reserve.ts';
+import { createTrackingDependencies, type TrackingDependencies } from '../lib/composition/track-function.ts';
 import { mapWithConcurrency } from '../lib/concurrency.ts';
 import { loadTrackingConfig } from '../lib/config.ts';
-import { upstreamSignal } from '../lib/deadline-reserve.ts';
 import { UnknownEventError, ValidationError } from '../lib/errors.ts';
-import errorResponse from '../lib/middleware/error-response.ts';
+import errorResponse from '../lib/http/middleware/error-response.ts';
 import { logger, metrics } from '../lib/observability.ts';
-import type { CheckReport } from '../lib/tracker.ts';
-import { createTrackingDependencies, type TrackingDependencies } from '../lib/tracking-dependencies.ts';
 import {
   parseTrackedMessage,
   TRACKED_DETAIL_TYPES,
   type TrackedUpgrade,
   trackedFromAccepted,
   trackedFromUnconfirmed,
-} from '../lib/tracking-message.ts';
+} from '../lib/tracking/message.ts';
+import type { CheckReport } from '../lib/tracking/tracker.ts';
 
 /**
  * Follows each accepted upgrade's workflow, and each unconfirmed upgrade's proxy version, to its end
- * (lib/tracker.ts). Two triggers:
+ * (lib/tracking/tracker.ts). Two triggers:
  * - the EventBridge rule for `Proxy Upgrade Accepted` and `Proxy Upgrade Unconfirmed` from this
  *   service's own source: the first check, straight away. A failure throws, so Lambda's asynchronous
  *   retries and then the onFailure queue take over;

@@ -4,16 +4,16 @@ import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { Context } from 'aws-lambda';
+import { upstreamSignal } from '../lib/aws/deadline-reserve.ts';
+import { createDependencies, type Dependencies } from '../lib/composition/upgrade-function.ts';
 import { loadConfig } from '../lib/config.ts';
-import { upstreamSignal } from '../lib/deadline-reserve.ts';
-import { createDependencies, type Dependencies } from '../lib/dependencies.ts';
-import { upgradeAnswer } from '../lib/http-response.ts';
-import errorResponse from '../lib/middleware/error-response.ts';
-import httpOnly from '../lib/middleware/http-only.ts';
-import webhookSignature from '../lib/middleware/webhook-signature.ts';
+import { upgradeAnswer } from '../lib/http/answers.ts';
+import errorResponse from '../lib/http/middleware/error-response.ts';
+import httpOnly from '../lib/http/middleware/http-only.ts';
+import webhookSignature from '../lib/http/middleware/webhook-signature.ts';
+import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { logger, metrics } from '../lib/observability.ts';
-import { recogniseTrigger } from '../lib/triggers.ts';
-import { parseUpgradeDelivery } from '../lib/upgrade-request.ts';
+import { parseUpgradeDelivery } from '../lib/upgrade/request.ts';
 
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
@@ -29,7 +29,7 @@ export function createHandler(dependencies: Dependencies) {
       const { requests, batch } = parseUpgradeDelivery(delivery.payload);
       dependencies.idempotency.registerLambdaContext(context);
       // Stop waiting for TaurusDB early enough to store and publish what came back before Lambda's
-      // own timeout (lib/deadline-reserve.ts).
+      // own timeout (lib/aws/deadline-reserve.ts).
       const signal = upstreamSignal(context.getRemainingTimeInMillis(), dependencies.awsCalls);
       const reports = await dependencies.upgrades.run(requests, delivery, {
         requestId: context.awsRequestId,

@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import { isKnownRegion, taurusDbEndpointFor } from './endpoints.ts';
 import { ConfigError } from './errors.ts';
+import { isKnownRegion, taurusDbEndpointFor } from './huawei/endpoints.ts';
 
 const DEFAULT_IAM_ENDPOINT = 'https://iam.myhuaweicloud.com';
 
@@ -31,7 +31,7 @@ const environmentSchema = z.object({
   EVENT_BUS_NAME: z.string({ error: 'is required' }).trim().min(1, 'is required'),
   EVENT_SOURCE: optionalText,
   IDEMPOTENCY_TABLE: optionalText,
-  // Defaults: lib/idempotency.ts says which sender each covers.
+  // Defaults: lib/aws/idempotency.ts says which sender each covers.
   IDEMPOTENCY_WINDOW_HTTP_SECONDS: positiveInt(48 * 3600, 30 * 24 * 3600),
   IDEMPOTENCY_WINDOW_EVENT_SECONDS: positiveInt(24 * 3600, 30 * 24 * 3600),
   IDEMPOTENCY_WINDOW_SCHEDULE_SECONDS: positiveInt(24 * 3600, 30 * 24 * 3600),

@@ -1,6 +1,6 @@
 /**
  * Pure retry arithmetic: how long to wait before a retry and whether a retry still fits. The decision
- * of *which* failures may be retried belongs to the caller (see lib/taurusdb-client.ts).
+ * of *which* failures may be retried belongs to the caller (see lib/huawei/taurusdb-client.ts).
  */
 
 export interface BackoffOptions {

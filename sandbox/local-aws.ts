@@ -1,14 +1,11 @@
-import { type DynaliteStandIn, startDynalite } from '../test/support/dynalite.ts';
+import { type DynaliteStandIn, startDynalite } from '../stand-ins/dynamodb.ts';
 import {
   type EventBridgeStandIn,
   type ReceivedEntry,
   startEventBridgeStandIn,
-} from '../test/support/eventbridge-stand-in.ts';
-import {
-  type SecretsManagerStandIn,
-  startSecretsManagerStandIn,
-} from '../test/support/secrets-manager-stand-in.ts';
-import { type SentMessage, type SqsStandIn, startSqsStandIn } from '../test/support/sqs-stand-in.ts';
+} from '../stand-ins/eventbridge.ts';
+import { type SecretsManagerStandIn, startSecretsManagerStandIn } from '../stand-ins/secrets-manager.ts';
+import { type SentMessage, type SqsStandIn, startSqsStandIn } from '../stand-ins/sqs.ts';
 
 /**
  * The AWS side of the sandbox on 127.0.0.1: Secrets Manager, EventBridge and (through dynalite)

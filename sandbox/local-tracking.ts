@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import type { ReceivedEntry } from '../test/support/eventbridge-stand-in.ts';
-import { type SentMessage, sqsEvent } from '../test/support/sqs-stand-in.ts';
+import type { ReceivedEntry } from '../stand-ins/eventbridge.ts';
+import { type SentMessage, sqsEvent } from '../stand-ins/sqs.ts';
 import { createLambdaContext } from './http-adapter.ts';
 
 /**

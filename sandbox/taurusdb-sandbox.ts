@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { compareVersions, isVersion } from '../lib/versions.ts';
+import { compareVersions, isVersion } from '../lib/upgrade/versions.ts';
 import {
   type LoopbackServer,
   type RecordedRequest,
   sendJson,
   startLoopbackServer,
-} from '../test/support/loopback-server.ts';
+} from '../stand-ins/loopback-server.ts';
 
 /**
  * A stateful TaurusDB for the local sandbox: proxies keep their kernel version, an accepted upgrade

@@ -16,9 +16,9 @@ import {
   rejectedDetailSchema,
   skippedDetailSchema,
   unconfirmedDetailSchema,
-} from '../lib/event-schemas.ts';
-import { completedDetailSchema, timedOutDetailSchema } from '../lib/tracking-events.ts';
-import { upgradePayloadSchema } from '../lib/upgrade-request.ts';
+} from '../lib/events/contract.ts';
+import { completedDetailSchema, timedOutDetailSchema } from '../lib/events/tracking-events.ts';
+import { upgradePayloadSchema } from '../lib/upgrade/request.ts';
 
 export const SCHEMA_DIRECTORY = fileURLToPath(new URL('../docs/schemas/', import.meta.url));
 

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildResultEvents, type TargetOutcome } from '../lib/result-events.ts';
+import { buildResultEvents, type TargetOutcome } from '../lib/events/result-events.ts';
 import {
   generateSchemas,
   SCHEMA_DIRECTORY,

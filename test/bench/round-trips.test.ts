@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LatencyProxy, startLatencyProxy } from '../../bench/latency-proxy.ts';
-import { type DynaliteStandIn, startDynalite } from '../support/dynalite.ts';
+import { type DynaliteStandIn, startDynalite } from '../../stand-ins/dynamodb.ts';
+import { type LatencyProxy, startLatencyProxy } from '../../stand-ins/latency-proxy.ts';
 import {
   CREDENTIALS_SECRET_ID,
   sample,

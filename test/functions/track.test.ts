@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DETAIL_TYPES } from '../../lib/result-events.ts';
+import { DETAIL_TYPES } from '../../lib/events/result-events.ts';
 import {
   completedDetailSchema,
   jobFailedDetailSchema,
   timedOutDetailSchema,
-} from '../../lib/tracking-events.ts';
-import { parseTrackedMessage } from '../../lib/tracking-message.ts';
-import type { ReceivedEntry } from '../support/eventbridge-stand-in.ts';
+} from '../../lib/events/tracking-events.ts';
+import { parseTrackedMessage } from '../../lib/tracking/message.ts';
+import type { ReceivedEntry } from '../../stand-ins/eventbridge.ts';
+import { sqsEvent } from '../../stand-ins/sqs.ts';
+import { replies, SEED_ACCEPT_ITEM } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
-import { sqsEvent } from '../support/sqs-stand-in.ts';
-import { replies, SEED_ACCEPT_ITEM } from '../support/taurusdb-stand-in.ts';
 import { acceptedEvent, trackedSample } from '../support/tracking.ts';
 import {
   EVENT_BUS_NAME,

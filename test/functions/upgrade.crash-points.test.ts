@@ -23,6 +23,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replies, type TaurusDbReply } from '../../stand-ins/taurusdb.ts';
 import {
   CRASH_POINTS,
   type CrashPoint,
@@ -35,7 +36,6 @@ import {
 } from '../support/crash-points.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 import { eventsFor, postsTo, within } from '../support/redelivery.ts';
-import { replies, type TaurusDbReply } from '../support/taurusdb-stand-in.ts';
 import { type Handler, sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? '1');
@@ -95,7 +95,7 @@ const EVERY_POINT: Array<[Scenario]> = CRASH_POINTS.flatMap((crash) =>
 );
 
 /**
- * functions/upgrade.ts' handler with createDependencies' wiring (lib/dependencies.ts), its
+ * functions/upgrade.ts' handler with createDependencies' wiring (lib/composition/upgrade-function.ts), its
  * collaborators through `crash`, storing in `tableName` (one table per run keeps each run's records,
  * and the scans of them, its own). The modules are imported after the world set the environment,
  * from the module graph the world's handler uses, so error classes are the ones its error mapping
@@ -104,14 +104,14 @@ const EVERY_POINT: Array<[Scenario]> = CRASH_POINTS.flatMap((crash) =>
 async function crashableWiring(crash: CrashSwitch) {
   const { createHandler } = await import('../../functions/upgrade.ts');
   const { loadConfig } = await import('../../lib/config.ts');
-  const { awsClientOptions } = await import('../../lib/aws-call-budget.ts');
-  const { createEventPublisher } = await import('../../lib/event-publisher.ts');
-  const { createIdempotentRunner } = await import('../../lib/idempotency.ts');
-  const { createSecretReader } = await import('../../lib/secrets.ts');
-  const { createTaurusDbClient } = await import('../../lib/taurusdb-client.ts');
-  const { createTokenAuthenticator } = await import('../../lib/token-provider.ts');
-  const { createUpgradeService } = await import('../../lib/upgrade-service.ts');
-  const { createWebhookVerifier } = await import('../../lib/webhook-verifier.ts');
+  const { awsClientOptions } = await import('../../lib/aws/call-budget.ts');
+  const { createEventPublisher } = await import('../../lib/aws/event-publisher.ts');
+  const { createIdempotentRunner } = await import('../../lib/aws/idempotency.ts');
+  const { createSecretReader } = await import('../../lib/aws/secrets.ts');
+  const { createTaurusDbClient } = await import('../../lib/huawei/taurusdb-client.ts');
+  const { createTokenAuthenticator } = await import('../../lib/huawei/auth/authenticator.ts');
+  const { createUpgradeService } = await import('../../lib/upgrade/service.ts');
+  const { createWebhookVerifier } = await import('../../lib/http/webhook-verifier.ts');
   const config = loadConfig();
   const secrets = createSecretReader();
   const authenticator = createTokenAuthenticator({

@@ -12,10 +12,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { skippedDetailSchema, unconfirmedDetailSchema } from '../../lib/event-schemas.ts';
-import { DETAIL_TYPES } from '../../lib/result-events.ts';
-import { completedDetailSchema } from '../../lib/tracking-events.ts';
-import type { ReceivedEntry } from '../support/eventbridge-stand-in.ts';
+import { skippedDetailSchema, unconfirmedDetailSchema } from '../../lib/events/contract.ts';
+import { DETAIL_TYPES } from '../../lib/events/result-events.ts';
+import { completedDetailSchema } from '../../lib/events/tracking-events.ts';
+import type { ReceivedEntry } from '../../stand-ins/eventbridge.ts';
 import { type HandlerProcessEnd, startHandlerProcess } from '../support/handler-process.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 import { eventsFor, inProgressExpired, postsTo, within } from '../support/redelivery.ts';

@@ -3,15 +3,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ReceivedEntry } from '../support/eventbridge-stand-in.ts';
-import { lambdaContext } from '../support/lambda-context.ts';
+import type { ReceivedEntry } from '../../stand-ins/eventbridge.ts';
 import {
   closedPort,
   type ResettingServer,
   replies,
   startResettingServer,
   type TaurusDbReply,
-} from '../support/taurusdb-stand-in.ts';
+} from '../../stand-ins/taurusdb.ts';
+import { lambdaContext } from '../support/lambda-context.ts';
 import {
   CREDENTIALS_SECRET_ID,
   type HttpAnswer,
@@ -387,7 +387,7 @@ describe('faults through the handler, without duplicate suppression', () => {
       expect(answer.statusCode).toBe(500);
       expect(answer.json.message).toMatch(/could not be published to EventBridge; retry the same delivery/);
       expect(world.taurusDb.upgradeRequests()).toBe(1);
-      // As many rounds as AWS_MAX_ATTEMPTS (3 by default; lib/deadline-reserve.ts).
+      // As many rounds as AWS_MAX_ATTEMPTS (3 by default; lib/aws/deadline-reserve.ts).
       expect(world.eventBridge.calls).toHaveLength(3);
       expect(world.eventBridge.events()).toEqual([]);
       expect(endings).toEqual(endingAll([REQUEST], 'invocation failed'));

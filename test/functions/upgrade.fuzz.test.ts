@@ -12,7 +12,7 @@
  *    b. batches: empty, 51 to 120 items, 1 to 50 items with broken ones among them, `upgrades` of
  *       a wrong type, an unknown key beside `upgrades` → 400 naming the path (or 422, as above);
  *    c. random JSON (fc.json and request-shaped records) → 200 with one TaurusDB call per item when the
- *       payload is valid (lib/upgrade-request.ts as the oracle), else 400/422 and nothing upstream;
+ *       payload is valid (lib/upgrade/request.ts as the oracle), else 400/422 and nothing upstream;
  *    d. random bytes, random and absent content types, the base64 flag toggled, absent/null/empty
  *       bodies → 415 for a content type that does not say JSON, else 400/422.
  *    Every refusal: a JSON body with a string `message`, no stack trace, no secret, under 32 KB
@@ -38,7 +38,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseUpgradePayload } from '../../lib/upgrade-request.ts';
+import { parseUpgradePayload } from '../../lib/upgrade/request.ts';
 import {
   brokenBatch as anyBrokenBatch,
   brokenRequest as anyBrokenRequest,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { closedPort, replies } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
-import { closedPort, replies } from '../support/taurusdb-stand-in.ts';
 import { type HttpAnswer, sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
 const REQUEST = JSON.parse(sample('http-api-v2.json').body);

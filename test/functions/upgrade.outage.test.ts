@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MIN_SECRET_RUN } from '../../lib/scrub.ts';
-import { replies } from '../support/taurusdb-stand-in.ts';
+import { MIN_SECRET_RUN } from '../../lib/huawei/auth/scrub.ts';
+import { replies } from '../../stand-ins/taurusdb.ts';
 import { generateWebhookKey } from '../support/webhook-signing.ts';
 import {
   CREDENTIALS_SECRET_ID,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { replies } from '../support/taurusdb-stand-in.ts';
+import { replies } from '../../stand-ins/taurusdb.ts';
 import { sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
 const REQUEST = JSON.parse(sample('http-api-v2.json').body);

@@ -1,6 +1,6 @@
 /**
  * The completion write fails after the upgrade POST (issue 12): a proxy in front of dynalite
- * (test/support/dynamo-fault-proxy.ts) stalls, throttles or swallows the answer of the Powertools
+ * (stand-ins/dynamodb-fault-proxy.ts) stalls, throttles or swallows the answer of the Powertools
  * completion `UpdateItem`, over DynamoDB's real JSON protocol, through the deployed handler.
  *
  * What must hold: the invocation still ends before its Lambda deadline, with the outcome TaurusDB
@@ -10,8 +10,9 @@
  * proxy already runs the target). A write that landed but whose answer was lost is simply replayed.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DETAIL_TYPES } from '../../lib/result-events.ts';
-import { type DynamoFaultProxy, startDynamoFaultProxy } from '../support/dynamo-fault-proxy.ts';
+import { DETAIL_TYPES } from '../../lib/events/result-events.ts';
+import { type DynamoFaultProxy, startDynamoFaultProxy } from '../../stand-ins/dynamodb-fault-proxy.ts';
+import { replies } from '../../stand-ins/taurusdb.ts';
 import {
   beforeDeadline,
   contextWithDeadline,
@@ -19,7 +20,6 @@ import {
   inProgressExpired,
   postsTo,
 } from '../support/redelivery.ts';
-import { replies } from '../support/taurusdb-stand-in.ts';
 import { type HttpAnswer, sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
 const REQUEST = JSON.parse(sample('http-api-v2.json').body);
@@ -184,7 +184,7 @@ describe('a hung completion write with the production AWS settings (AWS_REQUEST_
     await dynamo.close();
   });
 
-  // Fails until functions/upgrade.ts derives its reserve from lib/aws-call-budget.ts, as README
+  // Fails until functions/upgrade.ts derives its reserve from lib/aws/call-budget.ts, as README
   // "Duplicate suppression" says it does: it keeps a fixed 3 s (PUBLISH_RESERVE_MS) after the TaurusDB
   // call, and one hung completion write alone takes 3 attempts × 1 s plus backoff (awsCallBudgetMs()
   // bounds it at 4.65 s). Middy then answers a bare 500 5 ms before the deadline, and the Failed event

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { targetOf } from '../../lib/upgrade-request.ts';
+import { targetOf } from '../../lib/upgrade/request.ts';
+import { replies } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
-import { replies } from '../support/taurusdb-stand-in.ts';
 import {
   EVENT_BUS_NAME,
   STATIC_TOKEN,

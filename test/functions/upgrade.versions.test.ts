@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DETAIL_SCHEMAS } from '../../lib/event-schemas.ts';
-import type { DetailType } from '../../lib/result-events.ts';
+import { DETAIL_SCHEMAS } from '../../lib/events/contract.ts';
+import type { DetailType } from '../../lib/events/result-events.ts';
 import { SCHEMA_DIRECTORY } from '../../scripts/generate-schemas.ts';
-import type { ReceivedEntry } from '../support/eventbridge-stand-in.ts';
+import type { ReceivedEntry } from '../../stand-ins/eventbridge.ts';
+import { replies } from '../../stand-ins/taurusdb.ts';
 import { type JsonSchema, schemaProblems } from '../support/json-schema-check.ts';
-import { replies } from '../support/taurusdb-stand-in.ts';
 import { type HttpAnswer, sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLocalTracking, type LocalTracking } from '../../sandbox/local-tracking.ts';
-import type { SentMessage } from '../../test/support/sqs-stand-in.ts';
+import type { SentMessage } from '../../stand-ins/sqs.ts';
 
 /**
  * The sandbox's stand-in for the Accepted rule and the tracking queue's event source mapping, with a

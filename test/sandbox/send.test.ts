@@ -4,8 +4,8 @@ import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main, payloadOf } from '../../sandbox/send.ts';
 import { SANDBOX_WEBHOOK_KEY } from '../../sandbox/settings.ts';
+import { type LoopbackServer, sendJson, startLoopbackServer } from '../../stand-ins/loopback-server.ts';
 import { captured } from '../support/captured-stream.ts';
-import { type LoopbackServer, sendJson, startLoopbackServer } from '../support/loopback-server.ts';
 import { generateWebhookKey } from '../support/webhook-signing.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

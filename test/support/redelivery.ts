@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
-import type { ReceivedEntry } from './eventbridge-stand-in.ts';
+import type { ReceivedEntry } from '../../stand-ins/eventbridge.ts';
 import { lambdaContext } from './lambda-context.ts';
 import type { World } from './world.ts';
 

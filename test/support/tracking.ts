@@ -5,8 +5,8 @@ import {
   type FollowedWorkflow,
   trackedFromAccepted,
   trackedFromUnconfirmed,
-} from '../../lib/tracking-message.ts';
-import type { TaurusDbReply } from './taurusdb-stand-in.ts';
+} from '../../lib/tracking/message.ts';
+import type { TaurusDbReply } from '../../stand-ins/taurusdb.ts';
 import { sample } from './world.ts';
 
 /** events/tracking-accepted-event.json: an Accepted event as EventBridge delivers it to the tracker. */

@@ -2,15 +2,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { vi } from 'vitest';
-import { type DynaliteStandIn, startDynalite } from './dynalite.ts';
-import { type EventBridgeStandIn, startEventBridgeStandIn } from './eventbridge-stand-in.ts';
-import { type IamStandIn, startIamStandIn } from './iam-stand-in.ts';
+import { type DynaliteStandIn, startDynalite } from '../../stand-ins/dynamodb.ts';
+import { type EventBridgeStandIn, startEventBridgeStandIn } from '../../stand-ins/eventbridge.ts';
+import { type IamStandIn, startIamStandIn } from '../../stand-ins/iam.ts';
+import { type SecretsManagerStandIn, startSecretsManagerStandIn } from '../../stand-ins/secrets-manager.ts';
+import { type SqsStandIn, startSqsStandIn } from '../../stand-ins/sqs.ts';
+import { startTaurusDbStandIn, type TaurusDbStandIn } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from './lambda-context.ts';
 import { leakedSecrets } from './secret-leaks.ts';
-import { type SecretsManagerStandIn, startSecretsManagerStandIn } from './secrets-manager-stand-in.ts';
 import { projectRoot } from './serverless-package.ts';
-import { type SqsStandIn, startSqsStandIn } from './sqs-stand-in.ts';
-import { startTaurusDbStandIn, type TaurusDbStandIn } from './taurusdb-stand-in.ts';
 import { generateWebhookKey, signWebhook } from './webhook-signing.ts';
 
 export const CREDENTIALS_SECRET_ID = 'test/huawei-credentials';
@@ -272,7 +272,7 @@ export const TRACKING_QUEUE_NAME = 'taurusdb-upgrades-test-tracking';
 async function loadTracking(sqs: SqsStandIn): Promise<TrackingWorld> {
   const track = await import('../../functions/track.ts');
   const { loadTrackingConfig } = await import('../../lib/config.ts');
-  const { createTrackingDependencies } = await import('../../lib/tracking-dependencies.ts');
+  const { createTrackingDependencies } = await import('../../lib/composition/track-function.ts');
   const handler = track.handler as Handler;
   return {
     sqs,

@@ -1,0 +1,58 @@
+import type { AwsCallSettings } from '../aws/call-budget.ts';
+import { publishTimingOf } from '../aws/deadline-reserve.ts';
+import { createEventPublisher } from '../aws/event-publisher.ts';
+import { createIdempotentRunner, type IdempotentRunner } from '../aws/idempotency.ts';
+import { createSecretReader, type SecretReader } from '../aws/secrets.ts';
+import type { Config } from '../config.ts';
+import { createWebhookVerifier, type WebhookVerifier } from '../http/webhook-verifier.ts';
+import { createTokenAuthenticator } from '../huawei/auth/authenticator.ts';
+import { createTaurusDbClient } from '../huawei/taurusdb-client.ts';
+import { createUpgradeService } from '../upgrade/service.ts';
+
+export interface Dependencies {
+  webhookVerifier: WebhookVerifier;
+  /** The AWS SDK settings of every client; the handler derives its deadline reserve from them. */
+  awsCalls: AwsCallSettings;
+  idempotency: IdempotentRunner;
+  upgrades: ReturnType<typeof createUpgradeService>;
+}
+
+/**
+ * The composition root: the production collaborators built from the configuration. Each module still
+ * defaults its own AWS client or connection pool at module scope, so everything here is created once
+ * per container and reused by every invocation.
+ */
+export function createDependencies(
+  config: Config,
+  secrets: SecretReader = createSecretReader(),
+): Dependencies {
+  const authenticator = createTokenAuthenticator({
+    secretId: config.credentialsSecretId,
+    secrets,
+    iamEndpoint: config.iamEndpoint,
+  });
+  const idempotency = createIdempotentRunner({
+    tableName: config.idempotencyTable,
+    windowSeconds: config.idempotencyWindowSeconds,
+    awsCalls: config.awsCalls,
+  });
+  return {
+    webhookVerifier: createWebhookVerifier({ secretId: config.webhookSecretId, secrets }),
+    awsCalls: config.awsCalls,
+    idempotency,
+    upgrades: createUpgradeService({
+      client: createTaurusDbClient({
+        endpoint: config.taurusDbEndpoint,
+        authenticator,
+        timeouts: config.timeouts,
+      }),
+      publisher: createEventPublisher({
+        busName: config.eventBusName,
+        source: config.eventSource,
+        ...publishTimingOf(config.awsCalls),
+      }),
+      idempotency,
+      concurrency: config.upgradeConcurrency,
+    }),
+  };
+}

@@ -1,0 +1,266 @@
+import * as z from 'zod';
+import { upgradeRequestSchema } from '../upgrade/request.ts';
+import { DETAIL_TYPES, PLAN_VERDICTS, UNCONFIRMED_REASON } from './result-events.ts';
+
+/**
+ * The zod schemas of the published events' `Detail` (lib/events/result-events.ts builds them): the source of
+ * docs/schemas/*.json, what tests check every built event against, and what the tracker reads an
+ * Accepted event with. The upgrade function imports only their types, so its bundle leaves them out.
+ */
+
+const shape = upgradeRequestSchema.shape;
+const nullableText = (description: string) => z.string().nullable().meta({ description });
+
+const eventIdSchema = z.uuid({ version: 'v8' }).meta({
+  description:
+    "The event's content address (lib/events/event-id.ts): the same id always means the same event, field for field, so a republished stored result can be deduplicated; an event that differs in anything (another error on a retry that was not stored, another time) has another id.",
+});
+
+const requestDetailSchema = z
+  .strictObject({
+    project_id: shape.project_id,
+    instance_id: shape.instance_id,
+    proxy_id: shape.proxy_id.unwrap().meta({ description: 'Database proxy id.' }),
+    all_proxies: z
+      .literal(true)
+      .optional()
+      .meta({ description: 'Present when the proxy was found by listing its instance (all_proxies: true).' }),
+    source_version: shape.source_version.unwrap().optional().meta({
+      description: 'The source_version the request gave; absent when it left it to the version read.',
+    }),
+    target_version: shape.target_version,
+    dry_run: z.literal(true).optional().meta({ description: 'Present on every event of a dry run.' }),
+  })
+  .meta({ description: 'The target of the upgrade, as requested ("latest" literally).' });
+
+// A Failed event may concern a whole instance: its proxies could not be listed, or there were none.
+const failedRequestDetailSchema = requestDetailSchema
+  .extend({
+    proxy_id: shape.proxy_id.unwrap().optional().meta({
+      description: 'Absent when an all_proxies request failed before any proxy was listed.',
+    }),
+  })
+  .meta({ description: 'The target of the upgrade, as requested ("latest" literally).' });
+
+const versionText = (description: string) => shape.source_version.unwrap().meta({ description });
+
+const versionsDetailSchema = z
+  .strictObject({
+    current_version: versionText('The version the proxy runs.'),
+    latest_version: versionText('The latest version TaurusDB offers for the proxy.'),
+    can_upgrade: z.boolean().meta({ description: 'Whether TaurusDB says the proxy can be upgraded.' }),
+  })
+  .meta({
+    description:
+      'What the version read (GET .../taurusproxy/proxy-version) found before the upgrade; absent when the request said "preflight": false.',
+  });
+
+const resolvedDetailSchema = z
+  .strictObject({
+    source_version: versionText('The source_version of the upgrade call.'),
+    target_version: versionText('The target_version of the upgrade call.'),
+  })
+  .meta({
+    description:
+      'The versions the upgrade call carried (or would carry): the request\'s own, "latest" replaced by latest_version and an omitted source by current_version.',
+  });
+
+const triggerDetailSchema = z
+  .strictObject({
+    kind: z.enum(['http', 'schedule', 'event']).meta({ description: 'What started the function.' }),
+    id: z.string().min(1).meta({
+      description:
+        'Delivery id: webhook-id (http), EventBridge event id (event), delivery_id or Lambda request id (schedule).',
+    }),
+    change_id: shape.change_id,
+    requested_by: shape.requested_by,
+  })
+  .meta({ description: 'The delivery that asked for the upgrade.' });
+
+const occurredAtSchema = z.iso.datetime().meta({
+  description:
+    'When TaurusDB answered, or the decision was taken (kept when a stored result is republished).',
+});
+
+const resultDetail = (state: z.ZodType) =>
+  z
+    .strictObject({
+      instance_id: nullableText('Instance id TaurusDB reported; null when it sent none.'),
+      workflow_id: nullableText('Workflow (job) id to follow the upgrade; null when TaurusDB sent none.'),
+      state,
+      error_message: nullableText('TaurusDB message for the item; null when it sent none.'),
+    })
+    .meta({ description: 'One update_result item of the TaurusDB answer; missing fields are null.' });
+
+export const acceptedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: requestDetailSchema,
+    resolved: resolvedDetailSchema,
+    versions: versionsDetailSchema.optional(),
+    result: resultDetail(z.literal('ACCEPT').meta({ description: 'Always ACCEPT.' })),
+    trigger: triggerDetailSchema,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Accepted (event detail)',
+    description: 'TaurusDB accepted the upgrade of a proxy: an update_result item with state ACCEPT.',
+  });
+
+export const rejectedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: requestDetailSchema,
+    resolved: resolvedDetailSchema,
+    versions: versionsDetailSchema.optional(),
+    result: resultDetail(
+      z
+        .string()
+        .nullable()
+        .meta({ description: 'Any state but ACCEPT (e.g. REJECT); null when TaurusDB sent none.' }),
+    ),
+    trigger: triggerDetailSchema,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Rejected (event detail)',
+    description:
+      'TaurusDB answered 200 but did not accept the upgrade: an update_result item with a state other than ACCEPT.',
+  });
+
+export const failedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: failedRequestDetailSchema,
+    resolved: resolvedDetailSchema.optional().meta({
+      description: 'Present once both versions were known (given, or filled in by the version read).',
+    }),
+    versions: versionsDetailSchema.optional(),
+    error: z
+      .strictObject({
+        status: z
+          .int()
+          .min(100)
+          .max(599)
+          .optional()
+          .meta({ description: 'HTTP status TaurusDB answered; absent when no answer came back.' }),
+        error_code: z.string().optional().meta({
+          description:
+            "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE, JOB_FAILED (the upgrade's workflow failed after it was accepted); absent when there was none.",
+        }),
+        error_msg: z.string().meta({
+          description:
+            'What went wrong. A long upstream text (a workflow fail_reason) is cut to 8 KiB of UTF-8 and then ends with "…[truncated from N bytes]", so the event stays under the EventBridge entry limit.',
+        }),
+      })
+      .meta({ description: 'Why the call failed as a whole.' }),
+    workflow_id: z.string().min(1).optional().meta({
+      description:
+        "Present when an accepted upgrade's workflow then failed (error_code JOB_FAILED, published by the tracker): its workflow (job) id.",
+    }),
+    fail_reason: z.string().nullable().optional().meta({
+      description:
+        "Present with workflow_id: TaurusDB's fail_reason (cut like error_msg when longer than 8 KiB); null when it gave none.",
+    }),
+    trigger: triggerDetailSchema,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Failed (event detail)',
+    description:
+      'The upgrade failed as a whole: TaurusDB answered 4xx/5xx, could not be reached, timed out, or answered 200 without any update_result item; or it was refused before the upgrade call (the proxy is not at the source_version requested, the instance lists no proxy, the version read failed).',
+  });
+
+export const skippedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: requestDetailSchema,
+    resolved: resolvedDetailSchema,
+    versions: versionsDetailSchema.meta({ description: 'What the version read found.' }),
+    reason: z.string().min(1).meta({
+      description:
+        'Why no upgrade call was made, e.g. "proxy is already at 2.24.03.000" or "TaurusDB reports no upgrade available … (can_upgrade is false)".',
+    }),
+    trigger: triggerDetailSchema,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Skipped (event detail)',
+    description:
+      'No upgrade call was made: the version read found the proxy already at or past the target, or the target was "latest" and TaurusDB reported can_upgrade false.',
+  });
+
+export const plannedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: requestDetailSchema,
+    would: z.enum(PLAN_VERDICTS).meta({
+      description:
+        'What the real run would do: upgrade (call TaurusDB with resolved), skip (a Skipped event) or refuse (a Failed VERSION_MISMATCH event).',
+    }),
+    reason: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Why it would skip or refuse; absent for upgrade.' }),
+    resolved: resolvedDetailSchema,
+    versions: versionsDetailSchema.optional(),
+    trigger: triggerDetailSchema,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Planned (event detail)',
+    description:
+      'A dry run ("dry_run": true): every check ran (version read, proxy listing) and nothing that changes state was called. Says what a real run would do with this proxy.',
+  });
+
+export const unconfirmedDetailSchema = z
+  .strictObject({
+    event_id: eventIdSchema,
+    request: requestDetailSchema,
+    resolved: resolvedDetailSchema.meta({
+      description: 'The versions the earlier attempt was about to send (recorded with its "sending" state).',
+    }),
+    versions: versionsDetailSchema.optional().meta({
+      description:
+        'What the reconciliation read (GET .../taurusproxy/proxy-version) found: the proxy still below the target; absent when that read failed.',
+    }),
+    read_error: z
+      .string()
+      .optional()
+      .meta({ description: 'Why the reconciliation read failed; absent when it succeeded.' }),
+    sending_at: z.iso.datetime().meta({
+      description:
+        'When the earlier attempt recorded that it was about to send the upgrade request; tracking counts from here.',
+    }),
+    reason: z
+      .string()
+      .min(1)
+      .meta({
+        description: `Always starts "${UNCONFIRMED_REASON}".`,
+      }),
+    trigger: triggerDetailSchema,
+    occurred_at: occurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Unconfirmed (event detail)',
+    description:
+      'A redelivery found that an earlier attempt of the same delivery and proxy may have sent the upgrade request (it crashed, timed out or could not record the answer). No second request is ever sent for that delivery; the tracker follows the proxy version to Proxy Upgrade Completed (workflow_id null) or Tracking Timed Out. A new delivery id is the deliberate way to try again.',
+  });
+
+export type AcceptedDetail = z.infer<typeof acceptedDetailSchema>;
+export type RejectedDetail = z.infer<typeof rejectedDetailSchema>;
+export type FailedDetail = z.infer<typeof failedDetailSchema>;
+export type SkippedDetail = z.infer<typeof skippedDetailSchema>;
+export type PlannedDetail = z.infer<typeof plannedDetailSchema>;
+export type UnconfirmedDetail = z.infer<typeof unconfirmedDetailSchema>;
+
+/** The Detail schema of each DetailType. */
+export const DETAIL_SCHEMAS = {
+  [DETAIL_TYPES.accepted]: acceptedDetailSchema,
+  [DETAIL_TYPES.rejected]: rejectedDetailSchema,
+  [DETAIL_TYPES.failed]: failedDetailSchema,
+  [DETAIL_TYPES.skipped]: skippedDetailSchema,
+  [DETAIL_TYPES.planned]: plannedDetailSchema,
+  [DETAIL_TYPES.unconfirmed]: unconfirmedDetailSchema,
+} as const;

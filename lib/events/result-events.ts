@@ -1,0 +1,271 @@
+import type { UpdateResultItem } from '../huawei/taurusdb-client.ts';
+import { targetOf, type UpgradeRequest, type UpgradeTarget } from '../upgrade/request.ts';
+import { LATEST as LATEST_TARGET, type ProxyVersions, type ResolvedVersions } from '../upgrade/versions.ts';
+import type {
+  AcceptedDetail,
+  FailedDetail,
+  PlannedDetail,
+  RejectedDetail,
+  SkippedDetail,
+  UnconfirmedDetail,
+} from './contract.ts';
+import { contentEventId } from './event-id.ts';
+
+/**
+ * The events published for every upgrade (DESIGN.md "Published events") and the one builder that
+ * turns a request's outcome into events. Their `Detail` schemas are in lib/events/contract.ts, kept
+ * apart so the upgrade function's bundle does not build them at every cold start (only types cross).
+ *
+ * - a 200 gives one event per `update_result` item: `state` `ACCEPT` → Accepted, any other state
+ *   (including a missing one) → Rejected;
+ * - a call that failed as a whole gives one Failed event; so does a request refused after the version
+ *   read (the proxy is not at the source_version the request names), and an all_proxies request whose
+ *   instance could not be listed or lists no proxy;
+ * - a 200 whose `update_result` is empty also gives one Failed event (status 200, no error_code):
+ *   TaurusDB said nothing about the upgrade, and dropping it silently would hide that. It is not a
+ *   Rejected event because nothing was refused that we know of;
+ * - no upgrade call because the proxy is already at (or past) the target, or "latest" with
+ *   `can_upgrade` false, gives one Skipped event;
+ * - a dry run gives one Planned event saying what would have happened.
+ *
+ * Every event names the target as requested (`request`: "latest" literally, an omitted source absent),
+ * the versions the upgrade used or would use (`resolved`) and what the version read found (`versions`).
+ */
+
+export const DETAIL_TYPES = {
+  accepted: 'Proxy Upgrade Accepted',
+  rejected: 'Proxy Upgrade Rejected',
+  failed: 'Proxy Upgrade Failed',
+  skipped: 'Proxy Upgrade Skipped',
+  planned: 'Proxy Upgrade Planned',
+  unconfirmed: 'Proxy Upgrade Unconfirmed',
+} as const;
+export type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
+
+export interface TriggerInfo {
+  kind: 'http' | 'schedule' | 'event';
+  /** The delivery id: webhook-id, EventBridge event id, Scheduler delivery_id or Lambda request id. */
+  id: string;
+  change_id?: string;
+  requested_by?: string;
+}
+
+/** What a dry run found the real run would do. */
+export const PLAN_VERDICTS = ['upgrade', 'skip', 'refuse'] as const;
+export type PlanVerdict = (typeof PLAN_VERDICTS)[number];
+
+/** The function's own error codes in Failed events and answers, beside TaurusDB's DBS.xxx codes. */
+export const ERROR_CODES = {
+  /** The version read found the proxy at another version than the request's source_version. */
+  versionMismatch: 'VERSION_MISMATCH',
+  /** all_proxies on an instance that lists no proxy. */
+  noProxies: 'NO_PROXIES',
+  /** all_proxies expanded the delivery past the number of targets one invocation takes on. */
+  tooManyTargets: 'TOO_MANY_TARGETS',
+  /** The version read answered a version that is not a dotted number. */
+  unreadableVersion: 'UNREADABLE_VERSION',
+  /** The tracker saw the accepted upgrade's workflow end as Failed. */
+  jobFailed: 'JOB_FAILED',
+  /** TaurusDB or IAM refused the credentials even after they were fetched again. */
+  authenticationFailed: 'AUTHENTICATION_FAILED',
+  /** The credentials secret could not be read or has no usable form. */
+  credentialsUnavailable: 'CREDENTIALS_UNAVAILABLE',
+  /** The same delivery of the same target is being processed by another invocation (no event). */
+  inProgress: 'IN_PROGRESS',
+} as const;
+
+export interface OutcomeError {
+  status?: number;
+  error_code?: string;
+  error_msg: string;
+}
+
+/**
+ * How one target ended, in the JSON form duplicate suppression stores. `versions` is set when the
+ * version read ran, `resolved` once both versions of the upgrade were known.
+ */
+export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersions } & (
+  | { kind: 'completed'; items: UpdateResultItem[] }
+  | { kind: 'failed'; error: OutcomeError }
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'planned'; would: PlanVerdict; reason?: string }
+  | {
+      /**
+       * An earlier attempt of this step reached the "sending" state and may have sent the upgrade
+       * request; no second one was sent. `versions` is what the reconciliation read found (absent when
+       * that read failed, then `read_error` says why).
+       */
+      kind: 'unconfirmed';
+      sending_at: string;
+      reason: string;
+      read_error?: string;
+    }
+);
+
+export const UNCONFIRMED_REASON =
+  'an earlier attempt may have started this upgrade; no second upgrade request was sent';
+
+export const EMPTY_RESULT_MESSAGE =
+  'TaurusDB answered 200 without any update_result item; the state of the upgrade is unknown';
+
+export type ResultEvent =
+  | { detailType: typeof DETAIL_TYPES.accepted; detail: AcceptedDetail }
+  | { detailType: typeof DETAIL_TYPES.rejected; detail: RejectedDetail }
+  | { detailType: typeof DETAIL_TYPES.failed; detail: FailedDetail }
+  | { detailType: typeof DETAIL_TYPES.skipped; detail: SkippedDetail }
+  | { detailType: typeof DETAIL_TYPES.planned; detail: PlannedDetail }
+  | { detailType: typeof DETAIL_TYPES.unconfirmed; detail: UnconfirmedDetail };
+
+/** An event before its id: the id is computed from everything else (lib/events/event-id.ts). */
+type Draft = ResultEvent extends infer E
+  ? E extends { detailType: infer T; detail: infer D }
+    ? { detailType: T; detail: Omit<D, 'event_id'> }
+    : never
+  : never;
+
+export const RESULT_EVENT_NAMESPACE = 'taurusdb-proxy-upgrader/result-event/v2';
+
+export interface ResultEventInput {
+  request: UpgradeRequest;
+  trigger: TriggerInfo;
+  outcome: TargetOutcome;
+  /** When TaurusDB answered; a stored result republished later passes its stored time. */
+  occurredAt: Date;
+}
+
+export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
+  return draftsOf(input).map(
+    (draft, index) =>
+      ({
+        detailType: draft.detailType,
+        detail: {
+          event_id: contentEventId(RESULT_EVENT_NAMESPACE, draft.detailType, draft.detail, index),
+          ...draft.detail,
+        },
+      }) as ResultEvent,
+  );
+}
+
+function draftsOf(input: ResultEventInput): Draft[] {
+  const { request, trigger, outcome } = input;
+  const base = {
+    request: targetOf(request),
+    trigger: {
+      kind: trigger.kind,
+      id: trigger.id,
+      ...(trigger.change_id === undefined ? {} : { change_id: trigger.change_id }),
+      ...(trigger.requested_by === undefined ? {} : { requested_by: trigger.requested_by }),
+    },
+    occurred_at: input.occurredAt.toISOString(),
+  };
+  const resolved = outcome.resolved ?? explicitVersions(request);
+  if (outcome.kind === 'failed' || (outcome.kind === 'completed' && outcome.items.length === 0)) {
+    return [failedDraft(base, resolved, outcome)];
+  }
+  // Every other event is about one proxy, with both versions known.
+  const proxy = {
+    ...base,
+    request: { ...base.request, proxy_id: requireProxy(base.request) },
+    resolved: requireResolved(resolved),
+  };
+  const versions = outcome.versions === undefined ? {} : { versions: outcome.versions };
+  switch (outcome.kind) {
+    case 'skipped':
+      if (outcome.versions === undefined) throw new TypeError('a skipped outcome carries the versions read');
+      return [
+        {
+          detailType: DETAIL_TYPES.skipped,
+          detail: { ...proxy, versions: outcome.versions, reason: outcome.reason },
+        },
+      ];
+    case 'planned': {
+      const reason = outcome.reason === undefined ? {} : { reason: outcome.reason };
+      return [
+        {
+          detailType: DETAIL_TYPES.planned,
+          detail: { ...proxy, would: outcome.would, ...reason, ...versions },
+        },
+      ];
+    }
+    case 'unconfirmed': {
+      const readError = outcome.read_error === undefined ? {} : { read_error: outcome.read_error };
+      const detail = {
+        ...proxy,
+        ...versions,
+        ...readError,
+        sending_at: outcome.sending_at,
+        reason: outcome.reason,
+      };
+      return [{ detailType: DETAIL_TYPES.unconfirmed, detail }];
+    }
+    case 'completed':
+      return outcome.items.map((item) => itemDraft(proxy, versions, item));
+  }
+}
+
+type DraftBase = Omit<
+  FailedDetail,
+  'event_id' | 'error' | 'resolved' | 'versions' | 'workflow_id' | 'fail_reason'
+>;
+
+function failedDraft(
+  base: DraftBase,
+  resolved: ResolvedVersions | undefined,
+  outcome: Extract<TargetOutcome, { kind: 'failed' | 'completed' }>,
+): Draft {
+  // An empty update_result is a failure too: TaurusDB said nothing about the upgrade.
+  const error = outcome.kind === 'failed' ? outcome.error : { status: 200, error_msg: EMPTY_RESULT_MESSAGE };
+  return {
+    detailType: DETAIL_TYPES.failed,
+    detail: {
+      request: base.request,
+      ...(resolved === undefined ? {} : { resolved }),
+      ...(outcome.versions === undefined ? {} : { versions: outcome.versions }),
+      error: {
+        ...(error.status === undefined ? {} : { status: error.status }),
+        ...(error.error_code === undefined ? {} : { error_code: error.error_code }),
+        error_msg: error.error_msg,
+      },
+      trigger: base.trigger,
+      occurred_at: base.occurred_at,
+    },
+  };
+}
+
+function itemDraft(
+  proxy: Omit<AcceptedDetail, 'event_id' | 'result' | 'versions'>,
+  versions: { versions?: ProxyVersions },
+  item: UpdateResultItem,
+): Draft {
+  const result = {
+    instance_id: item.instance_id,
+    workflow_id: item.workflow_id,
+    state: item.state,
+    error_message: item.error_message,
+  };
+  if (item.state === 'ACCEPT') {
+    return {
+      detailType: DETAIL_TYPES.accepted,
+      detail: { ...proxy, ...versions, result: { ...result, state: 'ACCEPT' } },
+    };
+  }
+  return { detailType: DETAIL_TYPES.rejected, detail: { ...proxy, ...versions, result } };
+}
+
+/** A request that named both versions needs no read to know them. */
+function explicitVersions(request: UpgradeRequest): ResolvedVersions | undefined {
+  const { source_version, target_version } = request;
+  if (source_version === undefined || target_version === LATEST_TARGET) return undefined;
+  return { source_version, target_version };
+}
+
+function requireProxy(target: UpgradeTarget): string {
+  if (target.proxy_id === undefined) throw new TypeError('only a Failed event may leave proxy_id out');
+  return target.proxy_id;
+}
+
+function requireResolved(resolved: ResolvedVersions | undefined): ResolvedVersions {
+  if (resolved === undefined)
+    throw new TypeError('an outcome past the version read carries resolved versions');
+  return resolved;
+}
