@@ -5,6 +5,8 @@ import {
   type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
 import { PublishError } from '../errors.ts';
+import { type BackoffOptions, backoffCeilingMs, backoffDelayMs } from '../retry.ts';
+import { awsErrorName } from './error-name.ts';
 
 export interface PublishableEvent {
   detailType: string;
@@ -136,9 +138,9 @@ function timingOf(options: PublishTiming): Required<PublishTiming> {
   };
 }
 
-/** The longest backoff before round `round + 1`; the actual wait is a random part of it. */
-function backoffCapMs(timing: Required<PublishTiming>, round: number): number {
-  return Math.min(timing.maxDelayMs, timing.baseDelayMs * 2 ** (round - 1));
+/** The one backoff of the project (lib/retry.ts), with the publisher's own base and cap. */
+function backoffOf(timing: Required<PublishTiming>): BackoffOptions {
+  return { baseMs: timing.baseDelayMs, capMs: timing.maxDelayMs };
 }
 
 /**
@@ -151,7 +153,8 @@ function backoffCapMs(timing: Required<PublishTiming>, round: number): number {
 export function publishBudgetMs(options: PublishTiming = {}): number {
   const timing = timingOf(options);
   let total = timing.maxAttempts * timing.requestTimeoutMs;
-  for (let round = 1; round < timing.maxAttempts; round += 1) total += backoffCapMs(timing, round);
+  for (let round = 1; round < timing.maxAttempts; round += 1)
+    total += backoffCeilingMs(round, backoffOf(timing));
   return total;
 }
 
@@ -228,7 +231,7 @@ async function publish(publisher: Publisher, events: PublishableEvent[]): Promis
 
   for (let round = 1; pending.length > 0; round += 1) {
     if (round > 1) {
-      const waitMs = Math.floor(publisher.random() * backoffCapMs(timing, round - 1));
+      const waitMs = backoffDelayMs(round - 1, publisher.random, backoffOf(timing));
       // A wait that ends at or past the deadline leaves no time for the call after it.
       if (waitMs >= run.deadline - now()) {
         giveUp(publisher, pending, run);
@@ -322,9 +325,7 @@ interface ChunkOutcome {
 
 /** What the SDK throws: service errors carry the HTTP status, Node's socket errors a code. */
 interface CallError {
-  name: string;
   message: string;
-  code?: string;
   $metadata?: { httpStatusCode?: number };
 }
 
@@ -338,9 +339,8 @@ async function sendChunk(
     const command = new PutEventsCommand({ Entries: chunk.map(({ entry }) => entry) });
     results = (await sendWithin(client, command, leftMs)).Entries;
   } catch (error) {
-    const { name, message, code, $metadata } = error as CallError;
-    // Node's socket errors are plain `Error`s whose useful name is their code (ECONNREFUSED…).
-    const errorCode = name === 'Error' ? (code ?? name) : name;
+    const { message, $metadata } = error as CallError;
+    const errorCode = awsErrorName(error);
     const status = $metadata?.httpStatusCode ?? 0;
     for (const entry of chunk) entry.lastError = { code: errorCode, message };
     return status === 429 || status >= 500 || retryableCallCodes.has(errorCode)

@@ -9,14 +9,8 @@ import type { Context } from 'aws-lambda';
 import { IdempotencyStoreError, InProgressError } from '../errors.ts';
 import type { TriggerKind } from '../http/triggers.ts';
 import { type AwsCallSettings, awsClientOptions } from './call-budget.ts';
-import {
-  type ClaimResult,
-  createStepRecords,
-  digest,
-  newOwner,
-  reasonOf,
-  type SendingClaim,
-} from './step-records.ts';
+import { awsErrorName } from './error-name.ts';
+import { type ClaimResult, createStepRecords, digest, newOwner, type SendingClaim } from './step-records.ts';
 
 /** What makes one upgrade step unique: the delivery plus the target. Nothing else (not `change_id`). */
 export interface StepKey {
@@ -211,7 +205,7 @@ function settle<T>(error: unknown, trace: CallTrace, key: StepKey, tableName: st
   if (trace.failed) throw trace.error;
   if (trace.completed) {
     const storeError = new IdempotencyStoreError(
-      `the result of ${describeTarget(key)} could not be stored in table ${tableName} (${reasonOf(error)})`,
+      `the result of ${describeTarget(key)} could not be stored in table ${tableName} (${awsErrorName(error)})`,
       { cause: error },
     );
     return { value: trace.value as T, replayed: false, storeError };
@@ -220,7 +214,7 @@ function settle<T>(error: unknown, trace: CallTrace, key: StepKey, tableName: st
     throw new InProgressError(`${describeTarget(key)} is already in progress`, { cause: error });
   }
   throw new IdempotencyStoreError(
-    `duplicate suppression table ${tableName} could not be used for ${describeTarget(key)} (${reasonOf(error)}); the upgrade was not attempted`,
+    `duplicate suppression table ${tableName} could not be used for ${describeTarget(key)} (${awsErrorName(error)}); the upgrade was not attempted`,
     { cause: error },
   );
 }

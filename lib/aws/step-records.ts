@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DeliveryReusedError, IdempotencyStoreError } from '../errors.ts';
+import { awsErrorName } from './error-name.ts';
 
 /**
  * The two records that Powertools idempotency does not keep, in the same table (partition key `id`,
@@ -70,17 +71,9 @@ function conditionFailed(error: unknown): error is ConditionalCheckFailedExcepti
   return error instanceof ConditionalCheckFailedException;
 }
 
-/** The DynamoDB failure behind an error: an exception name, or a socket error code. */
-export function reasonOf(error: unknown): string {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  if (!(cause instanceof Error)) return 'unknown error';
-  const code = (cause as NodeJS.ErrnoException).code;
-  return cause.name === 'Error' && typeof code === 'string' ? code : cause.name;
-}
-
 function storeError(what: string, tableName: string, error: unknown): IdempotencyStoreError {
   return new IdempotencyStoreError(
-    `duplicate suppression table ${tableName} could not be used for ${what} (${reasonOf(error)}); the upgrade was not attempted`,
+    `duplicate suppression table ${tableName} could not be used for ${what} (${awsErrorName(error)}); the upgrade was not attempted`,
     { cause: error },
   );
 }

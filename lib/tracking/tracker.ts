@@ -13,6 +13,7 @@ import {
 } from '../events/tracking-events.ts';
 import type { JobStatus, ProxyRef } from '../huawei/taurusdb-client.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from '../observability.ts';
+import { backoffCeilingMs } from '../retry.ts';
 import { compareVersions, isVersion, type ProxyVersions } from '../upgrade/versions.ts';
 import type { FollowedWorkflow, TrackedUpgrade } from './message.ts';
 
@@ -151,10 +152,11 @@ export function implausibility(
 
 /** The delay before check `attempt + 1`: the backoff, or less when the tracking time ends sooner. */
 export function recheckDelaySeconds(attempt: number, remainingMs: number, schedule: RecheckSchedule): number {
-  const backoff = Math.min(
-    schedule.maxDelaySeconds,
-    schedule.initialDelaySeconds * 2 ** Math.min(attempt, 20),
-  );
+  // The project's one backoff (lib/retry.ts), in seconds and without jitter: the delay is the ceiling.
+  const backoff = backoffCeilingMs(attempt + 1, {
+    baseMs: schedule.initialDelaySeconds,
+    capMs: schedule.maxDelaySeconds,
+  });
   return Math.max(1, Math.min(backoff, Math.ceil(remainingMs / 1000)));
 }
 
