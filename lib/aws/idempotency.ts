@@ -104,16 +104,6 @@ const defaults = {
   keyPrefix: 'taurusdb-proxy-upgrader.upgrade-step',
 };
 
-let sharedClient: DynamoDBClient | undefined;
-/**
- * One client per container with the SDK's standard region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB`
- * applies), and the request timeout and bounded retries every AWS call here has (lib/aws/call-budget.ts).
- */
-function defaultClient(settings: AwsCallSettings | undefined): DynamoDBClient {
-  sharedClient ??= new DynamoDBClient(awsClientOptions(settings));
-  return sharedClient;
-}
-
 /**
  * The hashed payload. Built field by field so that whatever else the caller's object carries
  * (change_id, requested_by, language) never changes the key.
@@ -224,7 +214,10 @@ export function createIdempotentRunner(options: IdempotentRunnerOptions): Idempo
   if (tableName === undefined) return createPassThroughRunner();
 
   const table: string = tableName;
-  const client = options.client ?? defaultClient(options.awsCalls);
+  // The SDK's standard region and endpoint (`AWS_ENDPOINT_URL_DYNAMODB` applies), with the request
+  // timeout and bounded retries of every AWS call here (lib/aws/call-budget.ts). One runner, made
+  // once per container by the composition root, so one client.
+  const client = options.client ?? new DynamoDBClient(awsClientOptions(options.awsCalls));
   const keyPrefix = options.keyPrefix ?? defaults.keyPrefix;
   const windows = { ...defaults.windowSeconds, ...options.windowSeconds };
   const records = createStepRecords({

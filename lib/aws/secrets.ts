@@ -39,13 +39,6 @@ export interface SecretReader {
 
 const defaults = { ttlMs: 5 * 60_000, retryAfterFailureMs: 30_000 };
 
-let sharedClient: SecretsManagerClient | undefined;
-/** One client per container, created on first use so a cold start that never reads a secret pays nothing. */
-function defaultClient(): SecretsManagerClient {
-  sharedClient ??= new SecretsManagerClient({});
-  return sharedClient;
-}
-
 const defaultWarn: SecretWarning = (message, details) => logger.warn(message, details);
 
 interface CachedSecret {
@@ -77,6 +70,13 @@ async function fetchJson(client: SecretsManagerLike, secretId: string): Promise<
 }
 
 export function createSecretReader(options: SecretReaderOptions = {}): SecretReader {
+  // Created on first use, so a cold start that never reads a secret pays nothing; one reader per
+  // container (the composition root's), so one client.
+  let client = options.client;
+  const clientOf = () => {
+    client ??= new SecretsManagerClient({});
+    return client;
+  };
   const ttlMs = options.ttlMs ?? defaults.ttlMs;
   const retryAfterFailureMs = Math.min(options.retryAfterFailureMs ?? defaults.retryAfterFailureMs, ttlMs);
   const now = options.now ?? Date.now;
@@ -95,7 +95,7 @@ export function createSecretReader(options: SecretReaderOptions = {}): SecretRea
   /** One read at a time per secret; the value it replaces stays in use if it fails. */
   function reread(secretId: string, entry: CachedSecret): Promise<unknown> {
     if (entry.pending !== undefined) return entry.pending;
-    const pending = fetchJson(options.client ?? defaultClient(), secretId)
+    const pending = fetchJson(clientOf(), secretId)
       .then(
         (json) => {
           entry.value = { json };

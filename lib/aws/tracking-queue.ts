@@ -32,25 +32,23 @@ export interface TrackingQueue {
 // SQS's per-message delay range.
 export const MAX_DELAY_SECONDS = 900;
 
-let sharedClient: SQSClient | undefined;
-/**
- * One client per container, created on first use, with the SDK's standard settings (AWS_REGION,
- * AWS_ENDPOINT_URL_SQS, credentials chain) and the request timeout and bounded retries of every AWS
- * call here (lib/aws/call-budget.ts): a SendMessage that is repeated after a lost answer may enqueue
- * the re-check twice, which costs one extra read-only check.
- */
-function defaultClient(settings: AwsCallSettings | undefined): SQSClient {
-  sharedClient ??= new SQSClient(awsClientOptions(settings));
-  return sharedClient;
-}
-
 export function createTrackingQueue(options: TrackingQueueOptions): TrackingQueue {
+  /**
+   * Created on first use, with the SDK's standard settings (AWS_REGION, AWS_ENDPOINT_URL_SQS,
+   * credentials chain) and the request timeout and bounded retries of every AWS call here
+   * (lib/aws/call-budget.ts): a SendMessage that is repeated after a lost answer may enqueue the
+   * re-check twice, which costs one extra read-only check.
+   */
+  let client = options.client;
+  const clientOf = () => {
+    client ??= new SQSClient(awsClientOptions(options.awsCalls));
+    return client;
+  };
   return {
     async schedule(tracked, delaySeconds, signal) {
       const delay = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(delaySeconds)));
-      const client = options.client ?? defaultClient(options.awsCalls);
       try {
-        const output = await client.send(
+        const output = await clientOf().send(
           new SendMessageCommand({
             QueueUrl: options.queueUrl,
             MessageBody: serializeTracked(tracked),
