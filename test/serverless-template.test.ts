@@ -8,7 +8,7 @@ import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIdempotentRunner } from '../lib/aws/idempotency.ts';
 import { loadConfig, loadTrackingConfig } from '../lib/config.ts';
-import { DETAIL_TYPES } from '../lib/events/result-events.ts';
+import { DETAIL_TYPES } from '../lib/events/detail-types.ts';
 import { TRACKING_DETAIL_TYPES } from '../lib/events/tracking-events.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { parseUpgradePayload } from '../lib/upgrade/request.ts';

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { upgradeRequestSchema } from '../upgrade/request.ts';
-import { DETAIL_TYPES, PLAN_VERDICTS, UNCONFIRMED_REASON } from './result-events.ts';
+import { DETAIL_TYPES, PLAN_VERDICTS, UNCONFIRMED_REASON } from './detail-types.ts';
 
 /**
  * The zod schemas of the published events' `Detail` (lib/events/result-events.ts builds them): the source of

@@ -9,6 +9,7 @@ import type {
   SkippedDetail,
   UnconfirmedDetail,
 } from './contract.ts';
+import { DETAIL_TYPES, type PlanVerdict } from './detail-types.ts';
 import { contentEventId } from './event-id.ts';
 
 /**
@@ -32,16 +33,6 @@ import { contentEventId } from './event-id.ts';
  * the versions the upgrade used or would use (`resolved`) and what the version read found (`versions`).
  */
 
-export const DETAIL_TYPES = {
-  accepted: 'Proxy Upgrade Accepted',
-  rejected: 'Proxy Upgrade Rejected',
-  failed: 'Proxy Upgrade Failed',
-  skipped: 'Proxy Upgrade Skipped',
-  planned: 'Proxy Upgrade Planned',
-  unconfirmed: 'Proxy Upgrade Unconfirmed',
-} as const;
-export type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
-
 export interface TriggerInfo {
   kind: 'http' | 'schedule' | 'event';
   /** The delivery id: webhook-id, EventBridge event id, Scheduler delivery_id or Lambda request id. */
@@ -49,30 +40,6 @@ export interface TriggerInfo {
   change_id?: string;
   requested_by?: string;
 }
-
-/** What a dry run found the real run would do. */
-export const PLAN_VERDICTS = ['upgrade', 'skip', 'refuse'] as const;
-export type PlanVerdict = (typeof PLAN_VERDICTS)[number];
-
-/** The function's own error codes in Failed events and answers, beside TaurusDB's DBS.xxx codes. */
-export const ERROR_CODES = {
-  /** The version read found the proxy at another version than the request's source_version. */
-  versionMismatch: 'VERSION_MISMATCH',
-  /** all_proxies on an instance that lists no proxy. */
-  noProxies: 'NO_PROXIES',
-  /** all_proxies expanded the delivery past the number of targets one invocation takes on. */
-  tooManyTargets: 'TOO_MANY_TARGETS',
-  /** The version read answered a version that is not a dotted number. */
-  unreadableVersion: 'UNREADABLE_VERSION',
-  /** The tracker saw the accepted upgrade's workflow end as Failed. */
-  jobFailed: 'JOB_FAILED',
-  /** TaurusDB or IAM refused the credentials even after they were fetched again. */
-  authenticationFailed: 'AUTHENTICATION_FAILED',
-  /** The credentials secret could not be read or has no usable form. */
-  credentialsUnavailable: 'CREDENTIALS_UNAVAILABLE',
-  /** The same delivery of the same target is being processed by another invocation (no event). */
-  inProgress: 'IN_PROGRESS',
-} as const;
 
 export interface OutcomeError {
   status?: number;
@@ -101,9 +68,6 @@ export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersi
       read_error?: string;
     }
 );
-
-export const UNCONFIRMED_REASON =
-  'an earlier attempt may have started this upgrade; no second upgrade request was sent';
 
 export const EMPTY_RESULT_MESSAGE =
   'TaurusDB answered 200 without any update_result item; the state of the upgrade is unknown';

@@ -1,8 +1,9 @@
 import * as z from 'zod';
+import { ERROR_CODES } from '../upgrade/error-codes.ts';
 import type { ProxyVersions } from '../upgrade/versions.ts';
 import { acceptedDetailSchema, failedDetailSchema } from './contract.ts';
+import { DETAIL_TYPES } from './detail-types.ts';
 import { contentEventId } from './event-id.ts';
-import { DETAIL_TYPES, ERROR_CODES } from './result-events.ts';
 
 /**
  * The events the tracker (functions/track.ts) publishes when it has followed an accepted upgrade's

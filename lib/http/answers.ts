@@ -8,7 +8,7 @@ import {
   UpstreamError,
   ValidationError,
 } from '../errors.ts';
-import { ERROR_CODES } from '../events/result-events.ts';
+import { ERROR_CODES } from '../upgrade/error-codes.ts';
 import { targetOf } from '../upgrade/request.ts';
 import type { TargetReport } from '../upgrade/service.ts';
 import type { Delivery } from './triggers.ts';

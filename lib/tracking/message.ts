@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { ValidationError, type ValidationIssue } from '../errors.ts';
 import { acceptedDetailSchema } from '../events/contract.ts';
-import { DETAIL_TYPES } from '../events/result-events.ts';
+import { DETAIL_TYPES } from '../events/detail-types.ts';
 
 /**
  * What the tracker knows about one upgrade it follows, and the body of every re-check message on the

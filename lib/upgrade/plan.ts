@@ -1,6 +1,7 @@
 import { mapWithConcurrency } from '../concurrency.ts';
-import { ERROR_CODES, type OutcomeError } from '../events/result-events.ts';
+import type { OutcomeError } from '../events/result-events.ts';
 import type { ListedProxy, ProxyRef } from '../huawei/taurusdb-client.ts';
+import { ERROR_CODES } from './error-codes.ts';
 import { failureOf } from './outcome-failure.ts';
 import type { UpgradeRequest } from './request.ts';
 

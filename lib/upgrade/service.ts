@@ -4,12 +4,11 @@ import type { IdempotentRunner, StepKey } from '../aws/idempotency.ts';
 import { digest } from '../aws/step-records.ts';
 import { mapWithConcurrency } from '../concurrency.ts';
 import { InProgressError } from '../errors.ts';
+import type { PlanVerdict } from '../events/detail-types.ts';
 import { canonicalJson } from '../events/event-id.ts';
 import {
   buildResultEvents,
   EMPTY_RESULT_MESSAGE,
-  ERROR_CODES,
-  type PlanVerdict,
   type ResultEvent,
   type TargetOutcome,
   type TriggerInfo,
@@ -17,6 +16,7 @@ import {
 import type { Delivery } from '../http/triggers.ts';
 import type { UpdateResultItem } from '../huawei/taurusdb-client.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from '../observability.ts';
+import { ERROR_CODES } from './error-codes.ts';
 import { type Expanded, expandTargets } from './plan.ts';
 import { targetOf, type UpgradeRequest } from './request.ts';
 import { createUpgradeStep, NotStored, type StoredOutcome, type UpgradeClient } from './step.ts';

@@ -2,7 +2,8 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { StepGuard } from '../aws/idempotency.ts';
 import type { SendingClaim } from '../aws/step-records.ts';
 import { AppError, UpstreamError } from '../errors.ts';
-import { ERROR_CODES, type TargetOutcome, UNCONFIRMED_REASON } from '../events/result-events.ts';
+import { UNCONFIRMED_REASON } from '../events/detail-types.ts';
+import type { TargetOutcome } from '../events/result-events.ts';
 import type {
   ListedProxy,
   ProxyRef,
@@ -10,6 +11,7 @@ import type {
   UpgradeCall,
   UpgradeResponse,
 } from '../huawei/taurusdb-client.ts';
+import { ERROR_CODES } from './error-codes.ts';
 import { failureOf } from './outcome-failure.ts';
 import type { UpgradeRequest } from './request.ts';
 import {

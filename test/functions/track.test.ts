@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DETAIL_TYPES } from '../../lib/events/result-events.ts';
+import { DETAIL_TYPES } from '../../lib/events/detail-types.ts';
 import {
   completedDetailSchema,
   jobFailedDetailSchema,

@@ -10,7 +10,7 @@
  * proxy already runs the target). A write that landed but whose answer was lost is simply replayed.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DETAIL_TYPES } from '../../lib/events/result-events.ts';
+import { DETAIL_TYPES } from '../../lib/events/detail-types.ts';
 import { type DynamoFaultProxy, startDynamoFaultProxy } from '../../stand-ins/dynamodb-fault-proxy.ts';
 import { replies } from '../../stand-ins/taurusdb.ts';
 import {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DETAIL_SCHEMAS } from '../../lib/events/contract.ts';
-import type { DetailType } from '../../lib/events/result-events.ts';
+import type { DetailType } from '../../lib/events/detail-types.ts';
 import { SCHEMA_DIRECTORY } from '../../scripts/generate-schemas.ts';
 import type { ReceivedEntry } from '../../stand-ins/eventbridge.ts';
 import { replies } from '../../stand-ins/taurusdb.ts';
