@@ -63,6 +63,159 @@ export function proxyRef(request: UpgradeRequest): ProxyRef {
   return { projectId: request.project_id, instanceId: request.instance_id, proxyId: request.proxy_id };
 }
 
+function decided(o: UpgradeStepOptions, outcome: TargetOutcome): StoredOutcome {
+  return { outcome, occurred_at: o.now().toISOString(), upstream_status: null, duration_ms: null };
+}
+
+/** The version read; any failure is not stored (a GET changed nothing) so a redelivery reads again. */
+async function readVersions(
+  o: UpgradeStepOptions,
+  request: UpgradeRequest,
+  signal: AbortSignal | undefined,
+): Promise<ProxyVersions> {
+  let found: ProxyVersion;
+  try {
+    found = await o.client.getProxyVersion(proxyRef(request), signal);
+  } catch (error) {
+    const { error: failure } = failureOf(error, 'the version read failed, so no upgrade was attempted: ');
+    throw new NotStored({
+      ...decided(o, { kind: 'failed', error: failure }),
+      upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
+    });
+  }
+  // Only dotted numbers can be compared, and only they are safe to repeat in messages and events.
+  if (!isVersion(found.current_version) || !isVersion(found.latest_version)) {
+    throw new NotStored(
+      decided(o, {
+        kind: 'failed',
+        error: {
+          status: 200,
+          error_code: ERROR_CODES.unreadableVersion,
+          error_msg:
+            'the version read answered a current_version or latest_version that is not a dotted version number, so no upgrade was attempted',
+        },
+      }),
+    );
+  }
+  const { current_version, latest_version, can_upgrade } = found;
+  return { current_version, latest_version, can_upgrade };
+}
+
+async function decide(o: UpgradeStepOptions, request: UpgradeRequest, signal: AbortSignal | undefined) {
+  if (request.preflight === false) {
+    // The request schema requires both versions without the read.
+    if (request.source_version === undefined) throw new TypeError('preflight false needs source_version');
+    const decision: UpgradeDecision = {
+      action: 'upgrade',
+      resolved: { source_version: request.source_version, target_version: request.target_version },
+    };
+    return { decision, versions: undefined };
+  }
+  const versions = await readVersions(o, request, signal);
+  return { decision: decideUpgrade(request, versions), versions };
+}
+
+async function runStep(
+  o: UpgradeStepOptions,
+  request: UpgradeRequest,
+  signal: AbortSignal | undefined,
+  guard: StepGuard,
+) {
+  const { decision, versions } = await decide(o, request, signal);
+  const context: Context = { ...(versions === undefined ? {} : { versions }), resolved: decision.resolved };
+  if (request.dry_run === true) {
+    const reason = 'reason' in decision ? { reason: decision.reason } : {};
+    return decided(o, { kind: 'planned', would: decision.action, ...reason, ...context });
+  }
+  if (decision.action === 'skip') return decided(o, { kind: 'skipped', reason: decision.reason, ...context });
+  if (decision.action === 'refuse') {
+    const error = { error_code: ERROR_CODES.versionMismatch, error_msg: decision.reason };
+    return decided(o, { kind: 'failed', error, ...context });
+  }
+  const claim = await guard.claimSending(decision.resolved);
+  if (!claim.claimed) return reconcile(o, request, context, claim.earlier, signal);
+  return send(o, request, context, guard, signal);
+}
+
+async function send(
+  o: UpgradeStepOptions,
+  request: UpgradeRequest,
+  context: Context,
+  guard: StepGuard,
+  signal: AbortSignal | undefined,
+): Promise<StoredOutcome> {
+  try {
+    const response = await o.client.upgradeProxyVersion(
+      {
+        ...proxyRef(request),
+        sourceVersion: context.resolved.source_version,
+        targetVersion: context.resolved.target_version,
+        language: request.language,
+      },
+      signal,
+    );
+    o.metrics.addMetric('UpstreamLatency', 'Milliseconds', response.durationMs);
+    return {
+      outcome: { kind: 'completed', items: response.items, ...context },
+      occurred_at: o.now().toISOString(),
+      upstream_status: response.status,
+      duration_ms: response.durationMs,
+    };
+  } catch (error) {
+    const { error: failure, retryable } = failureOf(error);
+    const stored: StoredOutcome = {
+      outcome: { kind: 'failed', error: failure, ...context },
+      occurred_at: o.now().toISOString(),
+      upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
+      duration_ms: null,
+    };
+    if (!retryable) return stored;
+    // Nothing reached TaurusDB: give the claim back so that a redelivery sends. Should that fail,
+    // the redelivery reconciles instead (Unconfirmed): wrong only in the safe direction.
+    await guard.releaseSending();
+    throw new NotStored(stored);
+  }
+}
+
+/**
+ * An earlier attempt claimed this step and may have sent its POST. The proxy version tells whether
+ * that upgrade happened; while the proxy still reports an older version the upgrade may be running
+ * (TaurusDB reports the source version until it ends), so the outcome is Unconfirmed, never a
+ * second POST. The version read just made for the decision is reused when there was one.
+ */
+async function reconcile(
+  o: UpgradeStepOptions,
+  request: UpgradeRequest,
+  context: Context,
+  earlier: SendingClaim,
+  signal: AbortSignal | undefined,
+): Promise<StoredOutcome> {
+  o.metrics.addMetric('Reconciled', 'Count', 1);
+  const resolved = { source_version: earlier.source_version, target_version: earlier.target_version };
+  let versions = context.versions;
+  let readError: string | undefined;
+  if (versions === undefined) {
+    try {
+      versions = await readVersions(o, request, signal);
+    } catch (error) {
+      if (!(error instanceof NotStored) || error.stored.outcome.kind !== 'failed') throw error;
+      readError = error.stored.outcome.error.error_msg;
+    }
+  }
+  if (versions !== undefined && compareVersions(versions.current_version, resolved.target_version) >= 0) {
+    const reason = `proxy is already at ${versions.current_version}: an earlier attempt of this delivery upgraded it`;
+    return decided(o, { kind: 'skipped', reason, versions, resolved });
+  }
+  return decided(o, {
+    kind: 'unconfirmed',
+    sending_at: earlier.sending_at,
+    reason: `${UNCONFIRMED_REASON} (the earlier attempt was sending it at ${earlier.sending_at})`,
+    ...(versions === undefined ? {} : { versions }),
+    ...(readError === undefined ? {} : { read_error: readError }),
+    resolved,
+  });
+}
+
 /**
  * The whole step for one proxy: read, decide, and upgrade unless the decision or a dry run says not
  * to. The upgrade POST is sent only by the attempt that claimed the step's sending record; any other
@@ -70,154 +223,8 @@ export function proxyRef(request: UpgradeRequest): ProxyRef {
  * reconciles instead and never sends a second POST.
  */
 export function createUpgradeStep(options: UpgradeStepOptions) {
-  const { client, now, metrics } = options;
-  const decided = (outcome: TargetOutcome): StoredOutcome => ({
-    outcome,
-    occurred_at: now().toISOString(),
-    upstream_status: null,
-    duration_ms: null,
-  });
-
-  /** The version read; any failure is not stored (a GET changed nothing) so a redelivery reads again. */
-  async function readVersions(
-    request: UpgradeRequest,
-    signal: AbortSignal | undefined,
-  ): Promise<ProxyVersions> {
-    let found: ProxyVersion;
-    try {
-      found = await client.getProxyVersion(proxyRef(request), signal);
-    } catch (error) {
-      const { error: failure } = failureOf(error, 'the version read failed, so no upgrade was attempted: ');
-      throw new NotStored({
-        ...decided({ kind: 'failed', error: failure }),
-        upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
-      });
-    }
-    // Only dotted numbers can be compared, and only they are safe to repeat in messages and events.
-    if (!isVersion(found.current_version) || !isVersion(found.latest_version)) {
-      throw new NotStored(
-        decided({
-          kind: 'failed',
-          error: {
-            status: 200,
-            error_code: ERROR_CODES.unreadableVersion,
-            error_msg:
-              'the version read answered a current_version or latest_version that is not a dotted version number, so no upgrade was attempted',
-          },
-        }),
-      );
-    }
-    const { current_version, latest_version, can_upgrade } = found;
-    return { current_version, latest_version, can_upgrade };
-  }
-
-  async function decide(request: UpgradeRequest, signal: AbortSignal | undefined) {
-    if (request.preflight === false) {
-      // The request schema requires both versions without the read.
-      if (request.source_version === undefined) throw new TypeError('preflight false needs source_version');
-      const decision: UpgradeDecision = {
-        action: 'upgrade',
-        resolved: { source_version: request.source_version, target_version: request.target_version },
-      };
-      return { decision, versions: undefined };
-    }
-    const versions = await readVersions(request, signal);
-    return { decision: decideUpgrade(request, versions), versions };
-  }
-
-  async function run(request: UpgradeRequest, signal: AbortSignal | undefined, guard: StepGuard) {
-    const { decision, versions } = await decide(request, signal);
-    const context: Context = { ...(versions === undefined ? {} : { versions }), resolved: decision.resolved };
-    if (request.dry_run === true) {
-      const reason = 'reason' in decision ? { reason: decision.reason } : {};
-      return decided({ kind: 'planned', would: decision.action, ...reason, ...context });
-    }
-    if (decision.action === 'skip') return decided({ kind: 'skipped', reason: decision.reason, ...context });
-    if (decision.action === 'refuse') {
-      const error = { error_code: ERROR_CODES.versionMismatch, error_msg: decision.reason };
-      return decided({ kind: 'failed', error, ...context });
-    }
-    const claim = await guard.claimSending(decision.resolved);
-    if (!claim.claimed) return reconcile(request, context, claim.earlier, signal);
-    return send(request, context, guard, signal);
-  }
-
-  async function send(
-    request: UpgradeRequest,
-    context: Context,
-    guard: StepGuard,
-    signal: AbortSignal | undefined,
-  ): Promise<StoredOutcome> {
-    try {
-      const response = await client.upgradeProxyVersion(
-        {
-          ...proxyRef(request),
-          sourceVersion: context.resolved.source_version,
-          targetVersion: context.resolved.target_version,
-          language: request.language,
-        },
-        signal,
-      );
-      metrics.addMetric('UpstreamLatency', 'Milliseconds', response.durationMs);
-      return {
-        outcome: { kind: 'completed', items: response.items, ...context },
-        occurred_at: now().toISOString(),
-        upstream_status: response.status,
-        duration_ms: response.durationMs,
-      };
-    } catch (error) {
-      const { error: failure, retryable } = failureOf(error);
-      const stored: StoredOutcome = {
-        outcome: { kind: 'failed', error: failure, ...context },
-        occurred_at: now().toISOString(),
-        upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
-        duration_ms: null,
-      };
-      if (!retryable) return stored;
-      // Nothing reached TaurusDB: give the claim back so that a redelivery sends. Should that fail,
-      // the redelivery reconciles instead (Unconfirmed): wrong only in the safe direction.
-      await guard.releaseSending();
-      throw new NotStored(stored);
-    }
-  }
-
-  /**
-   * An earlier attempt claimed this step and may have sent its POST. The proxy version tells whether
-   * that upgrade happened; while the proxy still reports an older version the upgrade may be running
-   * (TaurusDB reports the source version until it ends), so the outcome is Unconfirmed, never a
-   * second POST. The version read just made for the decision is reused when there was one.
-   */
-  async function reconcile(
-    request: UpgradeRequest,
-    context: Context,
-    earlier: SendingClaim,
-    signal: AbortSignal | undefined,
-  ): Promise<StoredOutcome> {
-    metrics.addMetric('Reconciled', 'Count', 1);
-    const resolved = { source_version: earlier.source_version, target_version: earlier.target_version };
-    let versions = context.versions;
-    let readError: string | undefined;
-    if (versions === undefined) {
-      try {
-        versions = await readVersions(request, signal);
-      } catch (error) {
-        if (!(error instanceof NotStored) || error.stored.outcome.kind !== 'failed') throw error;
-        readError = error.stored.outcome.error.error_msg;
-      }
-    }
-    if (versions !== undefined && compareVersions(versions.current_version, resolved.target_version) >= 0) {
-      const reason = `proxy is already at ${versions.current_version}: an earlier attempt of this delivery upgraded it`;
-      return decided({ kind: 'skipped', reason, versions, resolved });
-    }
-    return decided({
-      kind: 'unconfirmed',
-      sending_at: earlier.sending_at,
-      reason: `${UNCONFIRMED_REASON} (the earlier attempt was sending it at ${earlier.sending_at})`,
-      ...(versions === undefined ? {} : { versions }),
-      ...(readError === undefined ? {} : { read_error: readError }),
-      resolved,
-    });
-  }
-
-  return { run };
+  return {
+    run: (request: UpgradeRequest, signal: AbortSignal | undefined, guard: StepGuard) =>
+      runStep(options, request, signal, guard),
+  };
 }
