@@ -170,178 +170,208 @@ const METRIC_NAMES: Record<OutcomeLabel, string> = {
   unconfirmed: 'Unconfirmed',
 };
 
+/** What the service's parts share: its options and the collaborators built from them once. */
+interface ServiceContext {
+  options: UpgradeServiceOptions;
+  now: () => Date;
+  log: LoggerLike;
+  metrics: MetricsLike;
+  maxTargets: number;
+  step: ReturnType<typeof createUpgradeStep>;
+}
+
+async function processTarget(
+  c: ServiceContext,
+  request: UpgradeRequest,
+  delivery: Delivery,
+  invocation: InvocationInfo,
+  mergedFrom?: string,
+): Promise<ProcessedTarget> {
+  const trigger = triggerFor(delivery, request, invocation);
+  let stored: StoredOutcome;
+  let replayed = false;
+  try {
+    if (request.dry_run === true) {
+      // A dry run changes nothing, so there is nothing to protect from a second run; and storing its
+      // plan under the delivery's key would make the real run of the same delivery replay the plan
+      // instead of upgrading. It bypasses duplicate suppression altogether.
+      stored = await c.step.run(request, invocation.signal, UNGUARDED);
+    } else {
+      const result = await c.options.idempotency.run(stepKey(trigger, request), (guard) =>
+        c.step.run(request, invocation.signal, guard),
+      );
+      ({ value: stored, replayed } = result);
+      if (result.storeError) {
+        c.log.warn(
+          'result could not be stored for duplicate suppression; a redelivery will reconcile it from the sending record instead of replaying it',
+          {
+            ...targetOf(request),
+            trigger_id: trigger.id,
+            error: { name: result.storeError.name, message: result.storeError.message },
+          },
+        );
+      }
+    }
+  } catch (error) {
+    if (error instanceof NotStored) {
+      stored = error.stored;
+    } else if (error instanceof InProgressError) {
+      const report: TargetReport = {
+        request,
+        trigger,
+        outcome: 'in_progress',
+        error: { error_code: ERROR_CODES.inProgress, error_msg: error.message },
+        event_ids: [],
+        replayed: false,
+        ...(mergedFrom === undefined ? {} : { merged_from: mergedFrom }),
+      };
+      c.log.warn('target outcome', logFields(report, null, null));
+      c.metrics.addMetric(METRIC_NAMES.in_progress, 'Count', 1);
+      return { report, events: [] };
+    } else {
+      c.log.error('target could not be processed', { ...targetOf(request), trigger_id: trigger.id, error });
+      return { events: [], fault: error };
+    }
+  }
+  return finish(c, request, trigger, stored, replayed, mergedFrom);
+}
+
+/** Events, answer, log line and metric of one outcome. */
+function finish(
+  c: ServiceContext,
+  request: UpgradeRequest,
+  trigger: TriggerInfo,
+  stored: StoredOutcome,
+  replayed: boolean,
+  mergedFrom?: string,
+): ProcessedTarget {
+  const { outcome } = stored;
+  const events = buildResultEvents({ request, trigger, outcome, occurredAt: new Date(stored.occurred_at) });
+  const report: TargetReport = {
+    request,
+    trigger,
+    outcome: labelOf(outcome),
+    ...(outcome.versions === undefined ? {} : { versions: outcome.versions }),
+    ...(outcome.resolved === undefined ? {} : { resolved: outcome.resolved }),
+    ...(outcome.kind === 'planned' ? { would: outcome.would } : {}),
+    ...('reason' in outcome && outcome.reason !== undefined ? { reason: outcome.reason } : {}),
+    ...(outcome.kind === 'completed' ? { update_result: outcome.items } : {}),
+    ...(outcome.kind === 'failed' ? { error: outcome.error } : {}),
+    // A 200 without any item is a failure whose Failed event carries this error; the answer agrees.
+    ...(outcome.kind === 'completed' && outcome.items.length === 0
+      ? { error: { status: 200, error_msg: EMPTY_RESULT_MESSAGE } }
+      : {}),
+    event_ids: events.map((event) => event.detail.event_id),
+    replayed,
+    ...(mergedFrom === undefined ? {} : { merged_from: mergedFrom }),
+  };
+  const fields = logFields(report, stored.upstream_status, stored.duration_ms);
+  if (report.outcome === 'failed') c.log.error('target outcome', fields);
+  else c.log.info('target outcome', fields);
+  c.metrics.addMetric(METRIC_NAMES[report.outcome], 'Count', 1);
+  if (replayed) c.metrics.addMetric('Replayed', 'Count', 1);
+  return { report, events };
+}
+
+function processEnded(
+  c: ServiceContext,
+  entry: Extract<Expanded, { kind: 'ended' }>,
+  delivery: Delivery,
+  invocation: InvocationInfo,
+): ProcessedTarget {
+  const trigger = triggerFor(delivery, entry.request, invocation);
+  const stored = {
+    outcome: { kind: 'failed' as const, error: entry.error },
+    occurred_at: c.now().toISOString(),
+  };
+  return finish(c, entry.request, trigger, { ...stored, upstream_status: null, duration_ms: null }, false);
+}
+
+/**
+ * One delivery id, one request: the canonical request of each delivery id is checked against the
+ * one stored with its first use, before any step or upstream call (a DeliveryReusedError refuses the
+ * whole delivery). The trigger's signature headers are not part of it, since a sender's retry signs
+ * afresh; dry runs change nothing and are left out, so a dry run may share its id with the real run.
+ */
+async function guardDeliveries(
+  c: ServiceContext,
+  requests: UpgradeRequest[],
+  delivery: Delivery,
+  invocation: InvocationInfo,
+) {
+  const groups = new Map<string, { trigger: TriggerInfo; requests: UpgradeRequest[] }>();
+  for (const request of requests) {
+    if (request.dry_run === true) continue;
+    const trigger = triggerFor(delivery, request, invocation);
+    const group = groups.get(trigger.id) ?? { trigger, requests: [] };
+    group.requests.push(request);
+    groups.set(trigger.id, group);
+  }
+  for (const [id, group] of groups) {
+    await c.options.idempotency.guardDelivery(group.trigger.kind, id, digest(canonicalJson(group.requests)));
+  }
+}
+
+/**
+ * Upgrades every target (bounded concurrency; one failing target does not stop the others), then
+ * publishes all their events. A publish failure throws, so the invocation fails and the trigger
+ * retries; duplicate suppression keeps that retry from calling TaurusDB again.
+ */
+async function runDelivery(
+  c: ServiceContext,
+  requests: UpgradeRequest[],
+  delivery: Delivery,
+  invocation: InvocationInfo,
+): Promise<TargetReport[]> {
+  await guardDeliveries(c, requests, delivery, invocation);
+  const entries = (
+    await expandTargets(requests, {
+      client: c.options.client,
+      concurrency: c.options.concurrency,
+      maxTargets: c.maxTargets,
+      signal: invocation.signal,
+    })
+  ).flat();
+  const processed = await mapWithConcurrency(
+    entries,
+    c.options.concurrency,
+    async (entry): Promise<ProcessedTarget> => {
+      if (entry.kind === 'target') {
+        return processTarget(c, entry.request, delivery, invocation, entry.merged_from);
+      }
+      if (entry.kind === 'ended') return processEnded(c, entry, delivery, invocation);
+      c.log.error('target could not be processed', { ...targetOf(entry.request), error: entry.fault });
+      return { events: [], fault: entry.fault };
+    },
+  );
+  const events = processed.flatMap((entry) => entry.events);
+  if (events.length > 0) await c.options.publisher.publish(events);
+  // What did complete is published first; then a fault fails the invocation so the trigger
+  // retries, and duplicate suppression replays the targets that already ran.
+  const fault = processed.find((entry) => entry.fault !== undefined);
+  if (fault) throw fault.fault;
+  return processed.flatMap((entry) => (entry.report ? [entry.report] : []));
+}
+
 export function createUpgradeService(options: UpgradeServiceOptions) {
   const now = options.now ?? (() => new Date());
-  const log = options.logger ?? defaultLogger;
   const metrics = options.metrics ?? defaultMetrics;
-  const maxTargets = options.maxTargets ?? defaults.maxTargets;
-
-  const step = createUpgradeStep({ client: options.client, now, metrics });
-
-  async function processTarget(
-    request: UpgradeRequest,
-    delivery: Delivery,
-    invocation: InvocationInfo,
-    mergedFrom?: string,
-  ): Promise<ProcessedTarget> {
-    const trigger = triggerFor(delivery, request, invocation);
-    let stored: StoredOutcome;
-    let replayed = false;
-    try {
-      if (request.dry_run === true) {
-        // A dry run changes nothing, so there is nothing to protect from a second run; and storing its
-        // plan under the delivery's key would make the real run of the same delivery replay the plan
-        // instead of upgrading. It bypasses duplicate suppression altogether.
-        stored = await step.run(request, invocation.signal, UNGUARDED);
-      } else {
-        const result = await options.idempotency.run(stepKey(trigger, request), (guard) =>
-          step.run(request, invocation.signal, guard),
-        );
-        ({ value: stored, replayed } = result);
-        if (result.storeError) {
-          log.warn(
-            'result could not be stored for duplicate suppression; a redelivery will reconcile it from the sending record instead of replaying it',
-            {
-              ...targetOf(request),
-              trigger_id: trigger.id,
-              error: { name: result.storeError.name, message: result.storeError.message },
-            },
-          );
-        }
-      }
-    } catch (error) {
-      if (error instanceof NotStored) {
-        stored = error.stored;
-      } else if (error instanceof InProgressError) {
-        const report: TargetReport = {
-          request,
-          trigger,
-          outcome: 'in_progress',
-          error: { error_code: ERROR_CODES.inProgress, error_msg: error.message },
-          event_ids: [],
-          replayed: false,
-          ...(mergedFrom === undefined ? {} : { merged_from: mergedFrom }),
-        };
-        log.warn('target outcome', logFields(report, null, null));
-        metrics.addMetric(METRIC_NAMES.in_progress, 'Count', 1);
-        return { report, events: [] };
-      } else {
-        log.error('target could not be processed', { ...targetOf(request), trigger_id: trigger.id, error });
-        return { events: [], fault: error };
-      }
-    }
-    return finish(request, trigger, stored, replayed, mergedFrom);
-  }
-
-  /** Events, answer, log line and metric of one outcome. */
-  function finish(
-    request: UpgradeRequest,
-    trigger: TriggerInfo,
-    stored: StoredOutcome,
-    replayed: boolean,
-    mergedFrom?: string,
-  ): ProcessedTarget {
-    const { outcome } = stored;
-    const events = buildResultEvents({ request, trigger, outcome, occurredAt: new Date(stored.occurred_at) });
-    const report: TargetReport = {
-      request,
-      trigger,
-      outcome: labelOf(outcome),
-      ...(outcome.versions === undefined ? {} : { versions: outcome.versions }),
-      ...(outcome.resolved === undefined ? {} : { resolved: outcome.resolved }),
-      ...(outcome.kind === 'planned' ? { would: outcome.would } : {}),
-      ...('reason' in outcome && outcome.reason !== undefined ? { reason: outcome.reason } : {}),
-      ...(outcome.kind === 'completed' ? { update_result: outcome.items } : {}),
-      ...(outcome.kind === 'failed' ? { error: outcome.error } : {}),
-      // A 200 without any item is a failure whose Failed event carries this error; the answer agrees.
-      ...(outcome.kind === 'completed' && outcome.items.length === 0
-        ? { error: { status: 200, error_msg: EMPTY_RESULT_MESSAGE } }
-        : {}),
-      event_ids: events.map((event) => event.detail.event_id),
-      replayed,
-      ...(mergedFrom === undefined ? {} : { merged_from: mergedFrom }),
-    };
-    const fields = logFields(report, stored.upstream_status, stored.duration_ms);
-    if (report.outcome === 'failed') log.error('target outcome', fields);
-    else log.info('target outcome', fields);
-    metrics.addMetric(METRIC_NAMES[report.outcome], 'Count', 1);
-    if (replayed) metrics.addMetric('Replayed', 'Count', 1);
-    return { report, events };
-  }
-
-  function processEnded(
-    entry: Extract<Expanded, { kind: 'ended' }>,
-    delivery: Delivery,
-    invocation: InvocationInfo,
-  ): ProcessedTarget {
-    const trigger = triggerFor(delivery, entry.request, invocation);
-    const stored = {
-      outcome: { kind: 'failed' as const, error: entry.error },
-      occurred_at: now().toISOString(),
-    };
-    return finish(entry.request, trigger, { ...stored, upstream_status: null, duration_ms: null }, false);
-  }
-
-  /**
-   * One delivery id, one request: the canonical request of each delivery id is checked against the
-   * one stored with its first use, before any step or upstream call (a DeliveryReusedError refuses the
-   * whole delivery). The trigger's signature headers are not part of it, since a sender's retry signs
-   * afresh; dry runs change nothing and are left out, so a dry run may share its id with the real run.
-   */
-  async function guardDeliveries(requests: UpgradeRequest[], delivery: Delivery, invocation: InvocationInfo) {
-    const groups = new Map<string, { trigger: TriggerInfo; requests: UpgradeRequest[] }>();
-    for (const request of requests) {
-      if (request.dry_run === true) continue;
-      const trigger = triggerFor(delivery, request, invocation);
-      const group = groups.get(trigger.id) ?? { trigger, requests: [] };
-      group.requests.push(request);
-      groups.set(trigger.id, group);
-    }
-    for (const [id, group] of groups) {
-      await options.idempotency.guardDelivery(group.trigger.kind, id, digest(canonicalJson(group.requests)));
-    }
-  }
-
+  const c: ServiceContext = {
+    options,
+    now,
+    log: options.logger ?? defaultLogger,
+    metrics,
+    maxTargets: options.maxTargets ?? defaults.maxTargets,
+    step: createUpgradeStep({ client: options.client, now, metrics }),
+  };
   return {
     /**
      * Upgrades every target (bounded concurrency; one failing target does not stop the others), then
      * publishes all their events. A publish failure throws, so the invocation fails and the trigger
      * retries; duplicate suppression keeps that retry from calling TaurusDB again.
      */
-    async run(
-      requests: UpgradeRequest[],
-      delivery: Delivery,
-      invocation: InvocationInfo,
-    ): Promise<TargetReport[]> {
-      await guardDeliveries(requests, delivery, invocation);
-      const entries = (
-        await expandTargets(requests, {
-          client: options.client,
-          concurrency: options.concurrency,
-          maxTargets,
-          signal: invocation.signal,
-        })
-      ).flat();
-      const processed = await mapWithConcurrency(
-        entries,
-        options.concurrency,
-        async (entry): Promise<ProcessedTarget> => {
-          if (entry.kind === 'target') {
-            return processTarget(entry.request, delivery, invocation, entry.merged_from);
-          }
-          if (entry.kind === 'ended') return processEnded(entry, delivery, invocation);
-          log.error('target could not be processed', { ...targetOf(entry.request), error: entry.fault });
-          return { events: [], fault: entry.fault };
-        },
-      );
-      const events = processed.flatMap((entry) => entry.events);
-      if (events.length > 0) await options.publisher.publish(events);
-      // What did complete is published first; then a fault fails the invocation so the trigger
-      // retries, and duplicate suppression replays the targets that already ran.
-      const fault = processed.find((entry) => entry.fault !== undefined);
-      if (fault) throw fault.fault;
-      return processed.flatMap((entry) => (entry.report ? [entry.report] : []));
-    },
+    run: (requests: UpgradeRequest[], delivery: Delivery, invocation: InvocationInfo) =>
+      runDelivery(c, requests, delivery, invocation),
   };
 }
 
