@@ -1,9 +1,17 @@
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import * as z from 'zod';
 import { AuthenticationError } from '../errors.ts';
 import type { PasswordCredentials } from './auth/credentials.ts';
 import { createScrubber, type Scrubber } from './auth/scrub.ts';
-import { readBounded } from './bounded-read.ts';
+import {
+  type Answer,
+  type ConnectionPools,
+  createConnectionPools,
+  type PoolSettings,
+  type Sent,
+  send,
+  socketErrorName,
+} from './transport.ts';
 
 /** A project-scoped token as IAM issued it. */
 export interface IamToken {
@@ -21,7 +29,9 @@ export interface IamClient {
 export interface IamClientOptions {
   /** Base URL of IAM, e.g. `https://iam.myhuaweicloud.com` (no trailing slash). */
   endpoint: string;
-  /** Defaults to one keep-alive Agent per container. */
+  /** The container's connection pools, made once by the composition root; without them the client makes its own. */
+  pools?: ConnectionPools;
+  /** A dispatcher to use instead of the pools' (tests). */
   dispatcher?: Dispatcher;
   headersTimeoutMs?: number;
   bodyTimeoutMs?: number;
@@ -38,16 +48,12 @@ export const defaults = {
   maxBodyBytes: 64 * 1024,
 };
 
-let sharedDispatcher: Agent | undefined;
-/** One Agent per container, created on first use: a warm container reuses its IAM connection. */
-function defaultDispatcher(): Agent {
-  sharedDispatcher ??= new Agent({
-    connectTimeout: defaults.connectTimeoutMs,
-    headersTimeout: defaults.headersTimeoutMs,
-    bodyTimeout: defaults.bodyTimeoutMs,
-  });
-  return sharedDispatcher;
-}
+// The pool's own timeouts stay at the defaults: the per-request ones above override them.
+const poolSettings: PoolSettings = {
+  connectMs: defaults.connectTimeoutMs,
+  headersMs: defaults.headersTimeoutMs,
+  bodyMs: defaults.bodyTimeoutMs,
+};
 
 // A keep-alive socket that IAM closed while the Lambda was frozen fails on first use. Issuing a token
 // has no side effect worth guarding, so such a request is sent once more on a fresh connection.
@@ -99,44 +105,43 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 export function createIamClient(options: IamClientOptions): IamClient {
   // `nocatalog` drops the service catalog, which is most of the answer and is never read here.
   const url = `${options.endpoint}/v3/auth/tokens?nocatalog=true`;
+  const maxBodyBytes = options.maxBodyBytes ?? defaults.maxBodyBytes;
+  // Taken from the pools on first use: a container whose credentials need no token adds no IAM pool.
+  let dispatcher = options.dispatcher;
 
-  function send(body: string) {
-    return request(url, {
+  async function sendOnce(body: string): Promise<Sent> {
+    dispatcher ??= (options.pools ?? createConnectionPools()).dispatcherFor(poolSettings);
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch (error) {
+      // An endpoint that is no URL fails like an unreachable IAM, as any transport failure does.
+      return { kind: 'failed', error, written: false };
+    }
+    return send(dispatcher, {
+      origin: target.origin,
+      path: target.pathname + target.search,
       method: 'POST',
-      dispatcher: options.dispatcher ?? defaultDispatcher(),
       // IAM documents this exact value.
       headers: { 'content-type': 'application/json;charset=utf8', accept: 'application/json' },
       body,
-      headersTimeout: options.headersTimeoutMs ?? defaults.headersTimeoutMs,
-      bodyTimeout: options.bodyTimeoutMs ?? defaults.bodyTimeoutMs,
+      headersTimeoutMs: options.headersTimeoutMs ?? defaults.headersTimeoutMs,
+      bodyTimeoutMs: options.bodyTimeoutMs ?? defaults.bodyTimeoutMs,
+      maxBodyBytes,
     });
   }
 
-  async function sendAndRead(body: string) {
-    const response = await send(body);
-    const read = await readBounded(response.body, options.maxBodyBytes ?? defaults.maxBodyBytes);
-    return { response, ...read };
-  }
-
-  async function exchange(body: string, projectId: string) {
-    try {
-      try {
-        return await sendAndRead(body);
-      } catch (error) {
-        if (!staleConnectionCodes.has((error as { code?: string }).code ?? '')) throw error;
-        return await sendAndRead(body);
-      }
-    } catch (error) {
-      // Transport errors describe the socket, never the request body, so they are safe to keep as the cause.
-      const reason =
-        (error as { code?: string }).code ?? (error instanceof Error ? error.name : 'unknown error');
-      throw new AuthenticationError(
-        `Huawei IAM did not answer the token request for project ${projectId} (${reason})`,
-        {
-          cause: error,
-        },
-      );
+  async function exchange(body: string, projectId: string): Promise<Answer> {
+    let sent = await sendOnce(body);
+    if (sent.kind === 'failed' && staleConnectionCodes.has(socketErrorName(sent.error))) {
+      sent = await sendOnce(body);
     }
+    if (sent.kind === 'answered') return sent.answer;
+    // Transport errors describe the socket, never the request body, so they are safe to keep as the cause.
+    throw new AuthenticationError(
+      `Huawei IAM did not answer the token request for project ${projectId} (${socketErrorName(sent.error)})`,
+      { cause: sent.error },
+    );
   }
 
   return {
@@ -156,25 +161,25 @@ export function createIamClient(options: IamClientOptions): IamClient {
           scope: { project: { id: projectId } },
         },
       });
-      const { response, text, tooLarge } = await exchange(body, projectId);
-      if (tooLarge) {
+      const answer = await exchange(body, projectId);
+      if (answer.tooLarge) {
         // Not quoted, not even in part: it could be anything, the request echoed back included.
         throw new AuthenticationError(
-          `Huawei IAM answered ${response.statusCode} with an answer too large to read (over ${options.maxBodyBytes ?? defaults.maxBodyBytes} bytes) for project ${projectId}`,
+          `Huawei IAM answered ${answer.status} with an answer too large to read (over ${maxBodyBytes} bytes) for project ${projectId}`,
         );
       }
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        throw refusal(response.statusCode, text, projectId, createScrubber([credentials.password]));
+      if (answer.status < 200 || answer.status >= 300) {
+        throw refusal(answer.status, answer.body, projectId, createScrubber([credentials.password]));
       }
-      const token = headerValue(response.headers['x-subject-token']);
+      const token = headerValue(answer.headers['x-subject-token']);
       if (!token) {
         throw new AuthenticationError(
-          `Huawei IAM answered ${response.statusCode} without an X-Subject-Token for project ${projectId}`,
+          `Huawei IAM answered ${answer.status} without an X-Subject-Token for project ${projectId}`,
         );
       }
       let expiresAt = Number.NaN;
       try {
-        const parsed = tokenBody.safeParse(JSON.parse(text));
+        const parsed = tokenBody.safeParse(JSON.parse(answer.body));
         if (parsed.success) expiresAt = Date.parse(parsed.data.token.expires_at);
       } catch {
         // Falls through to the error below; the parser's message would quote the body.

@@ -2,6 +2,7 @@ import type { SecretReader } from '../../aws/secrets.ts';
 import { SecretError } from '../../errors.ts';
 import { logger } from '../../observability.ts';
 import { createIamClient, type IamClient } from '../iam-client.ts';
+import type { ConnectionPools } from '../transport.ts';
 import { signRequest } from './aksk-signer.ts';
 import {
   type HuaweiCredentials,
@@ -20,6 +21,8 @@ export interface TokenAuthenticatorOptions {
   secrets: SecretReader;
   /** Base URL of IAM; used for the default IAM client. */
   iamEndpoint: string;
+  /** The container's connection pools (lib/huawei/transport.ts), for the default IAM client. */
+  pools?: ConnectionPools;
   iam?: IamClient;
   /** Epoch milliseconds: when tokens expire, and the `X-Sdk-Date` of AK/SK signatures. */
   now?: () => number;
@@ -241,7 +244,7 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
   const now = options.now ?? Date.now;
   const inPlay = credentialsInPlay(() => tokens.values());
   const tokens = createProjectTokens({
-    iam: options.iam ?? createIamClient({ endpoint: options.iamEndpoint }),
+    iam: options.iam ?? createIamClient({ endpoint: options.iamEndpoint, pools: options.pools }),
     now,
     refreshMarginMs: options.refreshMarginMs ?? defaults.refreshMarginMs,
     warn: options.warn ?? defaultWarn,

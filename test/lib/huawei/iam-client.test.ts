@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthenticationError } from '../../../lib/errors.ts';
 import type { PasswordCredentials } from '../../../lib/huawei/auth/credentials.ts';
 import { createIamClient } from '../../../lib/huawei/iam-client.ts';
+import { createConnectionPools } from '../../../lib/huawei/transport.ts';
 import { type IamStandIn, startIamStandIn } from '../../../stand-ins/iam.ts';
 import { describeError } from '../../support/secret-leaks.ts';
 
@@ -72,17 +73,20 @@ describe('createIamClient', () => {
     expect(issued?.expiresAt).toMatch(/\.\d{6}Z$/);
   });
 
-  it('keeps one connection per container for every client it creates', async () => {
+  it("keeps one connection per container for every client given the container's pools", async () => {
     const own = await startIamStandIn({ users: [deployer] });
+    // What the composition root does: one set of pools per container, handed to every client.
+    const pools = createConnectionPools();
     try {
       for (const projectId of [PROJECT_ID, 'project-two', 'project-three']) {
-        await createIamClient({ endpoint: own.url }).createProjectToken(deployer, projectId);
+        await createIamClient({ endpoint: own.url, pools }).createProjectToken(deployer, projectId);
         // undici marks a connection idle one tick after its body ends; real token requests are hours apart.
         await new Promise((resolve) => setImmediate(resolve));
       }
       expect(own.tokenRequests()).toBe(3);
       expect(own.server.connections()).toBe(1);
     } finally {
+      await pools.close();
       await own.close();
     }
   });

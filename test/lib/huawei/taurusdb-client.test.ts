@@ -11,6 +11,7 @@ import {
   type TaurusDbClientOptions,
   type UpgradeCall,
 } from '../../../lib/huawei/taurusdb-client.ts';
+import { createConnectionPools } from '../../../lib/huawei/transport.ts';
 import {
   closedPort,
   type ResettingServer,
@@ -491,20 +492,28 @@ describe('createTaurusDbClient against the TaurusDB stand-in', () => {
     expect(taurusDb.requests).toHaveLength(0);
   });
 
-  it('reuses one keep-alive connection across calls and clients (the shared dispatcher)', async () => {
+  it("reuses one keep-alive connection across calls and clients (the container's pools)", async () => {
+    // What the composition root does: one set of pools per container, handed to every client.
+    const pools = createConnectionPools();
     const first = createTaurusDbClient({
       endpoint: taurusDb.url,
       authenticator: fakeAuthenticator().authenticator,
+      pools,
     });
     const second = createTaurusDbClient({
       endpoint: taurusDb.url,
       authenticator: fakeAuthenticator().authenticator,
+      pools,
     });
-    for (const upgrader of [first, second, first, second, first]) {
-      expect((await upgrader.upgradeProxyVersion(CALL)).status).toBe(200);
+    try {
+      for (const upgrader of [first, second, first, second, first]) {
+        expect((await upgrader.upgradeProxyVersion(CALL)).status).toBe(200);
+      }
+      expect(taurusDb.upgradeRequests()).toBe(5);
+      expect(taurusDb.connections()).toBe(1);
+    } finally {
+      await pools.close();
     }
-    expect(taurusDb.upgradeRequests()).toBe(5);
-    expect(taurusDb.connections()).toBe(1);
   });
 
   it('keeps the connection after error answers too', async () => {

@@ -1,0 +1,77 @@
+/**
+ * What the TaurusDB client offers: its calls, what they take and what they return. The client itself
+ * (lib/huawei/taurusdb-client.ts) re-exports every name here, so callers import from there.
+ */
+
+export type Language = 'en-us' | 'zh-cn';
+
+export interface UpgradeCall {
+  projectId: string;
+  instanceId: string;
+  proxyId: string;
+  sourceVersion: string;
+  targetVersion: string;
+  language?: Language | undefined;
+}
+
+export interface UpdateResultItem {
+  instance_id: string | null;
+  workflow_id: string | null;
+  state: string | null;
+  error_message: string | null;
+}
+
+export interface UpgradeResponse {
+  status: number;
+  items: UpdateResultItem[];
+  /** Attempts made, the one after a 401 included. */
+  attempts: number;
+  durationMs: number;
+}
+
+export interface TaurusDbTimeouts {
+  connectMs: number;
+  headersMs: number;
+  /** Longest silence while the answer's body arrives. */
+  bodyMs: number;
+  retryBudgetMs: number;
+}
+
+export interface ProxyRef {
+  projectId: string;
+  instanceId: string;
+  proxyId: string;
+}
+
+/** `GET .../proxy/{proxy_id}/taurusproxy/proxy-version`. */
+export interface ProxyVersion {
+  current_version: string;
+  latest_version: string;
+  can_upgrade: boolean;
+}
+
+/** One proxy of `GET .../instances/{instance_id}/proxies`: its id is `proxy.pool_id`. */
+export interface ListedProxy {
+  proxyId: string;
+  name: string | null;
+  status: string | null;
+}
+
+/** `GET /v3/{project_id}/jobs?id=` → `job`; status is Pending, Running, Completed or Failed. */
+export interface JobStatus {
+  id: string;
+  name: string | null;
+  status: string;
+  created: string | null;
+  ended: string | null;
+  fail_reason: string | null;
+}
+
+export interface TaurusDbClient {
+  upgradeProxyVersion(call: UpgradeCall, signal?: AbortSignal): Promise<UpgradeResponse>;
+  getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersion>;
+  /** Every proxy of the instance, following `offset`/`limit` pages. */
+  listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
+  /** The job, or undefined while TaurusDB does not know it yet (a new job may take seconds to appear). */
+  getJob(projectId: string, jobId: string, signal?: AbortSignal): Promise<JobStatus | undefined>;
+}
