@@ -6,6 +6,7 @@ import { createTrackingQueue } from '../aws/tracking-queue.ts';
 import type { TrackingConfig } from '../config.ts';
 import { createTokenAuthenticator } from '../huawei/auth/authenticator.ts';
 import { createTaurusDbClient } from '../huawei/taurusdb-client.ts';
+import { createConnectionPools } from '../huawei/transport.ts';
 import { createTracker, type Tracker } from '../tracking/tracker.ts';
 
 export interface TrackingDependencies {
@@ -33,16 +34,20 @@ export function createTrackingDependencies(
   options: TrackingDependencyOptions = {},
 ): TrackingDependencies {
   const secrets = options.secrets ?? createSecretReader();
+  // One set of keep-alive pools per container, shared by the IAM and TaurusDB clients.
+  const pools = createConnectionPools();
   const authenticator = createTokenAuthenticator({
     secretId: config.credentialsSecretId,
     secrets,
     iamEndpoint: config.iamEndpoint,
+    pools,
   });
   // One client for the job reads (accepted upgrades) and the version reads (unconfirmed ones).
   const taurusDb = createTaurusDbClient({
     endpoint: config.taurusDbEndpoint,
     authenticator,
     timeouts: config.timeouts,
+    pools,
   });
   return {
     tracker: createTracker({

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import { createWebhookVerifier, type WebhookVerifier } from '../http/webhook-verifier.ts';
 import { createTokenAuthenticator } from '../huawei/auth/authenticator.ts';
 import { createTaurusDbClient } from '../huawei/taurusdb-client.ts';
+import { createConnectionPools } from '../huawei/transport.ts';
 import { createUpgradeService } from '../upgrade/service.ts';
 
 export interface Dependencies {
@@ -26,10 +27,13 @@ export function createDependencies(
   config: Config,
   secrets: SecretReader = createSecretReader(),
 ): Dependencies {
+  // One set of keep-alive pools per container, shared by the IAM and TaurusDB clients.
+  const pools = createConnectionPools();
   const authenticator = createTokenAuthenticator({
     secretId: config.credentialsSecretId,
     secrets,
     iamEndpoint: config.iamEndpoint,
+    pools,
   });
   const idempotency = createIdempotentRunner({
     tableName: config.idempotencyTable,
@@ -45,6 +49,7 @@ export function createDependencies(
         endpoint: config.taurusDbEndpoint,
         authenticator,
         timeouts: config.timeouts,
+        pools,
       }),
       publisher: createEventPublisher({
         busName: config.eventBusName,
