@@ -37,7 +37,7 @@ describe('the upgrade handler, one trigger kind at a time', () => {
     const event = signedHttpEvent(world, 'http-api-v2.json', undefined, { id: 'msg_v2_0001' });
     const answer = await world.invokeHttp(event);
 
-    // The version read first (DESIGN.md "Related APIs"), then the upgrade.
+    // The version read first (GET .../taurusproxy/proxy-version), then the upgrade.
     const [read, wire] = world.taurusDb.requests;
     expect(world.taurusDb.requests).toHaveLength(2);
     expect(read?.method).toBe('GET');

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 
 /**
- * fast-check arbitraries for upgrade requests (DESIGN.md "Upgrade request"): valid ones, and ones with
- * exactly one thing broken. The rules are written out here (DESIGN.md, and the limits documented in
+ * fast-check arbitraries for upgrade requests (README "Upgrade requests"): valid ones, and ones with
+ * exactly one thing broken. The rules are written out here (the README's table, and the limits documented in
  * lib/upgrade/request.ts and lib/upgrade/versions.ts) rather than imported from lib/, so a generator never
  * agrees with the code under test by construction: what these call broken is broken by the contract,
  * whatever the parser thinks.
