@@ -19,9 +19,10 @@ export interface Dependencies {
 }
 
 /**
- * The composition root: the production collaborators built from the configuration. Each module still
- * defaults its own AWS client or connection pool at module scope, so everything here is created once
- * per container and reused by every invocation.
+ * The composition root: the production collaborators built from the configuration. It runs once per
+ * container (functions/upgrade.ts calls it at module load), and every adapter it builds makes its own
+ * AWS client and takes the Huawei connection pools from here, so each is created once per container
+ * and reused by every invocation; no module keeps a client of its own at module scope.
  */
 export function createDependencies(
   config: Config,
