@@ -11,13 +11,14 @@ import { fileURLToPath } from 'node:url';
 import * as z from 'zod';
 import {
   acceptedDetailSchema,
+  completedDetailSchema,
   failedDetailSchema,
   plannedDetailSchema,
   rejectedDetailSchema,
   skippedDetailSchema,
+  timedOutDetailSchema,
   unconfirmedDetailSchema,
 } from '../lib/events/contract.ts';
-import { completedDetailSchema, timedOutDetailSchema } from '../lib/events/tracking-events.ts';
 import { upgradePayloadSchema } from '../lib/upgrade/request.ts';
 
 export const SCHEMA_DIRECTORY = fileURLToPath(new URL('../docs/schemas/', import.meta.url));

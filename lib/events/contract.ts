@@ -1,20 +1,35 @@
 import * as z from 'zod';
+import { TRIGGER_KINDS } from '../http/triggers.ts';
 import { upgradeRequestSchema } from '../upgrade/request.ts';
-import { DETAIL_TYPES, PLAN_VERDICTS, UNCONFIRMED_REASON } from './detail-types.ts';
+import {
+  DETAIL_TYPES,
+  MAX_UPSTREAM_FIELD_BYTES,
+  MAX_UPSTREAM_TEXT_BYTES,
+  PLAN_VERDICTS,
+  TRACKING_DETAIL_TYPES,
+  TRACKING_EVENT_NAMESPACE,
+  UNCONFIRMED_REASON,
+} from './detail-types.ts';
 
 /**
- * The zod schemas of the published events' `Detail` (lib/events/result-events.ts builds them): the source of
- * docs/schemas/*.json, what tests check every built event against, and what the tracker reads an
- * Accepted event with. The upgrade function imports only their types, so its bundle leaves them out.
+ * The zod schemas of every published event's `Detail`: the upgrade function's (result-events.ts
+ * builds them) and the tracker's (tracking-events.ts). They are the source of docs/schemas/*.json,
+ * what tests check every built event against, and what the tracker reads an Accepted event with. The
+ * upgrade function imports only their types, so its bundle leaves them out.
  */
 
 const shape = upgradeRequestSchema.shape;
 const nullableText = (description: string) => z.string().nullable().meta({ description });
 
-const eventIdSchema = z.uuid({ version: 'v8' }).meta({
-  description:
-    "The event's content address (lib/events/event-id.ts): the same id always means the same event, field for field, so a republished stored result can be deduplicated; an event that differs in anything (another error on a retry that was not stored, another time) has another id.",
-});
+/** Every event's id: its content address (lib/events/event-id.ts); each family says what that promises. */
+const eventIdSchema = (description: string) => z.uuid({ version: 'v8' }).meta({ description });
+
+/** Every time in an event, as Date.prototype.toISOString writes it. */
+const dateTimeSchema = (description: string) => z.iso.datetime().meta({ description });
+
+const resultEventIdSchema = eventIdSchema(
+  "The event's content address (lib/events/event-id.ts): the same id always means the same event, field for field, so a republished stored result can be deduplicated; an event that differs in anything (another error on a retry that was not stored, another time) has another id.",
+);
 
 const requestDetailSchema = z
   .strictObject({
@@ -67,7 +82,7 @@ const resolvedDetailSchema = z
 
 const triggerDetailSchema = z
   .strictObject({
-    kind: z.enum(['http', 'schedule', 'event']).meta({ description: 'What started the function.' }),
+    kind: z.enum(TRIGGER_KINDS).meta({ description: 'What started the function.' }),
     id: z.string().min(1).meta({
       description:
         'Delivery id: webhook-id (http), EventBridge event id (event), delivery_id or Lambda request id (schedule).',
@@ -77,10 +92,9 @@ const triggerDetailSchema = z
   })
   .meta({ description: 'The delivery that asked for the upgrade.' });
 
-const occurredAtSchema = z.iso.datetime().meta({
-  description:
-    'When TaurusDB answered, or the decision was taken (kept when a stored result is republished).',
-});
+const resultOccurredAtSchema = dateTimeSchema(
+  'When TaurusDB answered, or the decision was taken (kept when a stored result is republished).',
+);
 
 const resultDetail = (state: z.ZodType) =>
   z
@@ -94,13 +108,13 @@ const resultDetail = (state: z.ZodType) =>
 
 export const acceptedDetailSchema = z
   .strictObject({
-    event_id: eventIdSchema,
+    event_id: resultEventIdSchema,
     request: requestDetailSchema,
     resolved: resolvedDetailSchema,
     versions: versionsDetailSchema.optional(),
     result: resultDetail(z.literal('ACCEPT').meta({ description: 'Always ACCEPT.' })),
     trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
+    occurred_at: resultOccurredAtSchema,
   })
   .meta({
     title: 'Proxy Upgrade Accepted (event detail)',
@@ -109,7 +123,7 @@ export const acceptedDetailSchema = z
 
 export const rejectedDetailSchema = z
   .strictObject({
-    event_id: eventIdSchema,
+    event_id: resultEventIdSchema,
     request: requestDetailSchema,
     resolved: resolvedDetailSchema,
     versions: versionsDetailSchema.optional(),
@@ -120,7 +134,7 @@ export const rejectedDetailSchema = z
         .meta({ description: 'Any state but ACCEPT (e.g. REJECT); null when TaurusDB sent none.' }),
     ),
     trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
+    occurred_at: resultOccurredAtSchema,
   })
   .meta({
     title: 'Proxy Upgrade Rejected (event detail)',
@@ -130,7 +144,7 @@ export const rejectedDetailSchema = z
 
 export const failedDetailSchema = z
   .strictObject({
-    event_id: eventIdSchema,
+    event_id: resultEventIdSchema,
     request: failedRequestDetailSchema,
     resolved: resolvedDetailSchema.optional().meta({
       description: 'Present once both versions were known (given, or filled in by the version read).',
@@ -163,7 +177,7 @@ export const failedDetailSchema = z
         "Present with workflow_id: TaurusDB's fail_reason (cut like error_msg when longer than 8 KiB); null when it gave none.",
     }),
     trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
+    occurred_at: resultOccurredAtSchema,
   })
   .meta({
     title: 'Proxy Upgrade Failed (event detail)',
@@ -173,7 +187,7 @@ export const failedDetailSchema = z
 
 export const skippedDetailSchema = z
   .strictObject({
-    event_id: eventIdSchema,
+    event_id: resultEventIdSchema,
     request: requestDetailSchema,
     resolved: resolvedDetailSchema,
     versions: versionsDetailSchema.meta({ description: 'What the version read found.' }),
@@ -182,7 +196,7 @@ export const skippedDetailSchema = z
         'Why no upgrade call was made, e.g. "proxy is already at 2.24.03.000" or "TaurusDB reports no upgrade available … (can_upgrade is false)".',
     }),
     trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
+    occurred_at: resultOccurredAtSchema,
   })
   .meta({
     title: 'Proxy Upgrade Skipped (event detail)',
@@ -192,7 +206,7 @@ export const skippedDetailSchema = z
 
 export const plannedDetailSchema = z
   .strictObject({
-    event_id: eventIdSchema,
+    event_id: resultEventIdSchema,
     request: requestDetailSchema,
     would: z.enum(PLAN_VERDICTS).meta({
       description:
@@ -206,7 +220,7 @@ export const plannedDetailSchema = z
     resolved: resolvedDetailSchema,
     versions: versionsDetailSchema.optional(),
     trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
+    occurred_at: resultOccurredAtSchema,
   })
   .meta({
     title: 'Proxy Upgrade Planned (event detail)',
@@ -216,7 +230,7 @@ export const plannedDetailSchema = z
 
 export const unconfirmedDetailSchema = z
   .strictObject({
-    event_id: eventIdSchema,
+    event_id: resultEventIdSchema,
     request: requestDetailSchema,
     resolved: resolvedDetailSchema.meta({
       description: 'The versions the earlier attempt was about to send (recorded with its "sending" state).',
@@ -229,10 +243,9 @@ export const unconfirmedDetailSchema = z
       .string()
       .optional()
       .meta({ description: 'Why the reconciliation read failed; absent when it succeeded.' }),
-    sending_at: z.iso.datetime().meta({
-      description:
-        'When the earlier attempt recorded that it was about to send the upgrade request; tracking counts from here.',
-    }),
+    sending_at: dateTimeSchema(
+      'When the earlier attempt recorded that it was about to send the upgrade request; tracking counts from here.',
+    ),
     reason: z
       .string()
       .min(1)
@@ -240,7 +253,7 @@ export const unconfirmedDetailSchema = z
         description: `Always starts "${UNCONFIRMED_REASON}".`,
       }),
     trigger: triggerDetailSchema,
-    occurred_at: occurredAtSchema,
+    occurred_at: resultOccurredAtSchema,
   })
   .meta({
     title: 'Proxy Upgrade Unconfirmed (event detail)',
@@ -263,4 +276,141 @@ export const DETAIL_SCHEMAS = {
   [DETAIL_TYPES.skipped]: skippedDetailSchema,
   [DETAIL_TYPES.planned]: plannedDetailSchema,
   [DETAIL_TYPES.unconfirmed]: unconfirmedDetailSchema,
+} as const;
+
+// The tracker's events (tracking-events.ts builds them). They carry request, resolved and trigger over
+// from the Accepted (or Unconfirmed) event with the same schemas, so the two cannot drift apart.
+
+const TRUNCATION_NOTE = `Longer than ${MAX_UPSTREAM_TEXT_BYTES} bytes of UTF-8, it is cut at a character boundary and ends with "…[truncated from N bytes]" (N: the full length), the whole at most ${MAX_UPSTREAM_TEXT_BYTES} bytes.`;
+const FIELD_TRUNCATION_NOTE = `Cut the same way beyond ${MAX_UPSTREAM_FIELD_BYTES} bytes.`;
+
+const accepted = acceptedDetailSchema.shape;
+
+const trackingEventIdSchema = eventIdSchema(
+  `The event's content address (lib/events/event-id.ts: sha256 of "${TRACKING_EVENT_NAMESPACE}", the DetailType and this Detail without event_id): the same id always means the same event, field for field, so a repeat can be dropped. Two checks that see the same workflow end (dated by the job's own ended time) publish the same id; events that differ in anything (a Timed Out event's checks or occurred_at, a Completed event of a followed version, dated by the check that read it) have different ids.`,
+);
+
+const workflowIdSchema = z
+  .string()
+  .min(1)
+  .meta({ description: 'The workflow (job) id TaurusDB gave when it accepted the upgrade.' });
+
+const followedWorkflowIdSchema = workflowIdSchema.nullable().meta({
+  description:
+    "The workflow (job) id TaurusDB gave when it accepted the upgrade; null when the upgrade was unconfirmed (Proxy Upgrade Unconfirmed: nobody knows TaurusDB's answer) and the tracker followed the proxy version instead.",
+});
+
+const versionsSchema = accepted.versions.unwrap();
+
+const jobTimeSchema = z
+  .string()
+  .nullable()
+  .meta({
+    description: `As TaurusDB reports it (e.g. 2026-11-27T10:05:00+0000); null when it gave none. ${FIELD_TRUNCATION_NOTE}`,
+  });
+
+const trackingOccurredAtSchema = dateTimeSchema(
+  'When the workflow ended (its `ended` time, when TaurusDB gave a readable one), else when the tracker saw it end (for a followed version: the check that read the target version).',
+);
+
+export const completedDetailSchema = z
+  .strictObject({
+    event_id: trackingEventIdSchema,
+    request: accepted.request,
+    resolved: accepted.resolved,
+    workflow_id: followedWorkflowIdSchema,
+    job: z
+      .strictObject({
+        status: z.literal('Completed'),
+        created: jobTimeSchema,
+        ended: jobTimeSchema,
+      })
+      .nullable()
+      .meta({
+        description:
+          'The workflow as GET /v3/{project_id}/jobs?id= reported it; null when there was no workflow to follow (workflow_id null).',
+      }),
+    versions: versionsSchema.optional().meta({
+      description:
+        'Present when workflow_id is null: what the version read (GET .../taurusproxy/proxy-version) found, current_version at or past resolved.target_version. Absent when the workflow was followed.',
+    }),
+    trigger: accepted.trigger,
+    occurred_at: trackingOccurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Completed (event detail)',
+    description:
+      'The upgrade finished: TaurusDB reports the workflow of the accepted upgrade Completed, or (for an unconfirmed upgrade, workflow_id null) the proxy version read reached resolved.target_version. The proxy now runs resolved.target_version.',
+  });
+
+/**
+ * A workflow that TaurusDB reports Failed. The Detail of every `Proxy Upgrade Failed` event, plus the
+ * workflow id and TaurusDB's `fail_reason`. (failedDetailSchema above, which documents the DetailType
+ * as a whole, needs these two as optional fields.)
+ */
+export const jobFailedDetailSchema = failedDetailSchema
+  .extend({
+    workflow_id: workflowIdSchema,
+    fail_reason: z
+      .string()
+      .nullable()
+      .meta({
+        description: `TaurusDB's fail_reason for the workflow; null when it gave none. ${TRUNCATION_NOTE}`,
+      }),
+  })
+  .meta({
+    title: 'Proxy Upgrade Failed, workflow failed (event detail)',
+    description: `The workflow of an accepted upgrade failed: TaurusDB reports the job Failed. error.error_code is JOB_FAILED and error.error_msg its fail_reason (cut and marked the same way).`,
+  });
+
+export const timedOutDetailSchema = z
+  .strictObject({
+    event_id: trackingEventIdSchema,
+    request: accepted.request,
+    resolved: accepted.resolved,
+    workflow_id: followedWorkflowIdSchema,
+    started_at: dateTimeSchema(
+      "When TaurusDB accepted the upgrade (the Accepted event's occurred_at), or, for an unconfirmed upgrade, when the earlier attempt was about to send it (the Unconfirmed event's sending_at).",
+    ),
+    max_seconds: z
+      .int()
+      .positive()
+      .meta({ description: 'The maximum tracking time (TRACKING_MAX_SECONDS).' }),
+    checks: z.int().positive().meta({
+      description: 'How many times the job (or, with workflow_id null, the proxy version) was read.',
+    }),
+    last_status: z
+      .string()
+      .nullable()
+      .meta({
+        description: `The job status the last check read (Pending, Running); null when the job was never visible or could not be read, and when no workflow was followed. ${FIELD_TRUNCATION_NOTE}`,
+      }),
+    last_versions: versionsSchema.nullable().optional().meta({
+      description:
+        'Present when workflow_id is null: what the last version read found (the proxy still below resolved.target_version); null when that read failed.',
+    }),
+    last_error: z
+      .string()
+      .optional()
+      .meta({
+        description: `Why the last check could not read the job or the proxy version (TaurusDB unreachable, 5xx, 403…); absent when it read it. ${TRUNCATION_NOTE}`,
+      }),
+    trigger: accepted.trigger,
+    occurred_at: dateTimeSchema('When the tracker gave up.'),
+  })
+  .meta({
+    title: 'Proxy Upgrade Tracking Timed Out (event detail)',
+    description:
+      'The maximum tracking time passed before the workflow of an accepted upgrade completed or failed, or before the proxy of an unconfirmed upgrade (workflow_id null) reached the target version. The upgrade may still finish; its outcome is no longer reported.',
+  });
+
+export type CompletedDetail = z.infer<typeof completedDetailSchema>;
+export type JobFailedDetail = z.infer<typeof jobFailedDetailSchema>;
+export type TimedOutDetail = z.infer<typeof timedOutDetailSchema>;
+
+/** The Detail schema of each DetailType the tracker publishes. */
+export const TRACKING_DETAIL_SCHEMAS = {
+  [TRACKING_DETAIL_TYPES.completed]: completedDetailSchema,
+  [TRACKING_DETAIL_TYPES.failed]: jobFailedDetailSchema,
+  [TRACKING_DETAIL_TYPES.timedOut]: timedOutDetailSchema,
 } as const;

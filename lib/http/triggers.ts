@@ -1,6 +1,11 @@
 import { RouteError, UnknownEventError } from '../errors.ts';
 
-export type TriggerKind = 'http' | 'schedule' | 'event';
+/**
+ * What can start the upgrade function: the one list, which the events' trigger.kind enum, duplicate
+ * suppression's windows and the recognition below are all typed by.
+ */
+export const TRIGGER_KINDS = ['http', 'schedule', 'event'] as const;
+export type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
 /** Where a payload came from: its kind, the delivery id the sender gave it, and the payload itself. */
 export interface Delivery {

@@ -2,13 +2,13 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { TrackingQueue } from '../aws/tracking-queue.ts';
 import { AppError, ValidationError, type ValidationIssue } from '../errors.ts';
+import { TRACKING_DETAIL_TYPES } from '../events/detail-types.ts';
 import {
   boundText,
   buildCompletedEvent,
   buildJobFailedEvent,
   buildTimedOutEvent,
   buildVersionCompletedEvent,
-  TRACKING_DETAIL_TYPES,
   type TrackingEvent,
 } from '../events/tracking-events.ts';
 import type { JobStatus, ProxyRef } from '../huawei/taurusdb-client.ts';

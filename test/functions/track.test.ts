@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DETAIL_TYPES } from '../../lib/events/detail-types.ts';
 import {
   completedDetailSchema,
   jobFailedDetailSchema,
   timedOutDetailSchema,
-} from '../../lib/events/tracking-events.ts';
+} from '../../lib/events/contract.ts';
+import { DETAIL_TYPES } from '../../lib/events/detail-types.ts';
 import { parseTrackedMessage } from '../../lib/tracking/message.ts';
 import type { ReceivedEntry } from '../../stand-ins/eventbridge.ts';
 import { sqsEvent } from '../../stand-ins/sqs.ts';

@@ -12,9 +12,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { skippedDetailSchema, unconfirmedDetailSchema } from '../../lib/events/contract.ts';
+import {
+  completedDetailSchema,
+  skippedDetailSchema,
+  unconfirmedDetailSchema,
+} from '../../lib/events/contract.ts';
 import { DETAIL_TYPES } from '../../lib/events/detail-types.ts';
-import { completedDetailSchema } from '../../lib/events/tracking-events.ts';
 import type { ReceivedEntry } from '../../stand-ins/eventbridge.ts';
 import { type HandlerProcessEnd, startHandlerProcess } from '../support/handler-process.ts';
 import { lambdaContext } from '../support/lambda-context.ts';

@@ -2,7 +2,7 @@ import { EventEmitter, once } from 'node:events';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { completedDetailSchema } from '../../lib/events/tracking-events.ts';
+import { completedDetailSchema } from '../../lib/events/contract.ts';
 import { main as send } from '../../sandbox/send.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/start.ts';
 import { SAMPLE_LATEST_VERSION } from '../../sandbox/taurusdb-sandbox.ts';

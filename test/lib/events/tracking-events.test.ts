@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { failedDetailSchema } from '../../../lib/events/contract.ts';
+import {
+  completedDetailSchema,
+  failedDetailSchema,
+  TRACKING_DETAIL_SCHEMAS,
+  timedOutDetailSchema,
+} from '../../../lib/events/contract.ts';
+import { TRACKING_DETAIL_TYPES } from '../../../lib/events/detail-types.ts';
 import { buildResultEvents } from '../../../lib/events/result-events.ts';
 import {
   boundText,
@@ -8,10 +14,6 @@ import {
   buildJobFailedEvent,
   buildTimedOutEvent,
   buildVersionCompletedEvent,
-  completedDetailSchema,
-  TRACKING_DETAIL_SCHEMAS,
-  TRACKING_DETAIL_TYPES,
-  timedOutDetailSchema,
 } from '../../../lib/events/tracking-events.ts';
 import { trackedSample, trackedVersionSample } from '../../support/tracking.ts';
 

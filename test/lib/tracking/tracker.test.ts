@@ -3,12 +3,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEventPublisher } from '../../../lib/aws/event-publisher.ts';
 import { createTrackingQueue } from '../../../lib/aws/tracking-queue.ts';
 import { PublishError, ValidationError } from '../../../lib/errors.ts';
-import { contentEventId } from '../../../lib/events/event-id.ts';
 import {
   completedDetailSchema,
   jobFailedDetailSchema,
   timedOutDetailSchema,
-} from '../../../lib/events/tracking-events.ts';
+} from '../../../lib/events/contract.ts';
+import { contentEventId } from '../../../lib/events/event-id.ts';
 import type { RequestAuthenticator } from '../../../lib/huawei/auth/request-authenticator.ts';
 import { createTaurusDbClient } from '../../../lib/huawei/taurusdb-client.ts';
 import {
