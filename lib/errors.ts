@@ -117,9 +117,17 @@ export class UpstreamError extends AppError {
     this.status = details.status;
     this.errorCode = details.errorCode;
     this.errorMsg = details.errorMsg;
-    this.statusCode =
-      details.status !== undefined && details.status >= 400 && details.status < 500 ? details.status : 502;
+    this.statusCode = upstreamStatusCode(details.status);
   }
+}
+
+/**
+ * The HTTP status an upstream answer maps to: TaurusDB's own 4xx refusals keep their status (the
+ * caller has something to fix), anything else (5xx, an unusable 200, no answer) is a bad gateway.
+ * UpstreamError uses it, and so does the answer for a stored failure that came from one.
+ */
+export function upstreamStatusCode(status: number | undefined): number {
+  return status !== undefined && status >= 400 && status < 500 ? status : 502;
 }
 
 /**

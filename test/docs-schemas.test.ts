@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildResultEvents, type TargetOutcome } from '../lib/events/result-events.ts';
+import { buildResultEvents } from '../lib/events/result-events.ts';
+import type { TargetOutcome } from '../lib/upgrade/outcome.ts';
 import {
   generateSchemas,
   SCHEMA_DIRECTORY,

@@ -1,5 +1,7 @@
 import type { UpdateResultItem } from '../huawei/taurusdb-client.ts';
+import { failureIn, type OutcomeError, type TargetOutcome } from '../upgrade/outcome.ts';
 import { targetOf, type UpgradeRequest, type UpgradeTarget } from '../upgrade/request.ts';
+import type { TriggerInfo } from '../upgrade/trigger.ts';
 import { LATEST as LATEST_TARGET, type ProxyVersions, type ResolvedVersions } from '../upgrade/versions.ts';
 import type {
   AcceptedDetail,
@@ -9,11 +11,11 @@ import type {
   SkippedDetail,
   UnconfirmedDetail,
 } from './contract.ts';
-import { DETAIL_TYPES, type PlanVerdict } from './detail-types.ts';
+import { DETAIL_TYPES } from './detail-types.ts';
 import { contentEventId } from './event-id.ts';
 
 /**
- * The events published for every upgrade (DESIGN.md "Published events") and the one builder that
+ * The events published for every upgrade (README.md "Published events") and the one builder that
  * turns a request's outcome into events. Their `Detail` schemas are in lib/events/contract.ts, kept
  * apart so the upgrade function's bundle does not build them at every cold start (only types cross).
  *
@@ -22,55 +24,17 @@ import { contentEventId } from './event-id.ts';
  * - a call that failed as a whole gives one Failed event; so does a request refused after the version
  *   read (the proxy is not at the source_version the request names), and an all_proxies request whose
  *   instance could not be listed or lists no proxy;
- * - a 200 whose `update_result` is empty also gives one Failed event (status 200, no error_code):
- *   TaurusDB said nothing about the upgrade, and dropping it silently would hide that. It is not a
- *   Rejected event because nothing was refused that we know of;
+ * - a 200 whose `update_result` is empty also gives one Failed event (status 200, no error_code; the
+ *   rule is failureIn's, lib/upgrade/outcome.ts): TaurusDB said nothing about the upgrade, and dropping
+ *   it silently would hide that. It is not a Rejected event because nothing was refused that we know of;
  * - no upgrade call because the proxy is already at (or past) the target, or "latest" with
  *   `can_upgrade` false, gives one Skipped event;
- * - a dry run gives one Planned event saying what would have happened.
+ * - a dry run gives one Planned event saying what would have happened;
+ * - a target another invocation is processing right now gives none: that invocation publishes it.
  *
  * Every event names the target as requested (`request`: "latest" literally, an omitted source absent),
  * the versions the upgrade used or would use (`resolved`) and what the version read found (`versions`).
  */
-
-export interface TriggerInfo {
-  kind: 'http' | 'schedule' | 'event';
-  /** The delivery id: webhook-id, EventBridge event id, Scheduler delivery_id or Lambda request id. */
-  id: string;
-  change_id?: string;
-  requested_by?: string;
-}
-
-export interface OutcomeError {
-  status?: number;
-  error_code?: string;
-  error_msg: string;
-}
-
-/**
- * How one target ended, in the JSON form duplicate suppression stores. `versions` is set when the
- * version read ran, `resolved` once both versions of the upgrade were known.
- */
-export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersions } & (
-  | { kind: 'completed'; items: UpdateResultItem[] }
-  | { kind: 'failed'; error: OutcomeError }
-  | { kind: 'skipped'; reason: string }
-  | { kind: 'planned'; would: PlanVerdict; reason?: string }
-  | {
-      /**
-       * An earlier attempt of this step reached the "sending" state and may have sent the upgrade
-       * request; no second one was sent. `versions` is what the reconciliation read found (absent when
-       * that read failed, then `read_error` says why).
-       */
-      kind: 'unconfirmed';
-      sending_at: string;
-      reason: string;
-      read_error?: string;
-    }
-);
-
-export const EMPTY_RESULT_MESSAGE =
-  'TaurusDB answered 200 without any update_result item; the state of the upgrade is unknown';
 
 export type ResultEvent =
   | { detailType: typeof DETAIL_TYPES.accepted; detail: AcceptedDetail }
@@ -123,9 +87,11 @@ function draftsOf(input: ResultEventInput): Draft[] {
     occurred_at: input.occurredAt.toISOString(),
   };
   const resolved = outcome.resolved ?? explicitVersions(request);
-  if (outcome.kind === 'failed' || (outcome.kind === 'completed' && outcome.items.length === 0)) {
-    return [failedDraft(base, resolved, outcome)];
-  }
+  if (outcome.kind === 'in_progress') return [];
+  const failure = failureIn(outcome);
+  if (failure !== undefined) return [failedDraft(base, resolved, outcome.versions, failure)];
+  // failureIn answers every failed outcome; this line only tells TypeScript so.
+  if (outcome.kind === 'failed') throw new TypeError('a failed outcome carries its error');
   // Every other event is about one proxy, with both versions known.
   const proxy = {
     ...base,
@@ -175,16 +141,15 @@ type DraftBase = Omit<
 function failedDraft(
   base: DraftBase,
   resolved: ResolvedVersions | undefined,
-  outcome: Extract<TargetOutcome, { kind: 'failed' | 'completed' }>,
+  versions: ProxyVersions | undefined,
+  error: OutcomeError,
 ): Draft {
-  // An empty update_result is a failure too: TaurusDB said nothing about the upgrade.
-  const error = outcome.kind === 'failed' ? outcome.error : { status: 200, error_msg: EMPTY_RESULT_MESSAGE };
   return {
     detailType: DETAIL_TYPES.failed,
     detail: {
       request: base.request,
       ...(resolved === undefined ? {} : { resolved }),
-      ...(outcome.versions === undefined ? {} : { versions: outcome.versions }),
+      ...(versions === undefined ? {} : { versions }),
       error: {
         ...(error.status === undefined ? {} : { status: error.status }),
         ...(error.error_code === undefined ? {} : { error_code: error.error_code }),

@@ -8,9 +8,10 @@ import {
   UpstreamError,
   ValidationError,
 } from '../errors.ts';
-import { ERROR_CODES } from '../upgrade/error-codes.ts';
+import { failureStatus } from '../upgrade/error-codes.ts';
+import { failureIn, outcomeFacts } from '../upgrade/outcome.ts';
+import type { TargetReport } from '../upgrade/report.ts';
 import { targetOf } from '../upgrade/request.ts';
-import type { TargetReport } from '../upgrade/service.ts';
 import type { Delivery } from './triggers.ts';
 
 export interface HttpResult {
@@ -29,12 +30,22 @@ export function jsonResponse(
   return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
 }
 
+/**
+ * Each error's status is its class's own (`statusCode`, lib/errors.ts, or Middy's HttpError); only
+ * the body is chosen here, by class.
+ */
 function errorBody(error: unknown): { statusCode: number; body: Record<string, unknown> } {
   if (error instanceof ValidationError) {
-    return { statusCode: 400, body: { message: 'invalid upgrade request', issues: error.issues } };
+    return {
+      statusCode: error.statusCode,
+      body: { message: 'invalid upgrade request', issues: error.issues },
+    };
   }
   if (error instanceof SignatureError) {
-    return { statusCode: 401, body: { message: 'webhook signature rejected', reason: error.message } };
+    return {
+      statusCode: error.statusCode,
+      body: { message: 'webhook signature rejected', reason: error.message },
+    };
   }
   if (error instanceof InProgressError || error instanceof RouteError) {
     return { statusCode: error.statusCode, body: { message: error.message } };
@@ -50,7 +61,7 @@ function errorBody(error: unknown): { statusCode: number; body: Record<string, u
   }
   if (error instanceof PublishError) {
     return {
-      statusCode: 500,
+      statusCode: error.statusCode,
       body: {
         message:
           'the upgrade results could not be published to EventBridge; retry the same delivery (same webhook-id): ' +
@@ -100,47 +111,33 @@ export function upgradeAnswer(
   return jsonResponse(shape.batch ? 200 : statusFor(reports), body);
 }
 
-/** HTTP statuses of the function's own refusals of a single target. */
-const OWN_ERROR_STATUS: Record<string, number> = {
-  // The proxy's state contradicts the request: the caller must look again, not retry as is.
-  [ERROR_CODES.versionMismatch]: 409,
-  // all_proxies found nothing to upgrade.
-  [ERROR_CODES.noProxies]: 404,
-  // Well formed, but more than one delivery takes on.
-  [ERROR_CODES.tooManyTargets]: 422,
-  // The version read answered 200 with something unusable: a bad gateway, like an unreadable upgrade answer.
-  [ERROR_CODES.unreadableVersion]: 502,
-};
-
 /**
  * The status of a single target: 200 for accepted, rejected (the outcome carries the state), skipped
  * and planned; 409 for one already in progress or a proxy not at the requested source_version; 404 for
  * an all_proxies instance without proxies; 422 for a delivery that expands past the target limit;
  * TaurusDB's own 4xx; 502 when TaurusDB (the upgrade call or the version read) answered 5xx or could
- * not be reached. An all_proxies request answers 200 once it reached its proxies, however many.
+ * not be reached (failureStatus, lib/upgrade/error-codes.ts, decides a failure's status). An
+ * all_proxies request answers 200 once it reached its proxies, however many.
  */
 function statusFor(reports: TargetReport[]): number {
   const [only] = reports;
   if (reports.length !== 1 || only === undefined) return 200;
   if (only.request.all_proxies === true && only.request.proxy_id !== undefined) return 200;
-  if (only.outcome === 'in_progress') return 409;
-  if (only.outcome !== 'failed') return 200;
-  const own = only.error?.error_code === undefined ? undefined : OWN_ERROR_STATUS[only.error.error_code];
-  if (own !== undefined) return own;
-  const status = only.error?.status;
-  return status !== undefined && status >= 400 && status < 500 ? status : 502;
+  const failure = failureIn(only.outcome);
+  return failure === undefined ? 200 : failureStatus(failure);
 }
 
 function outcomeView(report: TargetReport) {
+  const facts = outcomeFacts(report.outcome);
   return {
     ...targetOf(report.request),
-    outcome: report.outcome,
-    ...(report.would === undefined ? {} : { would: report.would }),
-    ...(report.reason === undefined ? {} : { reason: report.reason }),
-    ...(report.resolved === undefined ? {} : { resolved: report.resolved }),
-    ...(report.versions === undefined ? {} : { versions: report.versions }),
-    ...(report.update_result === undefined ? {} : { update_result: report.update_result }),
-    ...(report.error === undefined ? {} : { error: report.error }),
+    outcome: facts.label,
+    ...(facts.would === undefined ? {} : { would: facts.would }),
+    ...(facts.reason === undefined ? {} : { reason: facts.reason }),
+    ...(facts.resolved === undefined ? {} : { resolved: facts.resolved }),
+    ...(facts.versions === undefined ? {} : { versions: facts.versions }),
+    ...(facts.update_result === undefined ? {} : { update_result: facts.update_result }),
+    ...(facts.error === undefined ? {} : { error: facts.error }),
     event_ids: report.event_ids,
     replayed: report.replayed,
     ...(report.merged_from === undefined ? {} : { merged_from: report.merged_from }),

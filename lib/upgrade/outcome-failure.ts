@@ -1,6 +1,6 @@
 import { AuthenticationError, SecretError, UpstreamError } from '../errors.ts';
-import type { OutcomeError } from '../events/result-events.ts';
 import { ERROR_CODES } from './error-codes.ts';
+import type { OutcomeError } from './outcome.ts';
 
 /**
  * Failures before TaurusDB ran the upgrade (credentials unreadable, IAM refused, connection refused,

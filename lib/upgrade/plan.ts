@@ -1,7 +1,7 @@
 import { mapWithConcurrency } from '../concurrency.ts';
-import type { OutcomeError } from '../events/result-events.ts';
 import type { ListedProxy, ProxyRef } from '../huawei/taurusdb-client.ts';
 import { ERROR_CODES } from './error-codes.ts';
+import type { FailedOutcome, OutcomeError } from './outcome.ts';
 import { failureOf } from './outcome-failure.ts';
 import type { UpgradeRequest } from './request.ts';
 
@@ -24,7 +24,7 @@ export type Expanded =
       /** The path of an all_proxies item whose step for this same proxy this explicit one replaced. */
       merged_from?: string;
     }
-  | { kind: 'ended'; request: UpgradeRequest; error: OutcomeError }
+  | { kind: 'ended'; request: UpgradeRequest; outcome: FailedOutcome }
   | { kind: 'fault'; request: UpgradeRequest; fault: unknown };
 
 /**
@@ -56,7 +56,7 @@ export async function expandTargets(
       error_code: ERROR_CODES.tooManyTargets,
       error_msg: `${count}the delivery expands to ${total} targets, more than the ${maxTargets} one delivery may upgrade, so nothing in it was upgraded: split it into smaller deliveries`,
     };
-    return [{ kind: 'ended', request, error }];
+    return [{ kind: 'ended', request, outcome: { kind: 'failed', error } }];
   });
 }
 
@@ -67,16 +67,11 @@ async function listTargets(request: UpgradeRequest, options: ExpansionOptions): 
   try {
     const proxies = await options.client.listProxies({ projectId, instanceId }, options.signal);
     if (proxies.length === 0) {
-      return [
-        {
-          kind: 'ended',
-          request,
-          error: {
-            error_code: ERROR_CODES.noProxies,
-            error_msg: `instance ${instanceId} lists no proxies, so there is nothing to upgrade`,
-          },
-        },
-      ];
+      const error = {
+        error_code: ERROR_CODES.noProxies,
+        error_msg: `instance ${instanceId} lists no proxies, so there is nothing to upgrade`,
+      };
+      return [{ kind: 'ended', request, outcome: { kind: 'failed', error } }];
     }
     // A listing that repeats a proxy (paging shifting under a concurrent change) must not give it two
     // steps: without duplicate suppression that would be two upgrade POSTs.
@@ -85,7 +80,9 @@ async function listTargets(request: UpgradeRequest, options: ExpansionOptions): 
   } catch (error) {
     try {
       const context = `the proxies of instance ${instanceId} could not be listed, so none was upgraded: `;
-      return [{ kind: 'ended', request, error: failureOf(error, context).error }];
+      return [
+        { kind: 'ended', request, outcome: { kind: 'failed', error: failureOf(error, context).error } },
+      ];
     } catch (fault) {
       return [{ kind: 'fault', request, fault }];
     }

@@ -3,7 +3,7 @@ import { ValidationError, type ValidationIssue } from '../errors.ts';
 import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN } from './versions.ts';
 
 /**
- * The upgrade request every trigger carries (DESIGN.md "Upgrade request"), a batch of them, and the
+ * The upgrade request every trigger carries (README.md "Upgrade requests"), a batch of them, and the
  * one parser the handler uses. Refusals are ValidationIssues `{path, message}` whose messages are
  * written here, not zod's defaults, so the 400 a caller sees names the field and the rule.
  *

@@ -1,9 +1,8 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { StepGuard } from '../aws/idempotency.ts';
 import type { SendingClaim } from '../aws/step-records.ts';
-import { AppError, UpstreamError } from '../errors.ts';
+import { UpstreamError } from '../errors.ts';
 import { UNCONFIRMED_REASON } from '../events/detail-types.ts';
-import type { TargetOutcome } from '../events/result-events.ts';
 import type {
   ListedProxy,
   ProxyRef,
@@ -12,6 +11,7 @@ import type {
   UpgradeResponse,
 } from '../huawei/taurusdb-client.ts';
 import { ERROR_CODES } from './error-codes.ts';
+import type { FailedOutcome, OutcomeRecord, StepOutcome, TargetOutcome } from './outcome.ts';
 import { failureOf } from './outcome-failure.ts';
 import type { UpgradeRequest } from './request.ts';
 import {
@@ -29,27 +29,6 @@ export interface UpgradeClient {
   listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
 }
 
-/**
- * What is kept per delivery and target, so a redelivery republishes the same events without a second
- * call. The outcome carries what the version read found and the versions it resolved, so a replayed
- * Skipped or Failed VERSION_MISMATCH event is identical to the first.
- */
-export interface StoredOutcome {
-  outcome: TargetOutcome;
-  occurred_at: string;
-  upstream_status: number | null;
-  duration_ms: number | null;
-}
-
-/** A failure before anything was sent: reported, not stored, so a redelivery can try again. */
-export class NotStored extends AppError {
-  readonly stored: StoredOutcome;
-  constructor(stored: StoredOutcome) {
-    super('failure before the upgrade ran; not stored so that a redelivery can try again');
-    this.stored = stored;
-  }
-}
-
 export interface UpgradeStepOptions {
   client: UpgradeClient;
   now: () => Date;
@@ -63,30 +42,37 @@ export function proxyRef(request: UpgradeRequest): ProxyRef {
   return { projectId: request.project_id, instanceId: request.instance_id, proxyId: request.proxy_id };
 }
 
-function decided(o: UpgradeStepOptions, outcome: TargetOutcome): StoredOutcome {
+function decided<O extends TargetOutcome>(o: UpgradeStepOptions, outcome: O): OutcomeRecord<O> {
   return { outcome, occurred_at: o.now().toISOString(), upstream_status: null, duration_ms: null };
 }
 
-/** The version read; any failure is not stored (a GET changed nothing) so a redelivery reads again. */
+const kept = (record: OutcomeRecord): StepOutcome => ({ record, store: true });
+const notKept = (record: OutcomeRecord): StepOutcome => ({ record, store: false });
+
+/** The versions read, or why the read failed: a GET changed nothing, so its failure is not kept. */
+type VersionRead = { versions: ProxyVersions } | { unread: OutcomeRecord<FailedOutcome> };
+
 async function readVersions(
   o: UpgradeStepOptions,
   request: UpgradeRequest,
   signal: AbortSignal | undefined,
-): Promise<ProxyVersions> {
+): Promise<VersionRead> {
   let found: ProxyVersion;
   try {
     found = await o.client.getProxyVersion(proxyRef(request), signal);
   } catch (error) {
     const { error: failure } = failureOf(error, 'the version read failed, so no upgrade was attempted: ');
-    throw new NotStored({
-      ...decided(o, { kind: 'failed', error: failure }),
-      upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
-    });
+    return {
+      unread: {
+        ...decided(o, { kind: 'failed', error: failure }),
+        upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
+      },
+    };
   }
   // Only dotted numbers can be compared, and only they are safe to repeat in messages and events.
   if (!isVersion(found.current_version) || !isVersion(found.latest_version)) {
-    throw new NotStored(
-      decided(o, {
+    return {
+      unread: decided(o, {
         kind: 'failed',
         error: {
           status: 200,
@@ -95,13 +81,19 @@ async function readVersions(
             'the version read answered a current_version or latest_version that is not a dotted version number, so no upgrade was attempted',
         },
       }),
-    );
+    };
   }
   const { current_version, latest_version, can_upgrade } = found;
-  return { current_version, latest_version, can_upgrade };
+  return { versions: { current_version, latest_version, can_upgrade } };
 }
 
-async function decide(o: UpgradeStepOptions, request: UpgradeRequest, signal: AbortSignal | undefined) {
+type Decided = { decision: UpgradeDecision; versions: ProxyVersions | undefined } | { unread: OutcomeRecord };
+
+async function decide(
+  o: UpgradeStepOptions,
+  request: UpgradeRequest,
+  signal: AbortSignal | undefined,
+): Promise<Decided> {
   if (request.preflight === false) {
     // The request schema requires both versions without the read.
     if (request.source_version === undefined) throw new TypeError('preflight false needs source_version');
@@ -111,8 +103,9 @@ async function decide(o: UpgradeStepOptions, request: UpgradeRequest, signal: Ab
     };
     return { decision, versions: undefined };
   }
-  const versions = await readVersions(o, request, signal);
-  return { decision: decideUpgrade(request, versions), versions };
+  const read = await readVersions(o, request, signal);
+  if ('unread' in read) return read;
+  return { decision: decideUpgrade(request, read.versions), versions: read.versions };
 }
 
 async function runStep(
@@ -120,20 +113,24 @@ async function runStep(
   request: UpgradeRequest,
   signal: AbortSignal | undefined,
   guard: StepGuard,
-) {
-  const { decision, versions } = await decide(o, request, signal);
+): Promise<StepOutcome> {
+  const made = await decide(o, request, signal);
+  if ('unread' in made) return notKept(made.unread);
+  const { decision, versions } = made;
   const context: Context = { ...(versions === undefined ? {} : { versions }), resolved: decision.resolved };
   if (request.dry_run === true) {
     const reason = 'reason' in decision ? { reason: decision.reason } : {};
-    return decided(o, { kind: 'planned', would: decision.action, ...reason, ...context });
+    return kept(decided(o, { kind: 'planned', would: decision.action, ...reason, ...context }));
   }
-  if (decision.action === 'skip') return decided(o, { kind: 'skipped', reason: decision.reason, ...context });
+  if (decision.action === 'skip') {
+    return kept(decided(o, { kind: 'skipped', reason: decision.reason, ...context }));
+  }
   if (decision.action === 'refuse') {
     const error = { error_code: ERROR_CODES.versionMismatch, error_msg: decision.reason };
-    return decided(o, { kind: 'failed', error, ...context });
+    return kept(decided(o, { kind: 'failed', error, ...context }));
   }
   const claim = await guard.claimSending(decision.resolved);
-  if (!claim.claimed) return reconcile(o, request, context, claim.earlier, signal);
+  if (!claim.claimed) return kept(await reconcile(o, request, context, claim.earlier, signal));
   return send(o, request, context, guard, signal);
 }
 
@@ -143,7 +140,7 @@ async function send(
   context: Context,
   guard: StepGuard,
   signal: AbortSignal | undefined,
-): Promise<StoredOutcome> {
+): Promise<StepOutcome> {
   try {
     const response = await o.client.upgradeProxyVersion(
       {
@@ -155,25 +152,25 @@ async function send(
       signal,
     );
     o.metrics.addMetric('UpstreamLatency', 'Milliseconds', response.durationMs);
-    return {
+    return kept({
       outcome: { kind: 'completed', items: response.items, ...context },
       occurred_at: o.now().toISOString(),
       upstream_status: response.status,
       duration_ms: response.durationMs,
-    };
+    });
   } catch (error) {
     const { error: failure, retryable } = failureOf(error);
-    const stored: StoredOutcome = {
+    const record: OutcomeRecord = {
       outcome: { kind: 'failed', error: failure, ...context },
       occurred_at: o.now().toISOString(),
       upstream_status: error instanceof UpstreamError ? (error.status ?? null) : null,
       duration_ms: null,
     };
-    if (!retryable) return stored;
+    if (!retryable) return kept(record);
     // Nothing reached TaurusDB: give the claim back so that a redelivery sends. Should that fail,
     // the redelivery reconciles instead (Unconfirmed): wrong only in the safe direction.
     await guard.releaseSending();
-    throw new NotStored(stored);
+    return notKept(record);
   }
 }
 
@@ -189,18 +186,15 @@ async function reconcile(
   context: Context,
   earlier: SendingClaim,
   signal: AbortSignal | undefined,
-): Promise<StoredOutcome> {
+): Promise<OutcomeRecord> {
   o.metrics.addMetric('Reconciled', 'Count', 1);
   const resolved = { source_version: earlier.source_version, target_version: earlier.target_version };
   let versions = context.versions;
   let readError: string | undefined;
   if (versions === undefined) {
-    try {
-      versions = await readVersions(o, request, signal);
-    } catch (error) {
-      if (!(error instanceof NotStored) || error.stored.outcome.kind !== 'failed') throw error;
-      readError = error.stored.outcome.error.error_msg;
-    }
+    const read = await readVersions(o, request, signal);
+    if ('unread' in read) readError = read.unread.outcome.error.error_msg;
+    else versions = read.versions;
   }
   if (versions !== undefined && compareVersions(versions.current_version, resolved.target_version) >= 0) {
     const reason = `proxy is already at ${versions.current_version}: an earlier attempt of this delivery upgraded it`;
@@ -218,7 +212,8 @@ async function reconcile(
 
 /**
  * The whole step for one proxy: read, decide, and upgrade unless the decision or a dry run says not
- * to. The upgrade POST is sent only by the attempt that claimed the step's sending record; any other
+ * to. It throws only for faults (the store down, a bug); every outcome, kept or not, is returned. The
+ * upgrade POST is sent only by the attempt that claimed the step's sending record; any other
  * attempt (a redelivery after a crash, a timeout, a lost completion write, an expired window)
  * reconciles instead and never sends a second POST.
  */
@@ -228,3 +223,5 @@ export function createUpgradeStep(options: UpgradeStepOptions) {
       runStep(options, request, signal, guard),
   };
 }
+
+export type UpgradeStep = ReturnType<typeof createUpgradeStep>;

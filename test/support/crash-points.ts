@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Publisher, UpgradeClient } from '../../lib/upgrade/service.ts';
+import type { Publisher } from '../../lib/upgrade/service.ts';
+import type { UpgradeClient } from '../../lib/upgrade/step.ts';
 
 /**
  * Crashes injected in-process: an invocation armed with a crash point freezes the moment it reaches

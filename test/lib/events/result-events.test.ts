@@ -8,14 +8,11 @@ import {
   rejectedDetailSchema,
   skippedDetailSchema,
 } from '../../../lib/events/contract.ts';
-import {
-  buildResultEvents,
-  type ResultEvent,
-  type TargetOutcome,
-  type TriggerInfo,
-} from '../../../lib/events/result-events.ts';
+import { buildResultEvents, type ResultEvent } from '../../../lib/events/result-events.ts';
 import type { UpdateResultItem } from '../../../lib/huawei/taurusdb-client.ts';
+import type { TargetOutcome } from '../../../lib/upgrade/outcome.ts';
 import type { UpgradeRequest } from '../../../lib/upgrade/request.ts';
+import type { TriggerInfo } from '../../../lib/upgrade/trigger.ts';
 
 /** An update_result item as the TaurusDB client hands it over: fields TaurusDB left out are null. */
 const item = (fields: Partial<UpdateResultItem>): UpdateResultItem => ({
