@@ -5,11 +5,12 @@ import { fileURLToPath } from 'node:url';
 import type { ReceivedEntry } from '../stand-ins/eventbridge.ts';
 import { type IamStandIn, startIamStandIn } from '../stand-ins/iam.ts';
 import type { SentMessage } from '../stand-ins/sqs.ts';
+import { startTaurusDbStandIn, type TaurusDbExchange, type TaurusDbStandIn } from '../stand-ins/taurusdb.ts';
 import { type HttpAdapter, type LambdaHandler, startHttpAdapter } from './http-adapter.ts';
 import { type LocalAws, startLocalAws } from './local-aws.ts';
 import { createLocalTracking, type LocalTracking, type TrackHandler } from './local-tracking.ts';
+import { SAMPLE_LATEST_VERSION, SAMPLE_PROXIES } from './sample-proxies.ts';
 import { DEFAULT_PORT, portFrom, UPGRADES_PATH, webhookKeyFrom } from './settings.ts';
-import { startTaurusDbSandbox, type TaurusDbExchange, type TaurusDbSandbox } from './taurusdb-sandbox.ts';
 
 /**
  * `npm start`: the real handler (functions/upgrade.ts) on http://127.0.0.1:3000/upgrades, behind an
@@ -63,7 +64,7 @@ export interface Sandbox {
   upgradesUrl: string;
   /** Every published event so far, in order (the same entries `out` shows). */
   events: ReceivedEntry[];
-  taurusDb: TaurusDbSandbox;
+  taurusDb: TaurusDbStandIn;
   iam: IamStandIn;
   aws: LocalAws;
   stop(): Promise<void>;
@@ -169,10 +170,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     });
     cleanups.push(() => iam.close());
 
-    const taurusDb = await startTaurusDbSandbox({
+    // The TaurusDB stand-in as a world of its own: the samples' proxies, upgrades run as workflows.
+    const taurusDb = await startTaurusDbStandIn({
       // What TaurusDB's gateway accepts: a token this IAM issued for that project and not yet expired,
       // or the token of the token-form secret.
-      authorize: (token, projectId) =>
+      isAccepted: (token, projectId) =>
         (credentialsForm === 'token' && token === staticToken) ||
         iam.issuedTokens.some(
           (issued) =>
@@ -180,8 +182,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
             issued.projectId === projectId &&
             Date.parse(issued.expiresAt) > Date.now(),
         ),
-      ...(options.upgradeDurationMs === undefined ? {} : { upgradeDurationMs: options.upgradeDurationMs }),
-      ...(options.upgradeFailReason === undefined ? {} : { upgradeFailReason: options.upgradeFailReason }),
+      proxies: SAMPLE_PROXIES,
+      latestVersion: SAMPLE_LATEST_VERSION,
+      workflows: {
+        durationMs: options.upgradeDurationMs ?? 0,
+        ...(options.upgradeFailReason === undefined ? {} : { failReason: options.upgradeFailReason }),
+      },
       ...(options.showTaurusDbCalls === false
         ? {}
         : { onExchange: (exchange: TaurusDbExchange) => line(out, { taurusdb: exchange }) }),

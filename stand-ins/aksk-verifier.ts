@@ -147,15 +147,20 @@ export function verifyAkSkRequest(request: ReceivedRequest, options: AkSkVerifie
   return { ok: true, accessKey };
 }
 
+/** The body Huawei's gateway answers a rejected request with (status 401). */
+export function akSkRejectionBody(verdict: AkSkVerdict & { ok: false }, requestId: string) {
+  return {
+    error_msg: `Incorrect IAM authentication information: ${verdict.detail}`,
+    error_code: 'APIGW.0301',
+    request_id: requestId,
+  };
+}
+
 /** Answers a rejected request the way Huawei's gateway does: 401 with APIGW.0301. */
 export function sendAkSkRejection(
   response: ServerResponse,
   verdict: AkSkVerdict & { ok: false },
   requestId: string,
 ) {
-  sendJson(response, 401, {
-    error_msg: `Incorrect IAM authentication information: ${verdict.detail}`,
-    error_code: 'APIGW.0301',
-    request_id: requestId,
-  });
+  sendJson(response, 401, akSkRejectionBody(verdict, requestId));
 }

@@ -1,10 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLE_LATEST_VERSION } from '../../sandbox/sample-proxies.ts';
 import { payloadOf, main as send } from '../../sandbox/send.ts';
 import { SANDBOX_WEBHOOK_KEY } from '../../sandbox/settings.ts';
 import { type Sandbox, sandboxNames, startSandbox } from '../../sandbox/start.ts';
-import { SAMPLE_LATEST_VERSION } from '../../sandbox/taurusdb-sandbox.ts';
 import { captured } from '../support/captured-stream.ts';
 
 /**

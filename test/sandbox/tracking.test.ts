@@ -3,9 +3,9 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completedDetailSchema } from '../../lib/events/contract.ts';
+import { SAMPLE_LATEST_VERSION } from '../../sandbox/sample-proxies.ts';
 import { main as send } from '../../sandbox/send.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/start.ts';
-import { SAMPLE_LATEST_VERSION } from '../../sandbox/taurusdb-sandbox.ts';
 
 /**
  * `npm start` with the tracker, in this process: an upgrade from the request to `Proxy Upgrade

@@ -1,34 +1,58 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  SAMPLE_LATEST_VERSION,
-  SAMPLE_PROJECT_ID,
-  SAMPLE_PROXIES,
-  type SandboxProxySeed,
-  startTaurusDbSandbox,
+  type ProxySeed,
+  replies,
+  startTaurusDbStandIn,
   type TaurusDbExchange,
-  type TaurusDbSandbox,
-  type TaurusDbSandboxOptions,
-} from '../../sandbox/taurusdb-sandbox.ts';
+  type TaurusDbStandIn,
+  type TaurusDbStandInOptions,
+} from '../../stand-ins/taurusdb.ts';
+
+/**
+ * The TaurusDB stand-in as the sandbox configures it: a closed world of two proxies one version
+ * behind the latest, project-scoped tokens, and upgrades that run as workflows. Then the open world
+ * the tests script, and how scripts and the world combine.
+ */
 
 const GOOD_TOKEN = 'MIIT-sandbox-test-token';
-const [first, second] = SAMPLE_PROXIES as [SandboxProxySeed, SandboxProxySeed];
+const SAMPLE_PROJECT_ID = '054e292c9880d4992f02c0196d3ea468';
+const SAMPLE_LATEST_VERSION = '2.24.03.000';
 const PREVIOUS = '2.23.12.000';
+const SAMPLE_PROXIES: ProxySeed[] = [
+  {
+    projectId: SAMPLE_PROJECT_ID,
+    instanceId: '517ea793ab91438cbfcd9c4b1c958b1ein07',
+    proxyId: '0f46fc46396e4fb19a0cb52f578e9511po01',
+    version: PREVIOUS,
+  },
+  {
+    projectId: SAMPLE_PROJECT_ID,
+    instanceId: '8a1b2c3d4e5f40718293a4b5c6d7e8f9in07',
+    proxyId: 'c0ffee00112233445566778899aabbccpo01',
+    version: PREVIOUS,
+  },
+];
+const [first, second] = SAMPLE_PROXIES as [ProxySeed, ProxySeed];
 
-let sandbox: TaurusDbSandbox | undefined;
+let sandbox: TaurusDbStandIn | undefined;
 afterEach(async () => {
   await sandbox?.close();
   sandbox = undefined;
 });
 
-async function start(options: Partial<TaurusDbSandboxOptions> = {}): Promise<TaurusDbSandbox> {
-  sandbox = await startTaurusDbSandbox({
-    authorize: (token, projectId) => token === GOOD_TOKEN && projectId === SAMPLE_PROJECT_ID,
+/** The sandbox's world; `workflows` adds to its options (duration 0 unless given). */
+async function start(options: TaurusDbStandInOptions = {}): Promise<TaurusDbStandIn> {
+  sandbox = await startTaurusDbStandIn({
+    isAccepted: (token, projectId) => token === GOOD_TOKEN && projectId === SAMPLE_PROJECT_ID,
+    proxies: SAMPLE_PROXIES,
+    latestVersion: SAMPLE_LATEST_VERSION,
     ...options,
+    workflows: { durationMs: 0, ...options.workflows },
   });
   return sandbox;
 }
 
-const pathOf = (proxy: SandboxProxySeed, tail: string) =>
+const pathOf = (proxy: ProxySeed, tail: string) =>
   `/v3/${proxy.projectId}/instances/${proxy.instanceId}/proxy/${proxy.proxyId}/${tail}`;
 
 async function call(
@@ -44,8 +68,8 @@ async function call(
 }
 
 function upgrade(
-  target: TaurusDbSandbox,
-  proxy: SandboxProxySeed,
+  target: TaurusDbStandIn,
+  proxy: ProxySeed,
   body: unknown,
   headers: Record<string, string> = {},
 ) {
@@ -58,7 +82,7 @@ function upgrade(
 
 const toLatest = { source_version: PREVIOUS, target_version: SAMPLE_LATEST_VERSION };
 
-describe('TaurusDB sandbox: POST .../upgrade-version', () => {
+describe("TaurusDB stand-in, the sandbox's world: POST .../upgrade-version", () => {
   it('accepts a valid upgrade in the seed shape and moves the proxy to the target version', async () => {
     const taurusDb = await start();
 
@@ -255,10 +279,10 @@ describe('TaurusDB sandbox: POST .../upgrade-version', () => {
   });
 });
 
-describe('TaurusDB sandbox: upgrade workflows that take time', () => {
+describe("TaurusDB stand-in, the sandbox's world: upgrade workflows that take time", () => {
   it('keeps the job Running and the version unchanged until the workflow has run, and refuses a second upgrade meanwhile', async () => {
     let clock = Date.parse('2026-11-27T10:00:00Z');
-    const taurusDb = await start({ upgradeDurationMs: 60_000, now: () => clock });
+    const taurusDb = await start({ workflows: { durationMs: 60_000 }, now: () => clock });
 
     const accepted = await upgrade(taurusDb, first, toLatest);
     const workflowId = (accepted.body.update_result as Array<{ workflow_id: string }>)[0]
@@ -285,12 +309,14 @@ describe('TaurusDB sandbox: upgrade workflows that take time', () => {
   });
 });
 
-describe('TaurusDB sandbox: upgrade workflows that fail', () => {
+describe("TaurusDB stand-in, the sandbox's world: upgrade workflows that fail", () => {
   it('ends an accepted workflow Failed with the configured reason once it has run, the version unchanged', async () => {
     let clock = Date.parse('2026-11-27T10:00:00Z');
     const taurusDb = await start({
-      upgradeDurationMs: 30_000,
-      upgradeFailReason: 'Failed to upgrade the proxy kernel: the proxy node is abnormal.',
+      workflows: {
+        durationMs: 30_000,
+        failReason: 'Failed to upgrade the proxy kernel: the proxy node is abnormal.',
+      },
       now: () => clock,
     });
 
@@ -313,7 +339,7 @@ describe('TaurusDB sandbox: upgrade workflows that fail', () => {
   });
 });
 
-describe('TaurusDB sandbox: related GETs', () => {
+describe("TaurusDB stand-in, the sandbox's world: related GETs", () => {
   it('lists the proxies of an instance with offset and limit', async () => {
     const taurusDb = await start();
 
@@ -338,6 +364,97 @@ describe('TaurusDB sandbox: related GETs', () => {
     );
 
     expect(job.status).toBe(404);
-    expect(job.body.error_code).toBe('DBS.200002');
+    expect(job.body.error_code).toBe('DBS.200823');
+  });
+});
+
+describe('TaurusDB stand-in, the open world the tests script', () => {
+  async function open(options: TaurusDbStandInOptions = {}): Promise<TaurusDbStandIn> {
+    sandbox = await startTaurusDbStandIn({ acceptedTokens: [GOOD_TOKEN], ...options });
+    return sandbox;
+  }
+
+  it('has every proxy at 2.23.12.000 with 2.24.03.000 the latest, and lists nothing for an instance it was not given', async () => {
+    const taurusDb = await open();
+
+    const version = await call(
+      `${taurusDb.url}/v3/any-project/instances/any-in07/proxy/any-po01/taurusproxy/proxy-version`,
+    );
+    const list = await call(`${taurusDb.url}/v3/any-project/instances/any-in07/proxies`);
+
+    expect(version).toEqual({
+      status: 200,
+      body: { current_version: PREVIOUS, latest_version: SAMPLE_LATEST_VERSION, can_upgrade: true },
+    });
+    expect(list).toEqual({ status: 200, body: { proxy_list: [], total_count: 0 } });
+    expect(taurusDb.proxies()).toEqual([]);
+  });
+
+  it("answers a well-formed upgrade with the API reference's example ACCEPT and moves nothing", async () => {
+    const taurusDb = await open();
+
+    const answer = await upgrade(taurusDb, first, { source_version: '2.0', target_version: '9.9.9' });
+    const version = await call(`${taurusDb.url}${pathOf(first, 'taurusproxy/proxy-version')}`);
+
+    expect(answer).toEqual({ status: 200, body: replies.accept().body });
+    expect(version.body.current_version).toBe(PREVIOUS);
+    expect(taurusDb.upgrades).toMatchObject([
+      { proxyId: first.proxyId, token: GOOD_TOKEN, sourceVersion: '2.0' },
+    ]);
+  });
+
+  it('with workflows on, makes a proxy it has not met at the default version and moves it', async () => {
+    const taurusDb = await open({ workflows: {} });
+
+    const answer = await upgrade(taurusDb, first, toLatest);
+
+    expect((answer.body.update_result as Array<{ state: string }>)[0]?.state).toBe('ACCEPT');
+    expect(taurusDb.versionOf(first.projectId, first.instanceId, first.proxyId)).toBe(SAMPLE_LATEST_VERSION);
+  });
+});
+
+describe('TaurusDB stand-in: scripts over the world', () => {
+  it("a scripted upgrade answer wins over the world's, and the world does not move", async () => {
+    const taurusDb = await start();
+    taurusDb.script(replies.reject('scripted'));
+
+    const answer = await upgrade(taurusDb, first, toLatest);
+
+    expect((answer.body.update_result as Array<Record<string, unknown>>)[0]).toMatchObject({
+      state: 'REJECT',
+      error_message: 'scripted',
+    });
+    expect(taurusDb.versionOf(first.projectId, first.instanceId, first.proxyId)).toBe(PREVIOUS);
+  });
+
+  it("setJob and setProxyVersion override what a workflow and a proxy's state would answer", async () => {
+    const taurusDb = await start();
+    const accepted = await upgrade(taurusDb, first, toLatest);
+    const workflowId = (accepted.body.update_result as Array<{ workflow_id: string }>)[0]?.workflow_id;
+    taurusDb.setJob(
+      workflowId as string,
+      { status: 'Running' },
+      { status: 'Failed', fail_reason: 'scripted' },
+    );
+    taurusDb.setProxyVersion(first.instanceId, first.proxyId, {
+      current_version: PREVIOUS,
+      latest_version: '2.24.09.000',
+      can_upgrade: true,
+    });
+
+    const jobUrl = `${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/jobs?id=${workflowId}`;
+    const reads = [await call(jobUrl), await call(jobUrl), await call(jobUrl)];
+    const version = await call(`${taurusDb.url}${pathOf(first, 'taurusproxy/proxy-version')}`);
+
+    expect(reads.map((read) => (read.body.job as { status: string }).status)).toEqual([
+      'Running',
+      'Failed',
+      'Failed',
+    ]);
+    expect(version.body).toEqual({
+      current_version: PREVIOUS,
+      latest_version: '2.24.09.000',
+      can_upgrade: true,
+    });
   });
 });
