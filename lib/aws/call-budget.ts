@@ -28,7 +28,11 @@ function connectTimeoutMs(settings: AwsCallSettings): number {
   return Math.min(500, settings.requestTimeoutMs);
 }
 
-/** The longest one SDK call can take: every attempt timing out, with the longest wait between them. */
+/**
+ * The longest one SDK call can take: every attempt timing out, with the longest wait between them.
+ * The connect timeout is counted on top of the request timeout although the SDK's request timeout
+ * includes connecting: a safe over-estimate of a few hundred milliseconds.
+ */
 export function awsCallBudgetMs(settings: AwsCallSettings = defaultAwsCallSettings): number {
   let waits = 0;
   for (let retry = 1; retry < settings.maxAttempts; retry += 1) waits += backoffCeilingMs(retry, AWS_BACKOFF);

@@ -1,14 +1,10 @@
 import type { AwsCallSettings } from '../aws/call-budget.ts';
-import { publishTimingOf } from '../aws/deadline-reserve.ts';
-import { createEventPublisher } from '../aws/event-publisher.ts';
 import { createIdempotentRunner, type IdempotentRunner } from '../aws/idempotency.ts';
 import { createSecretReader, type SecretReader } from '../aws/secrets.ts';
 import type { Config } from '../config.ts';
 import { createWebhookVerifier, type WebhookVerifier } from '../http/webhook-verifier.ts';
-import { createTokenAuthenticator } from '../huawei/auth/authenticator.ts';
-import { createTaurusDbClient } from '../huawei/taurusdb-client.ts';
-import { createConnectionPools } from '../huawei/transport.ts';
 import { createUpgradeService } from '../upgrade/service.ts';
+import { createPublisher, createTaurusDb } from './shared.ts';
 
 export interface Dependencies {
   webhookVerifier: WebhookVerifier;
@@ -28,14 +24,6 @@ export function createDependencies(
   config: Config,
   secrets: SecretReader = createSecretReader(),
 ): Dependencies {
-  // One set of keep-alive pools per container, shared by the IAM and TaurusDB clients.
-  const pools = createConnectionPools();
-  const authenticator = createTokenAuthenticator({
-    secretId: config.credentialsSecretId,
-    secrets,
-    iamEndpoint: config.iamEndpoint,
-    pools,
-  });
   const idempotency = createIdempotentRunner({
     tableName: config.idempotencyTable,
     windowSeconds: config.idempotencyWindowSeconds,
@@ -46,17 +34,8 @@ export function createDependencies(
     awsCalls: config.awsCalls,
     idempotency,
     upgrades: createUpgradeService({
-      client: createTaurusDbClient({
-        endpoint: config.taurusDbEndpoint,
-        authenticator,
-        timeouts: config.timeouts,
-        pools,
-      }),
-      publisher: createEventPublisher({
-        busName: config.eventBusName,
-        source: config.eventSource,
-        ...publishTimingOf(config.awsCalls),
-      }),
+      client: createTaurusDb(config, secrets),
+      publisher: createPublisher(config),
       idempotency,
       concurrency: config.upgradeConcurrency,
     }),

@@ -13,6 +13,7 @@ import {
 import { describeError } from '../../support/secret-leaks.ts';
 import {
   CALL,
+  clientOn,
   failureOf,
   fakeAuthenticator,
   fakeTime,
@@ -32,16 +33,7 @@ describe('createTaurusDbClient against the TaurusDB stand-in', () => {
   });
   afterEach(() => taurusDb.close());
 
-  function client(overrides: Partial<TaurusDbClientOptions> = {}) {
-    return createTaurusDbClient({
-      endpoint: taurusDb.url,
-      authenticator: fakeAuthenticator().authenticator,
-      sleep: time.sleep,
-      now: time.now,
-      random: () => 0.5,
-      ...overrides,
-    });
-  }
+  const client = (overrides: Partial<TaurusDbClientOptions> = {}) => clientOn(taurusDb, time, overrides);
 
   describe('the request on the wire', () => {
     it('posts exactly the seed request: path, headers, body, and no X-Language unless given', async () => {

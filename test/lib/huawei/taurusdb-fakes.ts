@@ -3,7 +3,11 @@ import type {
   OutgoingRequest,
   RequestAuthenticator,
 } from '../../../lib/huawei/auth/request-authenticator.ts';
-import type { UpgradeCall } from '../../../lib/huawei/taurusdb-client.ts';
+import {
+  createTaurusDbClient,
+  type TaurusDbClientOptions,
+  type UpgradeCall,
+} from '../../../lib/huawei/taurusdb-client.ts';
 
 export const TOKEN = 'MIIT-secret-token-value-0001';
 export const TOKEN_2 = 'MIIT-secret-token-value-0002';
@@ -59,4 +63,20 @@ export async function failureOf(promise: Promise<unknown>): Promise<unknown> {
     },
     (error: unknown) => error,
   );
+}
+
+/** The client under test against a stand-in: a fake authenticator and clock, a fixed jitter. */
+export function clientOn(
+  taurusDb: { url: string },
+  time: ReturnType<typeof fakeTime>,
+  overrides: Partial<TaurusDbClientOptions> = {},
+) {
+  return createTaurusDbClient({
+    endpoint: taurusDb.url,
+    authenticator: fakeAuthenticator().authenticator,
+    sleep: time.sleep,
+    now: time.now,
+    random: () => 0.5,
+    ...overrides,
+  });
 }

@@ -12,7 +12,7 @@ import {
   type TaurusDbStandIn,
 } from '../../../stand-ins/taurusdb.ts';
 import { describeError } from '../../support/secret-leaks.ts';
-import { CALL, failureOf, fakeAuthenticator, fakeTime, TOKEN, TOKEN_2 } from './taurusdb-fakes.ts';
+import { CALL, clientOn, failureOf, fakeAuthenticator, fakeTime, TOKEN, TOKEN_2 } from './taurusdb-fakes.ts';
 
 // The retry loop (lib/huawei/taurusdb-retry.ts) and the re-authentication on a 401
 // (lib/huawei/taurusdb-authorisation.ts), through the client.
@@ -26,16 +26,7 @@ describe('createTaurusDbClient retrying against the TaurusDB stand-in', () => {
   });
   afterEach(() => taurusDb.close());
 
-  function client(overrides: Partial<TaurusDbClientOptions> = {}) {
-    return createTaurusDbClient({
-      endpoint: taurusDb.url,
-      authenticator: fakeAuthenticator().authenticator,
-      sleep: time.sleep,
-      now: time.now,
-      random: () => 0.5,
-      ...overrides,
-    });
-  }
+  const client = (overrides: Partial<TaurusDbClientOptions> = {}) => clientOn(taurusDb, time, overrides);
 
   describe('throttling (429 APIGW.0308)', () => {
     it('waits the Retry-After seconds, then succeeds', async () => {
