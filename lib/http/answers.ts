@@ -46,17 +46,9 @@ function errorBody(error: unknown): {
       body: { message: 'invalid upgrade request', issues: error.issues },
     };
   }
-  if (error instanceof SignatureError) {
-    return {
-      statusCode: error.statusCode,
-      body: { message: 'webhook signature rejected', reason: error.message },
-    };
-  }
   if (error instanceof AuthorizationError) {
-    return {
-      statusCode: error.statusCode,
-      body: { message: 'request not authorised', reason: error.message },
-    };
+    const message = error instanceof SignatureError ? 'webhook signature rejected' : 'request not authorised';
+    return { statusCode: error.statusCode, body: { message, reason: error.message } };
   }
   if (error instanceof RouteError) {
     return {
