@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { withJwtClaims } from '../support/aws-shapes.ts';
+import { expectDetailsMatchSchemas } from '../support/detail-schemas.ts';
 import { sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
 const JWT_SAMPLE = sample('http-api-jwt.json');
@@ -59,6 +60,8 @@ describe('the JWT route through the handler', () => {
         },
       },
     ]);
+    // The contract (lib/events/contract.ts) and the committed JSON Schemas take the new fields.
+    await expectDetailsMatchSchemas(world.eventBridge.events());
   });
 
   it("keeps the body's own requested_by, and takes sub when the token has no client_id; a bare key works too", async () => {
