@@ -44,6 +44,7 @@ function evaluate(template: Template, value: any): any {
   const arg = argument as any;
   switch (name) {
     case 'Ref':
+      if (arg === 'AWS::NoValue') return undefined;
       return PSEUDO_PARAMETERS[arg] ?? `<${arg}>`;
     case 'Fn::GetAtt':
       return `<${Array.isArray(arg) ? arg.join('.') : arg}>`;
@@ -803,6 +804,8 @@ describe('the JWT route POST /upgrades/oauth', () => {
       `jwtIssuerUrl=${ISSUER}`,
       '--param',
       'jwtAudience=taurusdb-proxy-upgrader,change-management',
+      '--param',
+      'jwtScopes=taurusdb-proxy-upgrader/upgrade',
     ]);
     const routes = Object.fromEntries(
       deployed(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => [
@@ -822,6 +825,7 @@ describe('the JWT route POST /upgrades/oauth', () => {
     expect(routes[routeKeyOf(UPGRADE_ROUTE)].AuthorizationType).toBeUndefined();
 
     expect(jwtRoute.AuthorizationType).toBe('JWT');
+    expect(evaluate(template, jwtRoute.AuthorizationScopes)).toEqual(['taurusdb-proxy-upgrader/upgrade']);
     const authorizerId = /^<(.+)>$/.exec(evaluate(template, jwtRoute.AuthorizerId))?.[1] ?? '';
     const [[id, authorizer]] = deployed(template, 'AWS::ApiGatewayV2::Authorizer') as [[string, any]];
     expect(id).toBe(authorizerId);

@@ -69,7 +69,7 @@ describe('the JWT route through the handler', () => {
       jwtEvent({
         key: 'CHG0031339-bare',
         body: { ...REQUEST, requested_by: 'carol@example.com' },
-        claims: { iss: CLAIMS.iss, sub: 'jira-automation@clients', aud: CLAIMS.aud },
+        claims: { iss: CLAIMS.iss, sub: 'jira-automation@clients', aud: 'taurusdb-proxy-upgrader' },
       }),
     );
     expect(answer.statusCode, JSON.stringify(answer.json)).toBe(200);
@@ -126,7 +126,7 @@ describe('the JWT route through the handler', () => {
   });
 
   it('refuses claims that name no caller (neither client_id nor sub)', async () => {
-    const answer = await world.invokeHttp(jwtEvent({ claims: { iss: CLAIMS.iss, aud: CLAIMS.aud } }));
+    const answer = await world.invokeHttp(jwtEvent({ claims: { iss: CLAIMS.iss, scope: CLAIMS.scope } }));
     expect(answer.statusCode).toBe(401);
     expectNothingUpstream();
   });
