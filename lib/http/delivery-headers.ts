@@ -47,7 +47,7 @@ const VERSION = /^v[0-9]+[a-z]*$/;
  * signature holds neither separator.
  */
 export function signatureEntriesOf(header: string): Array<{ version: string; signature: string }> {
-  const tokens = header.split(/[\s,]+/).filter((token) => token !== '');
+  const tokens = header.split(/[\s,]/).filter((token) => token !== '');
   const entries: Array<{ version: string; signature: string }> = [];
   for (let index = 0; index < tokens.length - 1; index += 1) {
     const version = tokens[index] as string;

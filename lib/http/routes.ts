@@ -26,8 +26,7 @@ export interface RouteMatch {
 /** A path's segments, trailing slashes ignored; undefined for a path that is not absolute or has `//`. */
 function segmentsOf(path: string): string[] | undefined {
   if (!path.startsWith('/')) return undefined;
-  const trimmed = path.replace(/\/+$/, '');
-  const segments = trimmed === '' ? [] : trimmed.slice(1).split('/');
+  const segments = path.replace(/\/+$/, '').slice(1).split('/');
   return segments.every((segment) => segment !== '') ? segments : undefined;
 }
 
@@ -59,9 +58,9 @@ function specificity(route: Route): number {
  * prefixes reach the function at all. A path no route ends in is 404; a route with another method 405.
  */
 export function matchRoute(method: string, path: string, routes: readonly Route[] = ROUTES): RouteMatch {
-  const segments = segmentsOf(path);
-  const candidates = (segments === undefined ? [] : routes)
-    .map((route) => ({ route, params: segments && matchTail(route, segments) }))
+  const segments = segmentsOf(path) ?? [];
+  const candidates = routes
+    .map((route) => ({ route, params: matchTail(route, segments) }))
     .filter((candidate): candidate is RouteMatch => candidate.params !== undefined)
     .sort((a, b) => specificity(b.route) - specificity(a.route));
   const samePath = candidates.filter((candidate) => candidate.route.path === candidates[0]?.route.path);

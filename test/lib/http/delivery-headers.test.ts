@@ -37,6 +37,7 @@ describe('signatureEntriesOf', () => {
       ],
     ],
     ['no version', A, []],
+    ['a stray token before an entry', `${A} v1,${B}`, [['v1', B]]],
     ['a version without a signature', 'v1,', []],
     ['another scheme', `sha256=${A}`, []],
   ])('%s', (_name, header, entries) => {
@@ -45,6 +46,24 @@ describe('signatureEntriesOf', () => {
 });
 
 describe('webhookHeadersOf', () => {
+  it.each(['webhook-id', 'webhook-timestamp', 'webhook-signature'])(
+    'takes the webhook family when only %s of it is there',
+    (name) => {
+      const svix = { 'svix-id': 'msg_s', 'svix-timestamp': '1', 'svix-signature': 'v1,x' };
+      expect(webhookHeadersOf({ ...svix, [name]: 'v' }).family).toBe('webhook');
+    },
+  );
+
+  it('reads only strings as header values', () => {
+    const headers = { 'webhook-id': 42, 'webhook-timestamp': '1' } as unknown as Record<string, string>;
+    expect(webhookHeadersOf(headers)).toEqual({
+      family: 'webhook',
+      id: undefined,
+      timestamp: '1',
+      signature: undefined,
+    });
+  });
+
   it('reads svix-* when no webhook-* header is there, webhook-* when any is', () => {
     const svix = { 'svix-id': 'msg_s', 'svix-timestamp': '1', 'svix-signature': 'v1,x' };
     expect(webhookHeadersOf(svix)).toEqual({
@@ -72,6 +91,9 @@ describe('idempotencyKeyOf', () => {
     ['a bare token', 'CHG0031339', 'CHG0031339'],
     ['escapes in a quoted string', '"a\\"b\\\\c"', 'a"b\\c'],
     ['surrounding spaces', '  CHG1  ', 'CHG1'],
+    ['quotes inside a bare token', 'x"abc"', 'x"abc"'],
+    ['a quoted string followed by more', '"abc"x', '"abc"x'],
+    ['128 characters', 'k'.repeat(128), 'k'.repeat(128)],
   ])('reads %s', (_name, header, key) => {
     expect(idempotencyKeyOf({ 'idempotency-key': header }, '/upgrades/oauth')).toBe(key);
   });

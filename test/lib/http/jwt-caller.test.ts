@@ -18,9 +18,10 @@ describe('the claims of API Gateway JWT authorizer', () => {
   });
 
   it('name the caller by client_id and sub, each only when usable', () => {
-    expect(jwtCallerOf(claims)).toEqual({ client_id: 'svc-1', sub: 'svc-1' });
-    expect(jwtCallerOf({ sub: 'jira@clients' })).toEqual({ sub: 'jira@clients' });
-    expect(jwtCallerOf({ client_id: 'x'.repeat(257), sub: 'ok' })).toEqual({ sub: 'ok' });
+    expect(jwtCallerOf(claims)).toStrictEqual({ client_id: 'svc-1', sub: 'svc-1' });
+    expect(jwtCallerOf({ sub: 'jira@clients' })).toStrictEqual({ sub: 'jira@clients' });
+    expect(jwtCallerOf({ client_id: 'cognito-app' })).toStrictEqual({ client_id: 'cognito-app' });
+    expect(jwtCallerOf({ client_id: 'x'.repeat(257), sub: 'ok' })).toStrictEqual({ sub: 'ok' });
     expect(jwtCallerOf({ client_id: 42, sub: '' })).toBeUndefined();
     expect(jwtCallerOf({ iss: 'https://idp.example.com' })).toBeUndefined();
   });

@@ -16,6 +16,7 @@ describe('matchRoute over the route table', () => {
   it.each([
     ['/upgrades', '/upgrades'],
     ['/upgrades/', '/upgrades'],
+    ['/upgrades//', '/upgrades'],
     ['/prod/upgrades', '/upgrades'],
     ['/api/v1/upgrades', '/upgrades'],
     ['/upgrades/oauth', '/upgrades/oauth'],
@@ -24,10 +25,15 @@ describe('matchRoute over the route table', () => {
     expect(matchRoute('POST', path).route.path).toBe(routePath);
   });
 
+  it('names an empty path as /', () => {
+    expect(refusal(() => matchRoute('POST', '')).message).toBe('no route for /: use POST /upgrades');
+  });
+
   it.each([
     '/',
     '',
     'upgrades',
+    'xx/upgrades',
     '//upgrades',
     '/upgrades/x',
     '/upgrade',
@@ -58,7 +64,10 @@ describe('matchRoute over the route table', () => {
   const ROLLOUTS: Route[] = [
     ...ROUTES,
     { method: 'POST', path: '/rollouts', auth: 'webhook-signature' },
+    { method: 'GET', path: '/rollouts', auth: 'webhook-signature' },
     { method: 'GET', path: '/rollouts/{id}', auth: 'webhook-signature' },
+    // After the parameter that also matches it: the table's order must not decide.
+    { method: 'GET', path: '/rollouts/latest', auth: 'webhook-signature' },
     ...['approve', 'pause', 'resume', 'cancel'].map((action) => ({
       method: 'POST',
       path: `/rollouts/{id}/${action}`,
@@ -85,5 +94,19 @@ describe('matchRoute over the route table', () => {
       allow: 'GET',
     });
     expect(refusal(() => matchRoute('POST', '/rollouts/r-42/explode', ROLLOUTS)).statusCode).toBe(404);
+    expect(refusal(() => matchRoute('DELETE', '/rollouts', ROLLOUTS))).toMatchObject({
+      allow: 'POST, GET',
+      message: 'method DELETE is not allowed on /rollouts: use POST or GET',
+    });
+  });
+
+  it('prefers a literal route over a parameter that would match the same segment', () => {
+    expect(matchRoute('GET', '/rollouts/latest', ROLLOUTS)).toEqual({
+      route: { method: 'GET', path: '/rollouts/latest', auth: 'webhook-signature' },
+      params: {},
+    });
+    expect(matchRoute('GET', '/rollouts/r-7', ROLLOUTS).params).toEqual({ id: 'r-7' });
+    // The methods allowed are the most literal path's only.
+    expect(refusal(() => matchRoute('DELETE', '/rollouts/latest', ROLLOUTS)).allow).toBe('GET');
   });
 });
