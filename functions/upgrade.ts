@@ -8,9 +8,9 @@ import { upstreamSignal } from '../lib/aws/deadline-reserve.ts';
 import { createDependencies, type Dependencies } from '../lib/composition/upgrade-function.ts';
 import { loadConfig } from '../lib/config.ts';
 import { upgradeAnswer } from '../lib/http/answers.ts';
+import authentication from '../lib/http/middleware/authentication.ts';
 import errorResponse from '../lib/http/middleware/error-response.ts';
 import httpOnly from '../lib/http/middleware/http-only.ts';
-import webhookSignature from '../lib/http/middleware/webhook-signature.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { logger, metrics } from '../lib/observability.ts';
 import { parseUpgradeDelivery } from '../lib/upgrade/request.ts';
@@ -22,7 +22,7 @@ export function createHandler(dependencies: Dependencies) {
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { throwOnEmptyMetrics: false }))
     .use(httpOnly(httpHeaderNormalizer()))
-    .use(httpOnly(webhookSignature({ verifier: dependencies.webhookVerifier })))
+    .use(httpOnly(authentication({ verifier: dependencies.webhookVerifier })))
     .use(httpOnly(httpJsonBodyParser()))
     .handler(async (event: unknown, context: Context) => {
       const delivery = recogniseTrigger(event);

@@ -10,6 +10,7 @@ import {
   staleSchemaFiles,
   writeSchemaFiles,
 } from '../scripts/generate-schemas.ts';
+import { SCHEMA_FILES } from './support/detail-schemas.ts';
 import { type JsonSchema, schemaProblems } from './support/json-schema-check.ts';
 
 const expectedFiles = [
@@ -133,14 +134,6 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
     source_version: '2.23.12.000',
     target_version: '2.24.03.000',
   };
-  const fileFor = {
-    'Proxy Upgrade Accepted': 'proxy-upgrade-accepted.schema.json',
-    'Proxy Upgrade Rejected': 'proxy-upgrade-rejected.schema.json',
-    'Proxy Upgrade Failed': 'proxy-upgrade-failed.schema.json',
-    'Proxy Upgrade Skipped': 'proxy-upgrade-skipped.schema.json',
-    'Proxy Upgrade Planned': 'proxy-upgrade-planned.schema.json',
-    'Proxy Upgrade Unconfirmed': 'proxy-upgrade-unconfirmed.schema.json',
-  } as const;
   const versions = { current_version: '2.23.12.000', latest_version: '2.24.03.000', can_upgrade: true };
   const resolved = { source_version: '2.23.12.000', target_version: '2.24.03.000' };
 
@@ -232,7 +225,7 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
       'Proxy Upgrade Unconfirmed',
     ]);
     for (const event of events) {
-      const schema = await committed(fileFor[event.detailType]);
+      const schema = await committed(SCHEMA_FILES[event.detailType]);
       expect(schemaProblems(schema, event.detail, schema), event.detailType).toStrictEqual([]);
     }
   });

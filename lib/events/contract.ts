@@ -80,13 +80,26 @@ const resolvedDetailSchema = z
       'The versions the upgrade call carried (or would carry): the request\'s own, "latest" replaced by latest_version and an omitted source by current_version.',
   });
 
+const jwtClaimText = (description: string) =>
+  z
+    .string()
+    .regex(/^[\x20-\x7e]{1,256}$/)
+    .optional()
+    .meta({ description });
+
 const triggerDetailSchema = z
   .strictObject({
     kind: z.enum(TRIGGER_KINDS).meta({ description: 'What started the function.' }),
     id: z.string().min(1).meta({
       description:
-        'Delivery id: webhook-id (http), EventBridge event id (event), delivery_id or Lambda request id (schedule).',
+        'Delivery id: webhook-id or svix-id (http), the Idempotency-Key header (http on the JWT route), EventBridge event id (event), delivery_id or Lambda request id (schedule).',
     }),
+    auth: z.literal('jwt').optional().meta({
+      description:
+        "Present when API Gateway's JWT authorizer let the caller in (POST /upgrades/oauth) instead of a webhook signature.",
+    }),
+    client_id: jwtClaimText("The token's client_id claim (JWT route), when it has one."),
+    sub: jwtClaimText("The token's sub claim (JWT route), when it has one."),
     change_id: shape.change_id,
     requested_by: shape.requested_by,
   })

@@ -81,6 +81,9 @@ function draftsOf(input: ResultEventInput): Draft[] {
     trigger: {
       kind: trigger.kind,
       id: trigger.id,
+      ...(trigger.auth === undefined ? {} : { auth: trigger.auth }),
+      ...(trigger.client_id === undefined ? {} : { client_id: trigger.client_id }),
+      ...(trigger.sub === undefined ? {} : { sub: trigger.sub }),
       ...(trigger.change_id === undefined ? {} : { change_id: trigger.change_id }),
       ...(trigger.requested_by === undefined ? {} : { requested_by: trigger.requested_by }),
     },

@@ -4,7 +4,7 @@ import type { IdempotencyStoreError } from '../errors.ts';
 import { canonicalJson } from '../events/event-id.ts';
 import type { OutcomeRecord, StepOutcome } from './outcome.ts';
 import type { UpgradeRequest } from './request.ts';
-import type { TriggerInfo } from './trigger.ts';
+import { suppressionIdOf, type TriggerInfo } from './trigger.ts';
 
 /**
  * Duplicate suppression keys on the delivery and the target *as requested*, never on what the version
@@ -18,7 +18,7 @@ export function stepKey(trigger: TriggerInfo, request: UpgradeRequest): StepKey 
   if (request.proxy_id === undefined) throw new TypeError('a step is keyed on one proxy');
   return {
     kind: trigger.kind,
-    deliveryId: trigger.id,
+    deliveryId: suppressionIdOf(trigger),
     project_id: request.project_id,
     instance_id: request.instance_id,
     proxy_id: request.proxy_id,
@@ -42,9 +42,10 @@ export async function guardDeliveries(
   for (const request of requests) {
     if (request.dry_run === true) continue;
     const trigger = triggerOf(request);
-    const group = groups.get(trigger.id) ?? { trigger, requests: [] };
+    const id = suppressionIdOf(trigger);
+    const group = groups.get(id) ?? { trigger, requests: [] };
     group.requests.push(request);
-    groups.set(trigger.id, group);
+    groups.set(id, group);
   }
   for (const [id, group] of groups) {
     await idempotency.guardDelivery(group.trigger.kind, id, digest(canonicalJson(group.requests)));

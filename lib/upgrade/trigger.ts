@@ -4,8 +4,16 @@ import type { UpgradeRequest } from './request.ts';
 /** The delivery that asked for an upgrade, as events, answers and logs name it. */
 export interface TriggerInfo {
   kind: TriggerKind;
-  /** The delivery id: webhook-id, EventBridge event id, Scheduler delivery_id or Lambda request id. */
+  /**
+   * The delivery id: webhook-id (or svix-id), Idempotency-Key (the JWT route), EventBridge event id,
+   * Scheduler delivery_id or Lambda request id.
+   */
   id: string;
+  /** Set when API Gateway's JWT authorizer, not a webhook signature, let the caller in. */
+  auth?: 'jwt';
+  /** The token's `client_id` and `sub` claims (JWT route). */
+  client_id?: string;
+  sub?: string;
   change_id?: string;
   requested_by?: string;
 }
@@ -28,10 +36,25 @@ export function triggerFor(
     delivery.kind === 'schedule' && delivery.id === undefined
       ? (request.delivery_id ?? invocation.requestId)
       : delivery.id;
+  const { caller } = delivery;
+  // A caller that cannot sign is named by its token; the body's own requested_by, when given, says
+  // on whose behalf it calls and wins.
+  const requestedBy = request.requested_by ?? caller?.client_id ?? caller?.sub;
   return {
     kind: delivery.kind,
     id: id ?? invocation.requestId,
+    ...(caller === undefined ? {} : { auth: 'jwt' as const, ...caller }),
     ...(request.change_id === undefined ? {} : { change_id: request.change_id }),
-    ...(request.requested_by === undefined ? {} : { requested_by: request.requested_by }),
+    ...(requestedBy === undefined ? {} : { requested_by: requestedBy }),
   };
+}
+
+/**
+ * The id duplicate suppression keys a delivery on. An Idempotency-Key is chosen by its client, so two
+ * clients may well pick the same one (a change number): it is scoped to the client, as the IETF
+ * draft advises. Signed deliveries and events keep their id as it is, so stored records stay valid.
+ */
+export function suppressionIdOf(trigger: TriggerInfo): string {
+  if (trigger.auth !== 'jwt') return trigger.id;
+  return JSON.stringify(['jwt', trigger.client_id ?? null, trigger.sub ?? null, trigger.id]);
 }
