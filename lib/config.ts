@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { ConfigError } from './errors.ts';
 import { isKnownRegion, taurusDbEndpointFor } from './huawei/endpoints.ts';
+import { DURATION_RULE, MAX_BUSY_RETRY_MS, MIN_BUSY_RETRY_MS, parseIsoDuration } from './upgrade/duration.ts';
 
 const DEFAULT_IAM_ENDPOINT = 'https://iam.myhuaweicloud.com';
 
@@ -22,6 +23,26 @@ const positiveInt = (fallback: number, max: number) =>
     .max(max, `must be at most ${max}`)
     .default(fallback);
 
+const isoDuration = z
+  .string()
+  .trim()
+  .default('PT2H')
+  .transform((text, ctx) => {
+    const ms = parseIsoDuration(text);
+    if (ms === undefined || ms < MIN_BUSY_RETRY_MS || ms > MAX_BUSY_RETRY_MS) {
+      ctx.addIssue({ code: 'custom', message: DURATION_RULE });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const arn = optionalText.pipe(
+  z
+    .string()
+    .regex(/^arn:aws[a-z-]*:[a-z0-9-]+:/, 'must be an ARN (arn:aws:...)')
+    .optional(),
+);
+
 const environmentSchema = z.object({
   HUAWEI_REGION: optionalText,
   TAURUSDB_ENDPOINT: optionalText.pipe(baseUrl.optional()),
@@ -42,7 +63,27 @@ const environmentSchema = z.object({
   TAURUSDB_HEADERS_TIMEOUT_MS: positiveInt(10_000, 120_000),
   TAURUSDB_BODY_TIMEOUT_MS: positiveInt(10_000, 120_000),
   TAURUSDB_RETRY_BUDGET_MS: positiveInt(8_000, 120_000),
+  // Deferred attempts (README.md "Deferred upgrades").
+  DEFERRAL_SCHEDULE_GROUP: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[0-9a-zA-Z-_.]{1,64}$/, 'must be a schedule group name (1 to 64 of [0-9a-zA-Z-_.])')
+      .optional(),
+  ),
+  DEFERRAL_TARGET_ARN: arn,
+  DEFERRAL_ROLE_ARN: arn,
+  BUSY_RETRY_FOR: isoDuration,
+  BUSY_RETRY_DELAY_SECONDS: positiveInt(300, 24 * 3600).pipe(z.number().min(60, 'must be at least 60')),
+  BUSY_RETRY_MAX_DELAY_SECONDS: positiveInt(1_800, 24 * 3600),
 });
+
+/** The three deferral variables go together: a group without its target or role is a half-made setting. */
+function deferralIssues(env: Record<string, string | undefined>): string[] {
+  if (!env.DEFERRAL_SCHEDULE_GROUP?.trim()) return [];
+  return (['DEFERRAL_TARGET_ARN', 'DEFERRAL_ROLE_ARN'] as const)
+    .filter((name) => !env[name]?.trim())
+    .map((name) => `${name} is required when DEFERRAL_SCHEDULE_GROUP is set`);
+}
 
 /** Checked on the raw environment so it is reported together with every other problem. */
 function regionIssues(env: Record<string, string | undefined>): string[] {
@@ -68,6 +109,9 @@ export interface Config {
   awsCalls: { requestTimeoutMs: number; maxAttempts: number };
   upgradeConcurrency: number;
   timeouts: { connectMs: number; headersMs: number; bodyMs: number; retryBudgetMs: number };
+  /** Where deferred attempts are scheduled; undefined: off, a busy instance fails the target at once. */
+  deferral: { groupName: string; targetArn: string; roleArn: string } | undefined;
+  busyRetry: { retryForMs: number; firstDelayMs: number; maxDelayMs: number };
 }
 
 /** Every problem with the common variables, and the configuration when there is none. */
@@ -76,7 +120,7 @@ function parseConfig(env: Record<string, string | undefined>): {
   problems: string[];
 } {
   const parsed = environmentSchema.safeParse(env);
-  const problems = [...issueTexts(parsed.error), ...regionIssues(env)];
+  const problems = [...issueTexts(parsed.error), ...regionIssues(env), ...deferralIssues(env)];
   const taurusDbEndpoint =
     parsed.data?.TAURUSDB_ENDPOINT ?? taurusDbEndpointFor(parsed.data?.HUAWEI_REGION ?? '');
   if (!parsed.success || taurusDbEndpoint === undefined || problems.length > 0) {
@@ -105,6 +149,19 @@ function parseConfig(env: Record<string, string | undefined>): {
         headersMs: e.TAURUSDB_HEADERS_TIMEOUT_MS,
         bodyMs: e.TAURUSDB_BODY_TIMEOUT_MS,
         retryBudgetMs: e.TAURUSDB_RETRY_BUDGET_MS,
+      },
+      deferral:
+        e.DEFERRAL_SCHEDULE_GROUP && e.DEFERRAL_TARGET_ARN && e.DEFERRAL_ROLE_ARN
+          ? {
+              groupName: e.DEFERRAL_SCHEDULE_GROUP,
+              targetArn: e.DEFERRAL_TARGET_ARN,
+              roleArn: e.DEFERRAL_ROLE_ARN,
+            }
+          : undefined,
+      busyRetry: {
+        retryForMs: e.BUSY_RETRY_FOR,
+        firstDelayMs: e.BUSY_RETRY_DELAY_SECONDS * 1000,
+        maxDelayMs: Math.max(e.BUSY_RETRY_DELAY_SECONDS, e.BUSY_RETRY_MAX_DELAY_SECONDS) * 1000,
       },
     },
   };

@@ -15,6 +15,7 @@ import { type JsonSchema, schemaProblems } from './support/json-schema-check.ts'
 const expectedFiles = [
   'proxy-upgrade-accepted.schema.json',
   'proxy-upgrade-completed.schema.json',
+  'proxy-upgrade-deferred.schema.json',
   'proxy-upgrade-failed.schema.json',
   'proxy-upgrade-planned.schema.json',
   'proxy-upgrade-rejected.schema.json',
@@ -140,6 +141,7 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
     'Proxy Upgrade Skipped': 'proxy-upgrade-skipped.schema.json',
     'Proxy Upgrade Planned': 'proxy-upgrade-planned.schema.json',
     'Proxy Upgrade Unconfirmed': 'proxy-upgrade-unconfirmed.schema.json',
+    'Proxy Upgrade Deferred': 'proxy-upgrade-deferred.schema.json',
   } as const;
   const versions = { current_version: '2.23.12.000', latest_version: '2.24.03.000', can_upgrade: true };
   const resolved = { source_version: '2.23.12.000', target_version: '2.24.03.000' };
@@ -183,6 +185,17 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
         read_error: 'TaurusDB answered 503',
         resolved,
       },
+      {
+        kind: 'deferred',
+        reason: 'instance … is busy with another operation (DBS.201205); nothing ran',
+        error: { status: 409, error_code: 'DBS.201205', error_msg: 'backup in progress' },
+        attempt: 2,
+        next_attempt_at: '2026-11-27T10:05:00.000Z',
+        deadline: '2026-11-27T12:00:00.000Z',
+        schedule_name: 'proxy-upgrade-0123456789abcdef0123456789abcdef-2',
+        versions,
+        resolved,
+      },
     ];
     const { source_version: _source, ...withoutSource } = request;
     const { proxy_id: _proxy, ...instance } = withoutSource;
@@ -217,6 +230,7 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
     ];
     expect(events.map((event) => event.detailType).sort()).toStrictEqual([
       'Proxy Upgrade Accepted',
+      'Proxy Upgrade Deferred',
       'Proxy Upgrade Failed',
       'Proxy Upgrade Failed',
       'Proxy Upgrade Failed',

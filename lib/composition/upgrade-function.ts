@@ -1,5 +1,6 @@
 import type { AwsCallSettings } from '../aws/call-budget.ts';
 import { createIdempotentRunner, type IdempotentRunner } from '../aws/idempotency.ts';
+import { createDeferralScheduler } from '../aws/scheduler.ts';
 import { createSecretReader, type SecretReader } from '../aws/secrets.ts';
 import type { Config } from '../config.ts';
 import { createWebhookVerifier, type WebhookVerifier } from '../http/webhook-verifier.ts';
@@ -38,6 +39,14 @@ export function createDependencies(
       publisher: createPublisher(config),
       idempotency,
       concurrency: config.upgradeConcurrency,
+      scheduler:
+        config.deferral === undefined
+          ? undefined
+          : createDeferralScheduler({ ...config.deferral, awsCalls: config.awsCalls }),
+      deferralSettings: {
+        retryForMs: config.busyRetry.retryForMs,
+        backoff: { baseMs: config.busyRetry.firstDelayMs, capMs: config.busyRetry.maxDelayMs },
+      },
     }),
   };
 }

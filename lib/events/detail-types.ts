@@ -12,6 +12,7 @@ export const DETAIL_TYPES = {
   skipped: 'Proxy Upgrade Skipped',
   planned: 'Proxy Upgrade Planned',
   unconfirmed: 'Proxy Upgrade Unconfirmed',
+  deferred: 'Proxy Upgrade Deferred',
 } as const;
 export type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
 

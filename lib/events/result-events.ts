@@ -5,6 +5,7 @@ import type { TriggerInfo } from '../upgrade/trigger.ts';
 import { LATEST as LATEST_TARGET, type ProxyVersions, type ResolvedVersions } from '../upgrade/versions.ts';
 import type {
   AcceptedDetail,
+  DeferredDetail,
   FailedDetail,
   PlannedDetail,
   RejectedDetail,
@@ -42,7 +43,8 @@ export type ResultEvent =
   | { detailType: typeof DETAIL_TYPES.failed; detail: FailedDetail }
   | { detailType: typeof DETAIL_TYPES.skipped; detail: SkippedDetail }
   | { detailType: typeof DETAIL_TYPES.planned; detail: PlannedDetail }
-  | { detailType: typeof DETAIL_TYPES.unconfirmed; detail: UnconfirmedDetail };
+  | { detailType: typeof DETAIL_TYPES.unconfirmed; detail: UnconfirmedDetail }
+  | { detailType: typeof DETAIL_TYPES.deferred; detail: DeferredDetail };
 
 /** An event before its id: the id is computed from everything else (lib/events/event-id.ts). */
 type Draft = ResultEvent extends infer E
@@ -83,11 +85,13 @@ function draftsOf(input: ResultEventInput): Draft[] {
       id: trigger.id,
       ...(trigger.change_id === undefined ? {} : { change_id: trigger.change_id }),
       ...(trigger.requested_by === undefined ? {} : { requested_by: trigger.requested_by }),
+      ...(trigger.attempt === undefined ? {} : { attempt: trigger.attempt }),
     },
     occurred_at: input.occurredAt.toISOString(),
   };
   const resolved = outcome.resolved ?? explicitVersions(request);
   if (outcome.kind === 'in_progress') return [];
+  if (outcome.kind === 'deferred') return [deferredDraft(base, resolved, outcome)];
   const failure = failureIn(outcome);
   if (failure !== undefined) return [failedDraft(base, resolved, outcome.versions, failure)];
   // failureIn answers every failed outcome; this line only tells TypeScript so.
@@ -155,6 +159,29 @@ function failedDraft(
         ...(error.error_code === undefined ? {} : { error_code: error.error_code }),
         error_msg: error.error_msg,
       },
+      trigger: base.trigger,
+      occurred_at: base.occurred_at,
+    },
+  };
+}
+
+function deferredDraft(
+  base: DraftBase,
+  resolved: ResolvedVersions | undefined,
+  outcome: Extract<TargetOutcome, { kind: 'deferred' }>,
+): Draft {
+  return {
+    detailType: DETAIL_TYPES.deferred,
+    detail: {
+      request: { ...base.request, proxy_id: requireProxy(base.request) },
+      ...(resolved === undefined ? {} : { resolved }),
+      ...(outcome.versions === undefined ? {} : { versions: outcome.versions }),
+      reason: outcome.reason,
+      ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      next_attempt: outcome.attempt,
+      next_attempt_at: outcome.next_attempt_at,
+      deadline: outcome.deadline,
+      schedule_name: outcome.schedule_name,
       trigger: base.trigger,
       occurred_at: base.occurred_at,
     },

@@ -123,6 +123,8 @@ function statusFor(reports: TargetReport[]): number {
   const [only] = reports;
   if (reports.length !== 1 || only === undefined) return 200;
   if (only.request.all_proxies === true && only.request.proxy_id !== undefined) return 200;
+  // Deferred: taken on, and done later (README.md "Deferred upgrades").
+  if (only.outcome.kind === 'deferred') return 202;
   const failure = failureIn(only.outcome);
   return failure === undefined ? 200 : failureStatus(failure);
 }
@@ -134,6 +136,7 @@ function outcomeView(report: TargetReport) {
     outcome: facts.label,
     ...(facts.would === undefined ? {} : { would: facts.would }),
     ...(facts.reason === undefined ? {} : { reason: facts.reason }),
+    ...(facts.deferred === undefined ? {} : { deferred: facts.deferred }),
     ...(facts.resolved === undefined ? {} : { resolved: facts.resolved }),
     ...(facts.versions === undefined ? {} : { versions: facts.versions }),
     ...(facts.update_result === undefined ? {} : { update_result: facts.update_result }),

@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   credentialsUnavailable: 'CREDENTIALS_UNAVAILABLE',
   /** The same delivery of the same target is being processed by another invocation (no event). */
   inProgress: 'IN_PROGRESS',
+  /** TaurusDB kept refusing because the instance was busy until busy_retry_for ran out. */
+  instanceBusy: 'INSTANCE_BUSY',
 } as const;
 
 export type OwnErrorKind = keyof typeof ERROR_CODES;
@@ -51,6 +53,8 @@ export const OWN_ERROR_STATUS: Record<OwnErrorKind, number> = {
   credentialsUnavailable: 502,
   // Another invocation holds the step, as InProgressError says.
   inProgress: 409,
+  // The instance's state conflicts with the upgrade, as TaurusDB's own busy refusals (409) say.
+  instanceBusy: 409,
 };
 
 const KIND_OF_CODE: ReadonlyMap<string, OwnErrorKind> = new Map(

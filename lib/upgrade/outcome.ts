@@ -32,6 +32,20 @@ export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersi
     }
   | {
       /**
+       * TaurusDB refused because the instance is busy (`error`, nothing ran), or another proxy of the
+       * same instance goes first: attempt number `attempt` runs at `next_attempt_at` from the
+       * Scheduler schedule `schedule_name`, until `deadline`.
+       */
+      kind: 'deferred';
+      reason: string;
+      error?: OutcomeError;
+      attempt: number;
+      next_attempt_at: string;
+      deadline: string;
+      schedule_name: string;
+    }
+  | {
+      /**
        * Another invocation is processing the same delivery of the same target right now: this one
        * did nothing, so it publishes nothing and stores nothing; the other one reports the result.
        */
@@ -72,7 +86,8 @@ export type OutcomeLabel =
   | 'in_progress'
   | 'skipped'
   | 'planned'
-  | 'unconfirmed';
+  | 'unconfirmed'
+  | 'deferred';
 
 export const EMPTY_RESULT_MESSAGE =
   'TaurusDB answered 200 without any update_result item; the state of the upgrade is unknown';
@@ -107,8 +122,13 @@ export function outcomeFacts(outcome: TargetOutcome) {
     versions: outcome.versions,
     resolved: outcome.resolved,
     would: outcome.kind === 'planned' ? outcome.would : undefined,
+    deferred:
+      outcome.kind === 'deferred'
+        ? { attempt: outcome.attempt, next_attempt_at: outcome.next_attempt_at, deadline: outcome.deadline }
+        : undefined,
     reason: 'reason' in outcome ? outcome.reason : undefined,
     update_result: outcome.kind === 'completed' ? outcome.items : undefined,
-    error: failureIn(outcome),
+    // A deferred outcome's busy refusal is not a failure, but the caller should see what TaurusDB said.
+    error: failureIn(outcome) ?? (outcome.kind === 'deferred' ? outcome.error : undefined),
   };
 }

@@ -82,7 +82,7 @@ async function processTarget(
 
 async function runStep(p: TargetProcessing, target: Target, signal: AbortSignal | undefined) {
   const { request, trigger } = target;
-  const run = (guard: StepGuard) => p.step.run(request, signal, guard);
+  const run = (guard: StepGuard) => p.step.run({ request, trigger }, signal, guard);
   if (request.dry_run === true) {
     // A dry run changes nothing, so there is nothing to protect from a second run; and storing its
     // plan under the delivery's key would make the real run of the same delivery replay the plan

@@ -1,5 +1,7 @@
 import * as z from 'zod';
 import { ValidationError, type ValidationIssue } from '../errors.ts';
+import { TRIGGER_KINDS, type TriggerKind } from '../http/triggers.ts';
+import { DURATION_RULE, MAX_BUSY_RETRY_MS, MIN_BUSY_RETRY_MS, parseIsoDuration } from './duration.ts';
 import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN } from './versions.ts';
 
 /**
@@ -102,6 +104,46 @@ const printable = (max: number, description: string) =>
     .regex(PRINTABLE_PATTERN, { error: printableRule(max) })
     .meta({ description });
 
+const busyRetryFor = z
+  .string()
+  .max(32, { error: DURATION_RULE, abort: true })
+  .refine(
+    (text) => {
+      const ms = parseIsoDuration(text);
+      return ms !== undefined && ms >= MIN_BUSY_RETRY_MS && ms <= MAX_BUSY_RETRY_MS;
+    },
+    { error: DURATION_RULE },
+  )
+  .meta({
+    description:
+      'How long a busy instance (TaurusDB refusing because another operation runs) is retried by deferred attempts before the target fails with INSTANCE_BUSY; an ISO 8601 duration such as PT2H (default BUSY_RETRY_FOR, PT2H).',
+  });
+
+const DEFERRAL_RULE = 'is set only by the deferred attempts this function schedules (Scheduler input)';
+
+/**
+ * What a deferred attempt carries (README.md "Deferred upgrades"): written by the function into the
+ * schedule it creates, accepted only from Scheduler input (assertDeferralOrigin).
+ */
+const deferralSchema = z
+  .strictObject({
+    attempt: z
+      .int()
+      .min(2)
+      .max(10_000)
+      .meta({ description: "This attempt's number; the first deferred one is 2." }),
+    deadline: z.iso.datetime().meta({
+      description: 'After this time a still busy instance ends the target as Failed INSTANCE_BUSY.',
+    }),
+    trigger: z
+      .strictObject({
+        kind: z.enum(TRIGGER_KINDS),
+        id: z.string().min(1).max(512).regex(PRINTABLE_PATTERN),
+      })
+      .meta({ description: 'The delivery that first asked for the upgrade; its events keep naming it.' }),
+  })
+  .meta({ description: `The deferred attempt's bookkeeping; ${DEFERRAL_RULE}.` });
+
 export const upgradeRequestSchema = z
   .strictObject({
     project_id: pathSegment('Huawei Cloud project id of the region (scopes the IAM token).'),
@@ -131,6 +173,8 @@ export const upgradeRequestSchema = z
       128,
       'Names this delivery for duplicate suppression (e.g. <aws.scheduler.execution-id>); a redelivery with the same id is not executed twice.',
     ).optional(),
+    busy_retry_for: busyRetryFor.optional(),
+    deferral: deferralSchema.optional(),
   })
   .superRefine(
     (request, ctx) => {
@@ -331,6 +375,19 @@ export function parseUpgradeDelivery(payload: unknown): ParsedPayload {
     throw new ValidationError([{ path: 'upgrades', message: batchSizeRule(String(upgrades.length)) }]);
   }
   return { requests: batchRequests(parseWith(upgradeBatchSchema, payload)), batch: true };
+}
+
+/**
+ * A deferral object is the function's own bookkeeping: only a single request of Scheduler input may
+ * carry one (the schedules this function creates), never a webhook, a pipeline event or a batch item.
+ */
+export function assertDeferralOrigin(kind: TriggerKind, parsed: ParsedPayload): void {
+  const issues = parsed.requests.flatMap((request, index) =>
+    request.deferral !== undefined && (kind !== 'schedule' || parsed.batch)
+      ? [{ path: parsed.batch ? `upgrades[${index}].deferral` : 'deferral', message: DEFERRAL_RULE }]
+      : [],
+  );
+  if (issues.length > 0) throw new ValidationError(issues);
 }
 
 /** parseUpgradeDelivery's requests alone, for callers that do not answer over HTTP. */

@@ -1,8 +1,10 @@
 import type { IdempotentRunner } from '../aws/idempotency.ts';
+import type { DeferralScheduler } from '../aws/scheduler.ts';
 import { mapWithConcurrency } from '../concurrency.ts';
 import type { ResultEvent } from '../events/result-events.ts';
 import type { Delivery } from '../http/triggers.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from '../observability.ts';
+import type { DeferralSettings } from './deferral.ts';
 import type { LoggerLike, MetricsLike } from './outcome-log.ts';
 import { expandTargets } from './plan.ts';
 import { processEntry, type TargetProcessing } from './process-target.ts';
@@ -21,6 +23,9 @@ export interface UpgradeServiceOptions {
   publisher: Publisher;
   idempotency: IdempotentRunner;
   concurrency: number;
+  /** Where busy targets' next attempts are scheduled; undefined: a busy target fails at once. */
+  scheduler?: DeferralScheduler | undefined;
+  deferralSettings?: DeferralSettings;
   /** Targets one delivery may hold once all_proxies requests are expanded (default 200). */
   maxTargets?: number;
   now?: () => Date;
@@ -34,6 +39,8 @@ const defaults = {
   // and one upgrade call: minutes at worst, inside a Lambda's 15, and 200 events in 20 PutEvents calls.
   // A larger instance is named proxy by proxy, in several deliveries.
   maxTargets: 200,
+  // lib/config.ts has the same defaults (BUSY_RETRY_*).
+  deferralSettings: { retryForMs: 2 * 3600_000, backoff: { baseMs: 300_000, capMs: 1_800_000 } },
 };
 
 interface ServiceContext {
@@ -84,7 +91,15 @@ export function createUpgradeService(options: UpgradeServiceOptions) {
     options,
     maxTargets: options.maxTargets ?? defaults.maxTargets,
     processing: {
-      step: createUpgradeStep({ client: options.client, now, metrics }),
+      step: createUpgradeStep({
+        client: options.client,
+        now,
+        metrics,
+        deferrals: {
+          scheduler: options.scheduler,
+          settings: options.deferralSettings ?? defaults.deferralSettings,
+        },
+      }),
       idempotency: options.idempotency,
       now,
       log: options.logger ?? defaultLogger,

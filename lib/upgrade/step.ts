@@ -1,5 +1,6 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { StepGuard } from '../aws/idempotency.ts';
+import type { DeferralScheduler } from '../aws/scheduler.ts';
 import type { SendingClaim } from '../aws/step-records.ts';
 import { UpstreamError } from '../errors.ts';
 import { UNCONFIRMED_REASON } from '../events/detail-types.ts';
@@ -10,10 +11,12 @@ import type {
   UpgradeCall,
   UpgradeResponse,
 } from '../huawei/taurusdb-client.ts';
+import { type DeferralSettings, isBusyRefusal, planDeferral } from './deferral.ts';
 import { ERROR_CODES } from './error-codes.ts';
-import type { FailedOutcome, OutcomeRecord, StepOutcome, TargetOutcome } from './outcome.ts';
+import type { FailedOutcome, OutcomeError, OutcomeRecord, StepOutcome, TargetOutcome } from './outcome.ts';
 import { failureOf } from './outcome-failure.ts';
 import type { UpgradeRequest } from './request.ts';
+import type { TriggerInfo } from './trigger.ts';
 import {
   compareVersions,
   decideUpgrade,
@@ -33,9 +36,17 @@ export interface UpgradeStepOptions {
   client: UpgradeClient;
   now: () => Date;
   metrics: Pick<Metrics, 'addMetric'>;
+  /** How busy targets are retried later; without a scheduler a busy target fails at once. */
+  deferrals?: { scheduler: DeferralScheduler | undefined; settings: DeferralSettings } | undefined;
 }
 
 type Context = { versions?: ProxyVersions; resolved: ResolvedVersions };
+
+/** The target the step runs for: the request and the trigger it came with. */
+export interface StepTarget {
+  request: UpgradeRequest;
+  trigger: TriggerInfo;
+}
 
 export function proxyRef(request: UpgradeRequest): ProxyRef {
   if (request.proxy_id === undefined) throw new TypeError('a proxy call needs proxy_id');
@@ -110,10 +121,11 @@ async function decide(
 
 async function runStep(
   o: UpgradeStepOptions,
-  request: UpgradeRequest,
+  target: StepTarget,
   signal: AbortSignal | undefined,
   guard: StepGuard,
 ): Promise<StepOutcome> {
+  const { request } = target;
   const made = await decide(o, request, signal);
   if ('unread' in made) return notKept(made.unread);
   const { decision, versions } = made;
@@ -131,16 +143,17 @@ async function runStep(
   }
   const claim = await guard.claimSending(decision.resolved);
   if (!claim.claimed) return kept(await reconcile(o, request, context, claim.earlier, signal));
-  return send(o, request, context, guard, signal);
+  return send(o, target, context, guard, signal);
 }
 
 async function send(
   o: UpgradeStepOptions,
-  request: UpgradeRequest,
+  target: StepTarget,
   context: Context,
   guard: StepGuard,
   signal: AbortSignal | undefined,
 ): Promise<StepOutcome> {
+  const { request } = target;
   try {
     const response = await o.client.upgradeProxyVersion(
       {
@@ -160,6 +173,13 @@ async function send(
     });
   } catch (error) {
     const { error: failure, retryable } = failureOf(error);
+    if (isBusyRefusal(failure)) {
+      // Nothing ran: the claim goes back first, so that should scheduling fail (a throw, the
+      // invocation fails), the sender's retry sends again instead of reconciling.
+      await guard.releaseSending();
+      const reason = `instance ${request.instance_id} is busy with another operation (${failure.error_code}); nothing ran`;
+      return kept(await defer(o, target, { reason, error: failure, ...context }, signal));
+    }
     const record: OutcomeRecord = {
       outcome: { kind: 'failed', error: failure, ...context },
       occurred_at: o.now().toISOString(),
@@ -172,6 +192,61 @@ async function send(
     await guard.releaseSending();
     return notKept(record);
   }
+}
+
+type Why = { reason: string; error?: OutcomeError; versions?: ProxyVersions; resolved?: ResolvedVersions };
+
+/**
+ * The target runs again later: a one-time schedule delivers the next attempt (lib/upgrade/deferral.ts)
+ * unless busy_retry_for ends first or deferred attempts are off; then it fails with INSTANCE_BUSY.
+ * A schedule that cannot be created throws (DeferralError): nothing is stored and the invocation fails.
+ */
+export async function defer(
+  o: UpgradeStepOptions,
+  target: StepTarget,
+  why: Why,
+  signal: AbortSignal | undefined,
+): Promise<OutcomeRecord> {
+  const { reason, error, ...context } = why;
+  const deferrals = o.deferrals;
+  // One clock reading: the deadline counts from the moment the outcome is dated.
+  const now = o.now();
+  const record = (outcome: TargetOutcome): OutcomeRecord => ({
+    outcome,
+    occurred_at: now.toISOString(),
+    upstream_status: error?.status ?? null,
+    duration_ms: null,
+  });
+  const plan =
+    deferrals === undefined
+      ? undefined
+      : planDeferral(target.request, target.trigger, deferrals.settings, now);
+  if (deferrals?.scheduler === undefined || plan === undefined || !plan.defer) {
+    const cause =
+      error === undefined ? '' : ` (${[error.error_code, error.error_msg].filter(Boolean).join(': ')})`;
+    const ending =
+      plan === undefined || deferrals?.scheduler === undefined
+        ? 'deferred attempts are off (DEFERRAL_SCHEDULE_GROUP is not set)'
+        : `busy_retry_for ends at ${plan.deadline.toISOString()}, before another attempt could run`;
+    const failure = {
+      ...(error?.status === undefined ? {} : { status: error.status }),
+      error_code: ERROR_CODES.instanceBusy,
+      error_msg: `${reason}${cause}; ${ending}`,
+    };
+    return record({ kind: 'failed', error: failure, ...context });
+  }
+  await deferrals.scheduler.schedule({ name: plan.name, at: plan.at, input: plan.input }, signal);
+  o.metrics.addMetric('DeferredAttemptScheduled', 'Count', 1);
+  return record({
+    kind: 'deferred',
+    reason: `${reason}; attempt ${plan.attempt} runs at ${plan.at.toISOString()}`,
+    ...(error === undefined ? {} : { error }),
+    attempt: plan.attempt,
+    next_attempt_at: plan.at.toISOString(),
+    deadline: plan.deadline.toISOString(),
+    schedule_name: plan.name,
+    ...context,
+  });
 }
 
 /**
@@ -219,8 +294,8 @@ async function reconcile(
  */
 export function createUpgradeStep(options: UpgradeStepOptions) {
   return {
-    run: (request: UpgradeRequest, signal: AbortSignal | undefined, guard: StepGuard) =>
-      runStep(options, request, signal, guard),
+    run: (target: StepTarget, signal: AbortSignal | undefined, guard: StepGuard) =>
+      runStep(options, target, signal, guard),
   };
 }
 

@@ -8,6 +8,13 @@ export interface TriggerInfo {
   id: string;
   change_id?: string;
   requested_by?: string;
+  /** Set on a deferred attempt (README.md "Deferred upgrades"): its number, the first one being 2. */
+  attempt?: number;
+  /**
+   * A deferred attempt's own delivery id, which duplicate suppression keys it on (each attempt is a
+   * step of its own; `id` stays the first delivery's, so events keep naming what asked).
+   */
+  attemptId?: string;
 }
 
 export interface InvocationInfo {
@@ -22,6 +29,15 @@ export function triggerFor(
   request: UpgradeRequest,
   invocation: InvocationInfo,
 ): TriggerInfo {
+  const people = {
+    ...(request.change_id === undefined ? {} : { change_id: request.change_id }),
+    ...(request.requested_by === undefined ? {} : { requested_by: request.requested_by }),
+  };
+  const { deferral } = request;
+  if (deferral !== undefined) {
+    const attemptId = request.delivery_id ?? delivery.id ?? invocation.requestId;
+    return { ...deferral.trigger, ...people, attempt: deferral.attempt, attemptId };
+  }
   // Scheduler input has no envelope: `delivery_id` (e.g. <aws.scheduler.execution-id>) names the
   // delivery, else the Lambda request id, which Lambda keeps across its own async retries.
   const id =
@@ -31,7 +47,6 @@ export function triggerFor(
   return {
     kind: delivery.kind,
     id: id ?? invocation.requestId,
-    ...(request.change_id === undefined ? {} : { change_id: request.change_id }),
-    ...(request.requested_by === undefined ? {} : { requested_by: request.requested_by }),
+    ...people,
   };
 }
