@@ -72,6 +72,8 @@ const environmentSchema = z.object({
   ),
   DEFERRAL_TARGET_ARN: arn,
   DEFERRAL_ROLE_ARN: arn,
+  // Not checked for the arn: form: a template may pass a queue ARN only CloudFormation resolves.
+  DEFERRAL_DEAD_LETTER_ARN: optionalText,
   BUSY_RETRY_FOR: isoDuration,
   BUSY_RETRY_DELAY_SECONDS: positiveInt(300, 24 * 3600).pipe(z.number().min(60, 'must be at least 60')),
   BUSY_RETRY_MAX_DELAY_SECONDS: positiveInt(1_800, 24 * 3600),
@@ -110,7 +112,9 @@ export interface Config {
   upgradeConcurrency: number;
   timeouts: { connectMs: number; headersMs: number; bodyMs: number; retryBudgetMs: number };
   /** Where deferred attempts are scheduled; undefined: off, a busy instance fails the target at once. */
-  deferral: { groupName: string; targetArn: string; roleArn: string } | undefined;
+  deferral:
+    | { groupName: string; targetArn: string; roleArn: string; deadLetterArn: string | undefined }
+    | undefined;
   busyRetry: { retryForMs: number; firstDelayMs: number; maxDelayMs: number };
 }
 
@@ -156,6 +160,7 @@ function parseConfig(env: Record<string, string | undefined>): {
               groupName: e.DEFERRAL_SCHEDULE_GROUP,
               targetArn: e.DEFERRAL_TARGET_ARN,
               roleArn: e.DEFERRAL_ROLE_ARN,
+              deadLetterArn: e.DEFERRAL_DEAD_LETTER_ARN,
             }
           : undefined,
       busyRetry: {

@@ -23,6 +23,7 @@ export interface StoredSchedule {
   actionAfterCompletion: string | undefined;
   targetArn: string;
   roleArn: string;
+  deadLetterArn: string | undefined;
   /** The target's Input, parsed. */
   input: unknown;
   createdAt: number;
@@ -69,7 +70,7 @@ interface CreateBody {
   ScheduleExpression?: string;
   ScheduleExpressionTimezone?: string;
   FlexibleTimeWindow?: { Mode?: string; MaximumWindowInMinutes?: number };
-  Target?: { Arn?: string; RoleArn?: string; Input?: string };
+  Target?: { Arn?: string; RoleArn?: string; Input?: string; DeadLetterConfig?: { Arn?: string } };
   ActionAfterCompletion?: string;
   State?: string;
 }
@@ -154,6 +155,7 @@ export async function startSchedulerStandIn(
       actionAfterCompletion: body.ActionAfterCompletion,
       targetArn: body.Target?.Arn ?? '',
       roleArn: body.Target?.RoleArn ?? '',
+      deadLetterArn: body.Target?.DeadLetterConfig?.Arn,
       input: body.Target?.Input === undefined ? undefined : JSON.parse(body.Target.Input),
       createdAt: Date.now(),
     };

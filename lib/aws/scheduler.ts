@@ -23,6 +23,8 @@ export interface DeferralSchedulerOptions {
   targetArn: string;
   /** The role Scheduler assumes to invoke it. */
   roleArn: string;
+  /** Where Scheduler puts an attempt it could not deliver after its retries (an SQS queue). */
+  deadLetterArn?: string | undefined;
   client?: SchedulerLike;
   awsCalls?: AwsCallSettings;
 }
@@ -63,7 +65,14 @@ export function createDeferralScheduler(options: DeferralSchedulerOptions): Defe
         ActionAfterCompletion: 'DELETE',
         // The name, not the SDK's random token: a retried call after a lost answer is the same request.
         ClientToken: attempt.name,
-        Target: { Arn: options.targetArn, RoleArn: options.roleArn, Input: JSON.stringify(attempt.input) },
+        Target: {
+          Arn: options.targetArn,
+          RoleArn: options.roleArn,
+          Input: JSON.stringify(attempt.input),
+          ...(options.deadLetterArn === undefined
+            ? {}
+            : { DeadLetterConfig: { Arn: options.deadLetterArn } }),
+        },
       });
       try {
         await clientOf().send(command, ...(signal === undefined ? [] : [{ abortSignal: signal }]));

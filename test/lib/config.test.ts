@@ -54,6 +54,7 @@ describe('loadConfig', () => {
       groupName: 'upgrader-deferred',
       targetArn: 'arn:aws:lambda:eu-west-1:123456789012:function:upgrader',
       roleArn: 'arn:aws:iam::123456789012:role/upgrader-scheduler',
+      deadLetterArn: undefined,
     });
     expect(config.busyRetry).toStrictEqual({
       retryForMs: (24 * 60 + 30) * 60_000,
