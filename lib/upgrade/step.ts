@@ -46,6 +46,11 @@ type Context = { versions?: ProxyVersions; resolved: ResolvedVersions };
 export interface StepTarget {
   request: UpgradeRequest;
   trigger: TriggerInfo;
+  /**
+   * Another proxy of the same instance that this delivery is upgrading: TaurusDB runs one operation
+   * per instance, so an upgrade of this one would only earn a busy refusal. It is deferred instead.
+   */
+  waitFor?: string | undefined;
 }
 
 export function proxyRef(request: UpgradeRequest): ProxyRef {
@@ -140,6 +145,10 @@ async function runStep(
   if (decision.action === 'refuse') {
     const error = { error_code: ERROR_CODES.versionMismatch, error_msg: decision.reason };
     return kept(decided(o, { kind: 'failed', error, ...context }));
+  }
+  if (target.waitFor !== undefined) {
+    const reason = `waiting for proxy ${target.waitFor} on the same instance ${request.instance_id} (one proxy of an instance is upgraded at a time); nothing was sent`;
+    return kept(await defer(o, target, { reason, ...context }, signal));
   }
   const claim = await guard.claimSending(decision.resolved);
   if (!claim.claimed) return kept(await reconcile(o, request, context, claim.earlier, signal));

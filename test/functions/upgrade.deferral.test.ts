@@ -236,3 +236,53 @@ describe('a busy instance', () => {
     expect(world.taurusDb.requests).toHaveLength(0);
   });
 });
+
+describe('several proxies of one instance in one delivery', () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await startWorld({ idempotency: true, scheduler: true });
+  });
+  afterAll(() => world.close());
+
+  it('all_proxies: one POST now, the others deferred without a call; a redelivery changes nothing', async () => {
+    const instance = 'serial-instance-1in07';
+    world.taurusDb.setProxies(instance, ['serial-a-po01', 'serial-b-po01', 'serial-c-po01']);
+    const request = {
+      project_id: REQUEST.project_id,
+      instance_id: instance,
+      all_proxies: true,
+      target_version: 'latest',
+    };
+    const first = await world.invokeHttp(
+      signedHttpEvent(world, 'http-api-v2.json', request, { id: 'msg_serial_1' }),
+    );
+
+    expect(first.statusCode).toBe(200);
+    const outcomes = first.json.outcomes as Array<Record<string, string>>;
+    expect(outcomes.map((outcome) => [outcome.proxy_id, outcome.outcome])).toStrictEqual([
+      ['serial-a-po01', 'accepted'],
+      ['serial-b-po01', 'deferred'],
+      ['serial-c-po01', 'deferred'],
+    ]);
+    expect(outcomes[1]?.reason).toMatch(
+      /^waiting for proxy serial-a-po01 on the same instance serial-instance-1in07/,
+    );
+    expect(world.taurusDb.upgrades.map((upgrade) => upgrade.proxyId)).toStrictEqual(['serial-a-po01']);
+    const schedules = world.scheduler?.schedules() ?? [];
+    expect(
+      schedules.map((schedule) => (schedule.input as { proxy_id: string }).proxy_id).sort(),
+    ).toStrictEqual(['serial-b-po01', 'serial-c-po01']);
+    // A deferred attempt names its proxy, not the whole instance again.
+    expect(schedules[0]?.input).not.toHaveProperty('all_proxies');
+
+    const again = await world.invokeHttp(
+      signedHttpEvent(world, 'http-api-v2.json', request, { id: 'msg_serial_1' }),
+    );
+    expect((again.json.outcomes as Array<{ replayed: boolean }>).every((outcome) => outcome.replayed)).toBe(
+      true,
+    );
+    expect(world.taurusDb.upgrades).toHaveLength(1);
+    expect(world.scheduler?.createRequests()).toBe(2);
+  });
+});
