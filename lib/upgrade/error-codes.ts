@@ -69,3 +69,15 @@ export function failureStatus(failure: OutcomeError): number {
   const kind = failure.error_code === undefined ? undefined : KIND_OF_CODE.get(failure.error_code);
   return kind === undefined ? upstreamStatusCode(failure.status) : OWN_ERROR_STATUS[kind];
 }
+
+/**
+ * TaurusDB's 400s that may mean "nothing to upgrade": DBS.05000008 "the current version is the
+ * latest", and DBS.200001 "Parameter error", which Huawei's own Terraform acceptance test for this API
+ * meets in the same case. Neither says for sure (a parameter error can be anything), so the step reads
+ * the version: at or past the target it is a skip, below it the refusal stands.
+ */
+const MAYBE_ALREADY_LATEST: ReadonlySet<string> = new Set(['DBS.05000008', 'DBS.200001']);
+
+export function mayMeanAlreadyLatest(failure: OutcomeError): boolean {
+  return failure.status === 400 && MAYBE_ALREADY_LATEST.has(failure.error_code ?? '');
+}

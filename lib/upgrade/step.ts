@@ -12,7 +12,7 @@ import type {
   UpgradeResponse,
 } from '../huawei/taurusdb-client.ts';
 import { type DeferralSettings, isBusyRefusal, planDeferral } from './deferral.ts';
-import { ERROR_CODES } from './error-codes.ts';
+import { ERROR_CODES, mayMeanAlreadyLatest } from './error-codes.ts';
 import type { FailedOutcome, OutcomeError, OutcomeRecord, StepOutcome, TargetOutcome } from './outcome.ts';
 import { failureOf } from './outcome-failure.ts';
 import type { UpgradeRequest } from './request.ts';
@@ -189,6 +189,10 @@ async function send(
       const reason = `instance ${request.instance_id} is busy with another operation (${failure.error_code}); nothing ran`;
       return kept(await defer(o, target, { reason, error: failure, ...context }, signal));
     }
+    if (mayMeanAlreadyLatest(failure)) {
+      const skipped = await alreadyThere(o, request, context, failure, signal);
+      if (skipped !== undefined) return kept(skipped);
+    }
     const record: OutcomeRecord = {
       outcome: { kind: 'failed', error: failure, ...context },
       occurred_at: o.now().toISOString(),
@@ -201,6 +205,25 @@ async function send(
     await guard.releaseSending();
     return notKept(record);
   }
+}
+
+/**
+ * A 400 that may mean "nothing to upgrade" (lib/upgrade/error-codes.ts): the version read tells. At or
+ * past the target the outcome is Skipped; below it (or unreadable) undefined, and the refusal stands.
+ */
+async function alreadyThere(
+  o: UpgradeStepOptions,
+  request: UpgradeRequest,
+  context: Context,
+  failure: OutcomeError,
+  signal: AbortSignal | undefined,
+): Promise<OutcomeRecord | undefined> {
+  const read = await readVersions(o, request, signal);
+  if ('unread' in read) return undefined;
+  const { versions } = read;
+  if (compareVersions(versions.current_version, context.resolved.target_version) < 0) return undefined;
+  const reason = `TaurusDB answered ${failure.error_code} (${failure.error_msg}), and the version read finds the proxy at ${versions.current_version}: nothing to upgrade`;
+  return decided(o, { kind: 'skipped', reason, versions, resolved: context.resolved });
 }
 
 type Why = { reason: string; error?: OutcomeError; versions?: ProxyVersions; resolved?: ResolvedVersions };

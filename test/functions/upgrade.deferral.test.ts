@@ -286,3 +286,50 @@ describe('several proxies of one instance in one delivery', () => {
     expect(world.scheduler?.createRequests()).toBe(2);
   });
 });
+
+describe('"already latest" however TaurusDB says it', () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await startWorld({ idempotency: true });
+  });
+  afterAll(() => world.close());
+
+  const at = (current: string) => ({
+    body: { current_version: current, latest_version: '2.24.03.000', can_upgrade: current !== '2.24.03.000' },
+  });
+
+  for (const refusal of [replies.alreadyLatest(), replies.error(400, 'DBS.200001', 'Parameter error.')]) {
+    const code = (refusal.body as { error_code: string }).error_code;
+
+    it(`${code} with the proxy at the target by the version read: Skipped`, async () => {
+      const target = freshTarget();
+      // The first read (the decision) finds it below; by the refusal, the second finds it there.
+      world.taurusDb.scriptRead(at('2.23.12.000'), at('2.24.03.000'));
+      world.taurusDb.script(refusal);
+      const answer = await world.invokeHttp(signedHttpEvent(world, 'http-api-v2.json', target));
+
+      expect(answer.statusCode).toBe(200);
+      expect(answer.json.outcomes[0]).toMatchObject({
+        outcome: 'skipped',
+        reason: expect.stringMatching(
+          new RegExp(`^TaurusDB answered ${code} .*finds the proxy at 2\\.24\\.03\\.000`),
+        ),
+        versions: { current_version: '2.24.03.000' },
+      });
+    });
+
+    it(`${code} with the proxy still below the target: the refusal stands`, async () => {
+      const target = freshTarget();
+      world.taurusDb.scriptRead(at('2.23.12.000'), at('2.23.12.000'));
+      world.taurusDb.script(refusal);
+      const answer = await world.invokeHttp(signedHttpEvent(world, 'http-api-v2.json', target));
+
+      expect(answer.statusCode).toBe(400);
+      expect(answer.json.outcomes[0]).toMatchObject({
+        outcome: 'failed',
+        error: { status: 400, error_code: code },
+      });
+    });
+  }
+});
