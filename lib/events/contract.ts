@@ -70,6 +70,31 @@ const versionsDetailSchema = z
       'What the version read (GET .../taurusproxy/proxy-version) found before the upgrade; absent when the request said "preflight": false.',
   });
 
+const advisoryText = (description: string) =>
+  z
+    .string()
+    .nullable()
+    .meta({
+      description: `${description} Free text as TaurusDB gave it, cut to 1000 characters; null when absent.`,
+    });
+
+const advisoryDetailSchema = z
+  .strictObject({
+    level: z.int().nullable().meta({ description: 'Risk level; 1 is a first-level risk. Null when absent.' }),
+    suggest: advisoryText('Why Huawei recommends the upgrade.'),
+    influence: advisoryText('What the upgrade affects.'),
+    guidance: advisoryText('Upgrade guidance.'),
+    service_impact_duration: advisoryText('How long the service is affected.'),
+    upgrade_duration: advisoryText(
+      "How long the upgrade takes; when it reads as minutes or an ISO 8601 duration it sizes the tracker's first re-check.",
+    ),
+  })
+  .optional()
+  .meta({
+    description:
+      "Huawei's upgrade advisory: the `risk` of the proxy-version answer (GET .../taurusproxy/proxy-version); absent when TaurusDB gave none.",
+  });
+
 const resolvedDetailSchema = z
   .strictObject({
     source_version: versionText('The source_version of the upgrade call.'),
@@ -117,6 +142,7 @@ export const acceptedDetailSchema = z
     resolved: resolvedDetailSchema,
     versions: versionsDetailSchema.optional(),
     result: resultDetail(z.literal('ACCEPT').meta({ description: 'Always ACCEPT.' })),
+    advisory: advisoryDetailSchema,
     trigger: triggerDetailSchema,
     occurred_at: resultOccurredAtSchema,
   })
@@ -199,6 +225,7 @@ export const skippedDetailSchema = z
       description:
         'Why no upgrade call was made, e.g. "proxy is already at 2.24.03.000" or "TaurusDB reports no upgrade available … (can_upgrade is false)".',
     }),
+    advisory: advisoryDetailSchema,
     trigger: triggerDetailSchema,
     occurred_at: resultOccurredAtSchema,
   })
@@ -223,6 +250,7 @@ export const plannedDetailSchema = z
       .meta({ description: 'Why it would skip or refuse; absent for upgrade.' }),
     resolved: resolvedDetailSchema,
     versions: versionsDetailSchema.optional(),
+    advisory: advisoryDetailSchema,
     trigger: triggerDetailSchema,
     occurred_at: resultOccurredAtSchema,
   })
@@ -292,6 +320,7 @@ export const deferredDetailSchema = z
         description:
           "The one-time EventBridge Scheduler schedule (in this stack's group) that delivers the attempt.",
       }),
+    advisory: advisoryDetailSchema,
     trigger: triggerDetailSchema,
     occurred_at: resultOccurredAtSchema,
   })

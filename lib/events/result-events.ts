@@ -103,13 +103,14 @@ function draftsOf(input: ResultEventInput): Draft[] {
     resolved: requireResolved(resolved),
   };
   const versions = outcome.versions === undefined ? {} : { versions: outcome.versions };
+  const advisory = outcome.advisory === undefined ? {} : { advisory: outcome.advisory };
   switch (outcome.kind) {
     case 'skipped':
       if (outcome.versions === undefined) throw new TypeError('a skipped outcome carries the versions read');
       return [
         {
           detailType: DETAIL_TYPES.skipped,
-          detail: { ...proxy, versions: outcome.versions, reason: outcome.reason },
+          detail: { ...proxy, versions: outcome.versions, reason: outcome.reason, ...advisory },
         },
       ];
     case 'planned': {
@@ -117,7 +118,7 @@ function draftsOf(input: ResultEventInput): Draft[] {
       return [
         {
           detailType: DETAIL_TYPES.planned,
-          detail: { ...proxy, would: outcome.would, ...reason, ...versions },
+          detail: { ...proxy, would: outcome.would, ...reason, ...versions, ...advisory },
         },
       ];
     }
@@ -133,7 +134,7 @@ function draftsOf(input: ResultEventInput): Draft[] {
       return [{ detailType: DETAIL_TYPES.unconfirmed, detail }];
     }
     case 'completed':
-      return outcome.items.map((item) => itemDraft(proxy, versions, item));
+      return outcome.items.map((item) => itemDraft(proxy, versions, advisory, item));
   }
 }
 
@@ -182,6 +183,7 @@ function deferredDraft(
       next_attempt_at: outcome.next_attempt_at,
       deadline: outcome.deadline,
       schedule_name: outcome.schedule_name,
+      ...(outcome.advisory === undefined ? {} : { advisory: outcome.advisory }),
       trigger: base.trigger,
       occurred_at: base.occurred_at,
     },
@@ -189,8 +191,9 @@ function deferredDraft(
 }
 
 function itemDraft(
-  proxy: Omit<AcceptedDetail, 'event_id' | 'result' | 'versions'>,
+  proxy: Omit<AcceptedDetail, 'event_id' | 'result' | 'versions' | 'advisory'>,
   versions: { versions?: ProxyVersions },
+  advisory: Pick<AcceptedDetail, 'advisory'>,
   item: UpdateResultItem,
 ): Draft {
   const result = {
@@ -202,7 +205,7 @@ function itemDraft(
   if (item.state === 'ACCEPT') {
     return {
       detailType: DETAIL_TYPES.accepted,
-      detail: { ...proxy, ...versions, result: { ...result, state: 'ACCEPT' } },
+      detail: { ...proxy, ...versions, ...advisory, result: { ...result, state: 'ACCEPT' } },
     };
   }
   return { detailType: DETAIL_TYPES.rejected, detail: { ...proxy, ...versions, result } };

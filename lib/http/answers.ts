@@ -139,6 +139,7 @@ function outcomeView(report: TargetReport) {
     ...(facts.deferred === undefined ? {} : { deferred: facts.deferred }),
     ...(facts.resolved === undefined ? {} : { resolved: facts.resolved }),
     ...(facts.versions === undefined ? {} : { versions: facts.versions }),
+    ...(facts.advisory === undefined ? {} : { advisory: facts.advisory }),
     ...(facts.update_result === undefined ? {} : { update_result: facts.update_result }),
     ...(facts.error === undefined ? {} : { error: facts.error }),
     event_ids: report.event_ids,

@@ -5,6 +5,9 @@
 
 export type Language = 'en-us' | 'zh-cn';
 
+/** The most characters of each advisory text kept: it travels in events and answers. */
+export const MAX_ADVISORY_TEXT = 1_000;
+
 export interface UpgradeCall {
   projectId: string;
   instanceId: string;
@@ -43,11 +46,26 @@ export interface ProxyRef {
   proxyId: string;
 }
 
-/** `GET .../proxy/{proxy_id}/taurusproxy/proxy-version`. */
+/**
+ * Huawei's upgrade advisory (`risk`, ProxyEngineRisk in huaweicloud-sdk-go-v3's gaussdb v3 model): why
+ * an upgrade is recommended. `level` 1 is a first-level risk; the rest is free text, each cut to
+ * MAX_ADVISORY_TEXT characters. Fields TaurusDB leaves out are null.
+ */
+export interface ProxyAdvisory {
+  level: number | null;
+  suggest: string | null;
+  influence: string | null;
+  guidance: string | null;
+  service_impact_duration: string | null;
+  upgrade_duration: string | null;
+}
+
+/** `GET .../proxy/{proxy_id}/taurusproxy/proxy-version`; `risk` only when TaurusDB gives one. */
 export interface ProxyVersion {
   current_version: string;
   latest_version: string;
   can_upgrade: boolean;
+  risk?: ProxyAdvisory | undefined;
 }
 
 /** One proxy of `GET .../instances/{instance_id}/proxies`: its id is `proxy.pool_id`. */

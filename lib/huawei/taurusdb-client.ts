@@ -48,6 +48,7 @@ export type {
   JobStatus,
   Language,
   ListedProxy,
+  ProxyAdvisory,
   ProxyRef,
   ProxyVersion,
   TaurusDbClient,

@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import type { TrackingQueue } from '../aws/tracking-queue.ts';
+import { MAX_DELAY_SECONDS, type TrackingQueue } from '../aws/tracking-queue.ts';
 import { AppError, ValidationError, type ValidationIssue } from '../errors.ts';
 import { TRACKING_DETAIL_TYPES } from '../events/detail-types.ts';
 import {
@@ -314,7 +314,12 @@ async function recheck(
   remainingMs: number,
   signal?: AbortSignal,
 ) {
-  const delaySeconds = recheckDelaySeconds(tracked.attempt, remainingMs, deps);
+  // The first re-check waits as long as Huawei's advisory says the upgrade takes, within SQS's 900 s.
+  const advised = tracked.attempt === 0 ? tracked.first_recheck_seconds : undefined;
+  const delaySeconds =
+    advised === undefined
+      ? recheckDelaySeconds(tracked.attempt, remainingMs, deps)
+      : Math.max(1, Math.min(advised, MAX_DELAY_SECONDS, Math.ceil(remainingMs / 1000)));
   const next = { ...tracked, attempt: tracked.attempt + 1 };
   const messageId = await deps.queue.schedule(next, delaySeconds, signal);
   deps.log.info('the upgrade is not over; checking again later', {

@@ -15,3 +15,16 @@ export const DURATION_RULE =
   'must be an ISO 8601 duration of days, hours, minutes and seconds such as PT2H or P1DT30M, from PT1M to P7D';
 export const MIN_BUSY_RETRY_MS = 60_000;
 export const MAX_BUSY_RETRY_MS = 7 * 24 * 3600_000;
+
+const MINUTES_PATTERN = /^\s*(\d{1,4})\s*(?:min|mins|minute|minutes)?\s*$/i;
+
+/**
+ * Huawei's advisory `upgrade_duration` is free text in every SDK: a number of minutes ("30",
+ * "30 minutes") or an ISO 8601 duration reads as milliseconds; anything else is undefined (ignored).
+ */
+export function parseUpgradeDuration(text: string | null | undefined): number | undefined {
+  if (text === null || text === undefined) return undefined;
+  const minutes = MINUTES_PATTERN.exec(text);
+  if (minutes) return Number(minutes[1]) * 60_000 || undefined;
+  return parseIsoDuration(text.trim()) || undefined;
+}

@@ -1,5 +1,5 @@
 import type { PlanVerdict } from '../events/detail-types.ts';
-import type { UpdateResultItem } from '../huawei/taurusdb-client.ts';
+import type { ProxyAdvisory, UpdateResultItem } from '../huawei/taurusdb-client.ts';
 import type { ProxyVersions, ResolvedVersions } from './versions.ts';
 
 /** Why a target failed: TaurusDB's status and code when it answered, or the function's own code. */
@@ -14,7 +14,12 @@ export interface OutcomeError {
  * the event builder publishes, and answers and logs describe. `versions` is set when the version read
  * ran, `resolved` once both versions of the upgrade were known.
  */
-export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersions } & (
+export type TargetOutcome = {
+  versions?: ProxyVersions;
+  resolved?: ResolvedVersions;
+  /** Huawei's advisory (`risk`) from the version read, when it gave one. */
+  advisory?: ProxyAdvisory;
+} & (
   | { kind: 'completed'; items: UpdateResultItem[] }
   | { kind: 'failed'; error: OutcomeError }
   | { kind: 'skipped'; reason: string }
@@ -121,6 +126,7 @@ export function outcomeFacts(outcome: TargetOutcome) {
     label: labelOf(outcome),
     versions: outcome.versions,
     resolved: outcome.resolved,
+    advisory: outcome.advisory,
     would: outcome.kind === 'planned' ? outcome.would : undefined,
     deferred:
       outcome.kind === 'deferred'

@@ -57,6 +57,7 @@ const PROXY_RULE = 'is required unless "all_proxies" is true';
 const ONE_PROXY_RULE = 'cannot be combined with proxy_id: name one proxy, or all of them';
 const LATEST_NEEDS_READ = `"${LATEST}" needs the version read; remove "preflight": false`;
 const SOURCE_NEEDS_READ = 'is required with "preflight": false: only the version read can fill it in';
+const ADVISED_NEEDS_READ = 'needs the version read, which carries the advisory; remove "preflight": false';
 // The version pattern, or the literal "latest": one pattern, so JSON Schema shows both and a caller
 // gets one message.
 const TARGET_PATTERN = new RegExp(`^(?:${LATEST}|${VERSION_PATTERN.source.slice(1, -1)})$`);
@@ -173,6 +174,9 @@ export const upgradeRequestSchema = z
       128,
       'Names this delivery for duplicate suppression (e.g. <aws.scheduler.execution-id>); a redelivery with the same id is not executed twice.',
     ).optional(),
+    only_if_advised: flag(
+      "true: upgrade only a proxy whose version read carries Huawei's upgrade advisory (risk); skip the others with a reason. Needs the version read.",
+    ),
     busy_retry_for: busyRetryFor.optional(),
     deferral: deferralSchema.optional(),
   })
@@ -305,6 +309,8 @@ function requestRuleIssues(
       issues.push({ path: [...at, 'source_version'], message: SOURCE_NEEDS_READ });
     if (target_version === LATEST)
       issues.push({ path: [...at, 'target_version'], message: LATEST_NEEDS_READ });
+    if (request.only_if_advised === true)
+      issues.push({ path: [...at, 'only_if_advised'], message: ADVISED_NEEDS_READ });
   }
   return issues;
 }

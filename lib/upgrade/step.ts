@@ -6,6 +6,7 @@ import { UpstreamError } from '../errors.ts';
 import { UNCONFIRMED_REASON } from '../events/detail-types.ts';
 import type {
   ListedProxy,
+  ProxyAdvisory,
   ProxyRef,
   ProxyVersion,
   UpgradeCall,
@@ -40,7 +41,7 @@ export interface UpgradeStepOptions {
   deferrals?: { scheduler: DeferralScheduler | undefined; settings: DeferralSettings } | undefined;
 }
 
-type Context = { versions?: ProxyVersions; resolved: ResolvedVersions };
+type Context = { versions?: ProxyVersions; resolved: ResolvedVersions; advisory?: ProxyAdvisory };
 
 /** The target the step runs for: the request and the trigger it came with. */
 export interface StepTarget {
@@ -66,7 +67,9 @@ const kept = (record: OutcomeRecord): StepOutcome => ({ record, store: true });
 const notKept = (record: OutcomeRecord): StepOutcome => ({ record, store: false });
 
 /** The versions read, or why the read failed: a GET changed nothing, so its failure is not kept. */
-type VersionRead = { versions: ProxyVersions } | { unread: OutcomeRecord<FailedOutcome> };
+type VersionRead =
+  | { versions: ProxyVersions; advisory?: ProxyAdvisory }
+  | { unread: OutcomeRecord<FailedOutcome> };
 
 async function readVersions(
   o: UpgradeStepOptions,
@@ -99,11 +102,16 @@ async function readVersions(
       }),
     };
   }
-  const { current_version, latest_version, can_upgrade } = found;
-  return { versions: { current_version, latest_version, can_upgrade } };
+  const { current_version, latest_version, can_upgrade, risk } = found;
+  return {
+    versions: { current_version, latest_version, can_upgrade },
+    ...(risk === undefined ? {} : { advisory: risk }),
+  };
 }
 
-type Decided = { decision: UpgradeDecision; versions: ProxyVersions | undefined } | { unread: OutcomeRecord };
+type Decided =
+  | { decision: UpgradeDecision; versions: ProxyVersions | undefined; advisory?: ProxyAdvisory }
+  | { unread: OutcomeRecord };
 
 async function decide(
   o: UpgradeStepOptions,
@@ -121,7 +129,14 @@ async function decide(
   }
   const read = await readVersions(o, request, signal);
   if ('unread' in read) return read;
-  return { decision: decideUpgrade(request, read.versions), versions: read.versions };
+  const { versions, advisory } = read;
+  const decision = decideUpgrade(request, versions);
+  const advised = { versions, ...(advisory === undefined ? {} : { advisory }) };
+  if (request.only_if_advised === true && decision.action === 'upgrade' && advisory === undefined) {
+    const reason = `TaurusDB gives no upgrade advisory (risk) for the proxy at ${versions.current_version}, and the request says only_if_advised`;
+    return { decision: { action: 'skip', resolved: decision.resolved, reason }, ...advised };
+  }
+  return { decision, ...advised };
 }
 
 async function runStep(
@@ -133,8 +148,12 @@ async function runStep(
   const { request } = target;
   const made = await decide(o, request, signal);
   if ('unread' in made) return notKept(made.unread);
-  const { decision, versions } = made;
-  const context: Context = { ...(versions === undefined ? {} : { versions }), resolved: decision.resolved };
+  const { decision, versions, advisory } = made;
+  const context: Context = {
+    ...(versions === undefined ? {} : { versions }),
+    resolved: decision.resolved,
+    ...(advisory === undefined ? {} : { advisory }),
+  };
   if (request.dry_run === true) {
     const reason = 'reason' in decision ? { reason: decision.reason } : {};
     return kept(decided(o, { kind: 'planned', would: decision.action, ...reason, ...context }));
@@ -223,10 +242,17 @@ async function alreadyThere(
   const { versions } = read;
   if (compareVersions(versions.current_version, context.resolved.target_version) < 0) return undefined;
   const reason = `TaurusDB answered ${failure.error_code} (${failure.error_msg}), and the version read finds the proxy at ${versions.current_version}: nothing to upgrade`;
-  return decided(o, { kind: 'skipped', reason, versions, resolved: context.resolved });
+  const advisory = context.advisory === undefined ? {} : { advisory: context.advisory };
+  return decided(o, { kind: 'skipped', reason, versions, resolved: context.resolved, ...advisory });
 }
 
-type Why = { reason: string; error?: OutcomeError; versions?: ProxyVersions; resolved?: ResolvedVersions };
+type Why = {
+  reason: string;
+  error?: OutcomeError;
+  versions?: ProxyVersions;
+  resolved?: ResolvedVersions;
+  advisory?: ProxyAdvisory;
+};
 
 /**
  * The target runs again later: a one-time schedule delivers the next attempt (lib/upgrade/deferral.ts)

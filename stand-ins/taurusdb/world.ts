@@ -45,6 +45,12 @@ export interface ProxyVersionState {
   current_version: string;
   latest_version: string;
   can_upgrade: boolean;
+  /**
+   * Huawei's upgrade advisory, answered as given (since December 2025 the version answer may carry
+   * it: ProxyEngineRisk in Huawei's SDK models: level, suggest, influence, guidance,
+   * service_impact_duration, upgrade_duration).
+   */
+  risk?: Record<string, unknown>;
 }
 
 /** A proxy as the world has it now. */
@@ -61,6 +67,7 @@ interface ProxyRecord extends ProxySnapshot {
   /** Set by `setProxyVersion`: the answer as given rather than derived from the state. */
   latestVersion?: string;
   canUpgrade?: boolean;
+  risk?: Record<string, unknown> | undefined;
 }
 
 export interface WorldOptions {
@@ -174,7 +181,8 @@ function versionAnswer(world: World, ids: string[]): TaurusDbReply {
   const canUpgrade =
     proxy.canUpgrade ??
     (compareVersions(proxy.version, latest) < 0 && !runningOn(world.jobs, proxy.instanceId, proxy.proxyId));
-  return { body: { current_version: proxy.version, latest_version: latest, can_upgrade: canUpgrade } };
+  const body = { current_version: proxy.version, latest_version: latest, can_upgrade: canUpgrade };
+  return { body: proxy.risk === undefined ? body : { ...body, risk: proxy.risk } };
 }
 
 function listAnswer(world: World, [projectId = '', instanceId = '']: string[], query: URLSearchParams) {
@@ -267,5 +275,6 @@ export function setProxyVersion(world: World, instanceId: string, proxyId: strin
     version: state.current_version,
     latestVersion: state.latest_version,
     canUpgrade: state.can_upgrade,
+    risk: state.risk,
   });
 }
