@@ -13,7 +13,7 @@ import httpOnly from '../lib/http/middleware/http-only.ts';
 import webhookSignature from '../lib/http/middleware/webhook-signature.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { logger, metrics } from '../lib/observability.ts';
-import { assertDeferralOrigin, parseUpgradeDelivery } from '../lib/upgrade/request.ts';
+import { assertDeferralOrigin, assertServedRegions, parseUpgradeDelivery } from '../lib/upgrade/request.ts';
 
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
@@ -28,6 +28,7 @@ export function createHandler(dependencies: Dependencies) {
       const delivery = recogniseTrigger(event);
       const parsed = parseUpgradeDelivery(delivery.payload);
       assertDeferralOrigin(delivery.kind, parsed);
+      assertServedRegions(parsed, dependencies.servesRegion);
       const { requests, batch } = parsed;
       dependencies.idempotency.registerLambdaContext(context);
       // Stop waiting for TaurusDB early enough to store and publish what came back before Lambda's

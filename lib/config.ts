@@ -1,6 +1,11 @@
 import * as z from 'zod';
 import { ConfigError } from './errors.ts';
-import { isKnownRegion, taurusDbEndpointFor } from './huawei/endpoints.ts';
+import {
+  isKnownRegion,
+  REGION_PLACEHOLDER,
+  type RegionalEndpoints,
+  taurusDbEndpointFor,
+} from './huawei/endpoints.ts';
 import { DURATION_RULE, MAX_BUSY_RETRY_MS, MIN_BUSY_RETRY_MS, parseIsoDuration } from './upgrade/duration.ts';
 
 const DEFAULT_IAM_ENDPOINT = 'https://iam.myhuaweicloud.com';
@@ -14,6 +19,35 @@ const optionalText = z
 const baseUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
   .transform((value) => value.replace(/\/+$/, ''));
+
+// A `{region}` placeholder is filled per request; the URL is checked with a region in its place.
+const endpointTemplate = z
+  .string()
+  .refine((text) => baseUrl.safeParse(text.replaceAll(REGION_PLACEHOLDER, 'eu-west-101')).success, {
+    error: 'must be an http(s) URL, optionally with a {region} placeholder',
+  })
+  .transform((value) => value.replace(/\/+$/, ''));
+
+const REGION_ID = /^[a-z0-9]+(?:-[a-z0-9]+){1,4}$/;
+
+const endpointMap = optionalText.pipe(
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of region id to endpoint URL' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z.record(z.string().regex(REGION_ID, 'keys must be Huawei region ids such as eu-west-101'), baseUrl, {
+        error: 'must be a JSON object of region id to endpoint URL',
+      }),
+    )
+    .optional(),
+);
 
 const positiveInt = (fallback: number, max: number) =>
   z.coerce
@@ -45,7 +79,8 @@ const arn = optionalText.pipe(
 
 const environmentSchema = z.object({
   HUAWEI_REGION: optionalText,
-  TAURUSDB_ENDPOINT: optionalText.pipe(baseUrl.optional()),
+  TAURUSDB_ENDPOINT: optionalText.pipe(endpointTemplate.optional()),
+  TAURUSDB_ENDPOINTS: endpointMap,
   HUAWEI_IAM_ENDPOINT: optionalText.pipe(baseUrl.optional()),
   HUAWEI_CREDENTIALS_SECRET_ID: z.string({ error: 'is required' }).trim().min(1, 'is required'),
   WEBHOOK_SECRET_ID: optionalText,
@@ -89,8 +124,13 @@ function deferralIssues(env: Record<string, string | undefined>): string[] {
 
 /** Checked on the raw environment so it is reported together with every other problem. */
 function regionIssues(env: Record<string, string | undefined>): string[] {
-  if (env.TAURUSDB_ENDPOINT?.trim()) return [];
   const region = env.HUAWEI_REGION?.trim();
+  if (env.TAURUSDB_ENDPOINT?.includes(REGION_PLACEHOLDER) && !region) {
+    return [
+      'HUAWEI_REGION is required when TAURUSDB_ENDPOINT has a {region} placeholder (it fills the default)',
+    ];
+  }
+  if (env.TAURUSDB_ENDPOINT?.trim()) return [];
   if (!region) return ['HUAWEI_REGION is required unless TAURUSDB_ENDPOINT is set'];
   if (!isKnownRegion(region))
     return [`HUAWEI_REGION unknown region "${region}"; set TAURUSDB_ENDPOINT to its TaurusDB endpoint`];
@@ -99,6 +139,8 @@ function regionIssues(env: Record<string, string | undefined>): string[] {
 
 export interface Config {
   taurusDbEndpoint: string;
+  /** Where each request's region is served (README.md "Regions"). */
+  taurusDbEndpoints: RegionalEndpoints;
   iamEndpoint: string;
   credentialsSecretId: string;
   webhookSecretId: string | undefined;
@@ -125,8 +167,10 @@ function parseConfig(env: Record<string, string | undefined>): {
 } {
   const parsed = environmentSchema.safeParse(env);
   const problems = [...issueTexts(parsed.error), ...regionIssues(env), ...deferralIssues(env)];
+  const template = parsed.data?.TAURUSDB_ENDPOINT;
+  const defaultRegion = parsed.data?.HUAWEI_REGION;
   const taurusDbEndpoint =
-    parsed.data?.TAURUSDB_ENDPOINT ?? taurusDbEndpointFor(parsed.data?.HUAWEI_REGION ?? '');
+    template?.replaceAll(REGION_PLACEHOLDER, defaultRegion ?? '') ?? taurusDbEndpointFor(defaultRegion ?? '');
   if (!parsed.success || taurusDbEndpoint === undefined || problems.length > 0) {
     return { config: undefined, problems };
   }
@@ -135,6 +179,12 @@ function parseConfig(env: Record<string, string | undefined>): {
     problems,
     config: {
       taurusDbEndpoint,
+      taurusDbEndpoints: {
+        defaultRegion,
+        defaultEndpoint: taurusDbEndpoint,
+        template: template?.includes(REGION_PLACEHOLDER) ? template : undefined,
+        byRegion: e.TAURUSDB_ENDPOINTS,
+      },
       iamEndpoint: e.HUAWEI_IAM_ENDPOINT ?? DEFAULT_IAM_ENDPOINT,
       credentialsSecretId: e.HUAWEI_CREDENTIALS_SECRET_ID,
       webhookSecretId: e.WEBHOOK_SECRET_ID,

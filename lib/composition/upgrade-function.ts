@@ -5,7 +5,7 @@ import { createSecretReader, type SecretReader } from '../aws/secrets.ts';
 import type { Config } from '../config.ts';
 import { createWebhookVerifier, type WebhookVerifier } from '../http/webhook-verifier.ts';
 import { createUpgradeService } from '../upgrade/service.ts';
-import { createPublisher, createTaurusDb } from './shared.ts';
+import { createPublisher, createTaurusDb, servesRegion } from './shared.ts';
 
 export interface Dependencies {
   webhookVerifier: WebhookVerifier;
@@ -13,6 +13,8 @@ export interface Dependencies {
   awsCalls: AwsCallSettings;
   idempotency: IdempotentRunner;
   upgrades: ReturnType<typeof createUpgradeService>;
+  /** Whether a request's region has a TaurusDB endpoint. */
+  servesRegion: (region: string) => boolean;
 }
 
 /**
@@ -34,6 +36,7 @@ export function createDependencies(
     webhookVerifier: createWebhookVerifier({ secretId: config.webhookSecretId, secrets }),
     awsCalls: config.awsCalls,
     idempotency,
+    servesRegion: servesRegion(config),
     upgrades: createUpgradeService({
       client: createTaurusDb(config, secrets),
       publisher: createPublisher(config),

@@ -35,6 +35,9 @@ const requestDetailSchema = z
   .strictObject({
     project_id: shape.project_id,
     instance_id: shape.instance_id,
+    region: shape.region.unwrap().optional().meta({
+      description: 'The Huawei region the request named; absent when it used the default (HUAWEI_REGION).',
+    }),
     proxy_id: shape.proxy_id.unwrap().meta({ description: 'Database proxy id.' }),
     all_proxies: z
       .literal(true)

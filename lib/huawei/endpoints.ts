@@ -58,3 +58,36 @@ export function taurusDbEndpointFor(region: string): string | undefined {
   const prefix = PREFIX_BY_REGION.get(region) ?? 'gaussdb';
   return `https://${prefix}.${region}.myhuaweicloud.com`;
 }
+
+/** The per-region endpoint settings (README.md "Regions"): where each request's region is served. */
+export interface RegionalEndpoints {
+  /** HUAWEI_REGION: a request without `region` (or naming this one) goes to `defaultEndpoint`. */
+  defaultRegion: string | undefined;
+  /** TAURUSDB_ENDPOINT, or the endpoint HUAWEI_REGION derives. */
+  defaultEndpoint: string;
+  /** TAURUSDB_ENDPOINT with a `{region}` placeholder, filled with each request's region. */
+  template?: string | undefined;
+  /** TAURUSDB_ENDPOINTS: an endpoint per region id, before any other rule. */
+  byRegion?: Readonly<Record<string, string>> | undefined;
+}
+
+export const REGION_PLACEHOLDER = '{region}';
+
+/**
+ * The base URL a region's requests go to, or undefined for a region nothing serves: the region's own
+ * entry, else the template, else the default for the default region (and for no region), else the
+ * endpoint the three-prefix rule derives for a known region.
+ */
+export function endpointForRegion(
+  endpoints: RegionalEndpoints,
+  region: string | undefined,
+): string | undefined {
+  if (region !== undefined && endpoints.byRegion !== undefined && Object.hasOwn(endpoints.byRegion, region)) {
+    return endpoints.byRegion[region];
+  }
+  if (region !== undefined && endpoints.template !== undefined) {
+    return endpoints.template.replaceAll(REGION_PLACEHOLDER, region);
+  }
+  if (region === undefined || region === endpoints.defaultRegion) return endpoints.defaultEndpoint;
+  return taurusDbEndpointFor(region);
+}

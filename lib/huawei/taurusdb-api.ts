@@ -15,6 +15,7 @@ export interface UpgradeCall {
   sourceVersion: string;
   targetVersion: string;
   language?: Language | undefined;
+  region?: string | undefined;
 }
 
 export interface UpdateResultItem {
@@ -44,6 +45,8 @@ export interface ProxyRef {
   projectId: string;
   instanceId: string;
   proxyId: string;
+  /** The Huawei region whose endpoint serves the call; the default region's when absent. */
+  region?: string | undefined;
 }
 
 /**
@@ -91,5 +94,10 @@ export interface TaurusDbClient {
   /** Every proxy of the instance, following `offset`/`limit` pages. */
   listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
   /** The job, or undefined while TaurusDB does not know it yet (a new job may take seconds to appear). */
-  getJob(projectId: string, jobId: string, signal?: AbortSignal): Promise<JobStatus | undefined>;
+  getJob(
+    projectId: string,
+    jobId: string,
+    signal?: AbortSignal,
+    region?: string,
+  ): Promise<JobStatus | undefined>;
 }

@@ -57,7 +57,12 @@ type LoggerLike = Pick<Logger, 'info' | 'warn'>;
 type MetricsLike = Pick<Metrics, 'addMetric'>;
 
 export interface JobReader {
-  getJob(projectId: string, jobId: string, signal?: AbortSignal): Promise<JobStatus | undefined>;
+  getJob(
+    projectId: string,
+    jobId: string,
+    signal?: AbortSignal,
+    region?: string,
+  ): Promise<JobStatus | undefined>;
 }
 
 export interface ProxyVersionReader {
@@ -233,7 +238,7 @@ async function checkWorkflow(deps: Deps, tracked: FollowedWorkflow, signal?: Abo
   const reading = await attemptRead(
     deps,
     tracked,
-    () => deps.jobs.getJob(projectId, tracked.workflow_id, signal),
+    () => deps.jobs.getJob(projectId, tracked.workflow_id, signal, tracked.request.region),
     signal,
   );
   const checkedAt = deps.now();
@@ -254,12 +259,17 @@ async function checkWorkflow(deps: Deps, tracked: FollowedWorkflow, signal?: Abo
 }
 
 async function checkVersion(deps: Deps, tracked: TrackedUpgrade, signal?: AbortSignal): Promise<Finding> {
-  const { project_id: projectId, instance_id: instanceId, proxy_id: proxyId } = tracked.request;
+  const { project_id: projectId, instance_id: instanceId, proxy_id: proxyId, region } = tracked.request;
   const reading = await attemptRead(
     deps,
     tracked,
     async () =>
-      usableVersions(await deps.proxyVersions.getProxyVersion({ projectId, instanceId, proxyId }, signal)),
+      usableVersions(
+        await deps.proxyVersions.getProxyVersion(
+          { projectId, instanceId, proxyId, ...(region === undefined ? {} : { region }) },
+          signal,
+        ),
+      ),
     signal,
   );
   const checkedAt = deps.now();

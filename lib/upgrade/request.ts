@@ -47,6 +47,9 @@ const MAX_ID_LENGTH = 64;
 const MAX_KEY_IN_PATH = 64;
 
 const ID_PATTERN = /^[A-Za-z0-9-]+$/;
+// Huawei region ids: lowercase letters and digits in dash-separated parts (cn-north-4, my-kualalumpur-1).
+const REGION_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+){1,4}$/;
+const REGION_RULE = 'must be a Huawei region id such as eu-west-101';
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the rule itself
 const PRINTABLE_PATTERN = /^[^\u0000-\u001f\u007f-\u009f]+$/;
 
@@ -148,6 +151,15 @@ const deferralSchema = z
 export const upgradeRequestSchema = z
   .strictObject({
     project_id: pathSegment('Huawei Cloud project id of the region (scopes the IAM token).'),
+    region: z
+      .string()
+      .max(MAX_ID_LENGTH, { error: REGION_RULE, abort: true })
+      .regex(REGION_PATTERN, { error: REGION_RULE })
+      .optional()
+      .meta({
+        description:
+          'Huawei region id of the instance (e.g. eu-west-101); its TaurusDB endpoint is derived per request. Default: HUAWEI_REGION. A region no endpoint serves is refused before any call.',
+      }),
     instance_id: pathSegment('TaurusDB instance id.'),
     proxy_id: pathSegment('Database proxy id; required unless all_proxies is true.').optional(),
     all_proxies: flag(
@@ -335,6 +347,7 @@ export type UpgradeRequest = z.infer<typeof upgradeRequestSchema>;
 export interface UpgradeTarget {
   project_id: string;
   instance_id: string;
+  region?: string;
   /** Absent only for an all_proxies request that did not get as far as a listed proxy. */
   proxy_id?: string;
   all_proxies?: true;
@@ -344,10 +357,11 @@ export interface UpgradeTarget {
 }
 
 export function targetOf(request: UpgradeRequest): UpgradeTarget {
-  const { project_id, instance_id, proxy_id, source_version, target_version } = request;
+  const { project_id, instance_id, region, proxy_id, source_version, target_version } = request;
   return {
     project_id,
     instance_id,
+    ...(region === undefined ? {} : { region }),
     ...(proxy_id === undefined ? {} : { proxy_id }),
     ...(request.all_proxies === true ? { all_proxies: true as const } : {}),
     ...(source_version === undefined ? {} : { source_version }),
@@ -391,6 +405,24 @@ export function assertDeferralOrigin(kind: TriggerKind, parsed: ParsedPayload): 
   const issues = parsed.requests.flatMap((request, index) =>
     request.deferral !== undefined && (kind !== 'schedule' || parsed.batch)
       ? [{ path: parsed.batch ? `upgrades[${index}].deferral` : 'deferral', message: DEFERRAL_RULE }]
+      : [],
+  );
+  if (issues.length > 0) throw new ValidationError(issues);
+}
+
+/**
+ * Every request's region must be one an endpoint serves (lib/huawei/endpoints.ts, with the
+ * configuration's overrides): refused before any call, naming the field, like every other refusal.
+ */
+export function assertServedRegions(parsed: ParsedPayload, served: (region: string) => boolean): void {
+  const issues = parsed.requests.flatMap((request, index) =>
+    request.region !== undefined && !served(request.region)
+      ? [
+          {
+            path: parsed.batch ? `upgrades[${index}].region` : 'region',
+            message: `is not a region TaurusDB is known in here (${request.region}); name a Huawei region, or add its endpoint to TAURUSDB_ENDPOINTS`,
+          },
+        ]
       : [],
   );
   if (issues.length > 0) throw new ValidationError(issues);

@@ -56,7 +56,12 @@ export interface StepTarget {
 
 export function proxyRef(request: UpgradeRequest): ProxyRef {
   if (request.proxy_id === undefined) throw new TypeError('a proxy call needs proxy_id');
-  return { projectId: request.project_id, instanceId: request.instance_id, proxyId: request.proxy_id };
+  return {
+    projectId: request.project_id,
+    instanceId: request.instance_id,
+    proxyId: request.proxy_id,
+    ...(request.region === undefined ? {} : { region: request.region }),
+  };
 }
 
 function decided<O extends TargetOutcome>(o: UpgradeStepOptions, outcome: O): OutcomeRecord<O> {

@@ -26,6 +26,12 @@ describe('loadConfig', () => {
     const config = loadConfig(minimal);
     expect(config).toEqual({
       taurusDbEndpoint: 'https://gaussdb-mysql.cn-east-5.myhuaweicloud.com',
+      taurusDbEndpoints: {
+        defaultRegion: 'cn-east-5',
+        defaultEndpoint: 'https://gaussdb-mysql.cn-east-5.myhuaweicloud.com',
+        template: undefined,
+        byRegion: undefined,
+      },
       iamEndpoint: 'https://iam.myhuaweicloud.com',
       credentialsSecretId: 'huawei/credentials',
       webhookSecretId: undefined,
@@ -39,6 +45,29 @@ describe('loadConfig', () => {
       deferral: undefined,
       busyRetry: { retryForMs: 7_200_000, firstDelayMs: 300_000, maxDelayMs: 1_800_000 },
     });
+  });
+
+  it('takes a {region} placeholder in TAURUSDB_ENDPOINT and an endpoint per region in TAURUSDB_ENDPOINTS', () => {
+    const config = loadConfig({
+      ...minimal,
+      TAURUSDB_ENDPOINT: 'http://127.0.0.1:9000/{region}/',
+      TAURUSDB_ENDPOINTS: '{"cn-east-3": "http://127.0.0.1:9001/"}',
+    });
+    expect(config.taurusDbEndpoint).toBe('http://127.0.0.1:9000/cn-east-5');
+    expect(config.taurusDbEndpoints).toStrictEqual({
+      defaultRegion: 'cn-east-5',
+      defaultEndpoint: 'http://127.0.0.1:9000/cn-east-5',
+      template: 'http://127.0.0.1:9000/{region}',
+      byRegion: { 'cn-east-3': 'http://127.0.0.1:9001' },
+    });
+    const message = configError({
+      ...minimal,
+      HUAWEI_REGION: undefined,
+      TAURUSDB_ENDPOINT: 'http://127.0.0.1:9000/{region}',
+      TAURUSDB_ENDPOINTS: '{"Not A Region": "ftp://x"}',
+    }).message;
+    expect(message).toContain('HUAWEI_REGION is required when TAURUSDB_ENDPOINT has a {region} placeholder');
+    expect(message).toContain('TAURUSDB_ENDPOINTS');
   });
 
   it('turns deferred attempts on with the group, the target and the role, and reads BUSY_RETRY_*', () => {
