@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { knownRegions } from '../lib/huawei/endpoints.ts';
 import type { ReceivedEntry } from '../stand-ins/eventbridge.ts';
 import { type IamStandIn, startIamStandIn } from '../stand-ins/iam.ts';
 import type { SentMessage } from '../stand-ins/sqs.ts';
@@ -229,6 +230,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       ...aws.env,
       TAURUSDB_ENDPOINT: taurusDb.url,
       HUAWEI_REGION: undefined,
+      // A request naming a region reaches the stand-in too: nothing leaves the machine.
+      TAURUSDB_ENDPOINTS: JSON.stringify(
+        Object.fromEntries(knownRegions().map((region) => [region, taurusDb.url])),
+      ),
       HUAWEI_IAM_ENDPOINT: iam.url,
       HUAWEI_CREDENTIALS_SECRET_ID: sandboxNames.credentialsSecretId,
       WEBHOOK_SECRET_ID: sandboxNames.webhookSecretId,

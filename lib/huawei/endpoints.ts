@@ -48,6 +48,11 @@ const GAUSSDB_REGIONS: ReadonlySet<string> = new Set([
   'eu-west-201',
 ]);
 
+/** Every region id TaurusDB is known in here (the sandbox aims them all at its stand-in). */
+export function knownRegions(): string[] {
+  return [...PREFIX_BY_REGION.keys(), ...GAUSSDB_REGIONS];
+}
+
 export function isKnownRegion(region: string): boolean {
   return PREFIX_BY_REGION.has(region) || GAUSSDB_REGIONS.has(region);
 }

@@ -11,7 +11,7 @@ import {
   buildVersionCompletedEvent,
   type TrackingEvent,
 } from '../events/tracking-events.ts';
-import type { JobStatus, ProxyRef } from '../huawei/taurusdb-client.ts';
+import type { ProxyRef, TaurusDbClient } from '../huawei/taurusdb-client.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from '../observability.ts';
 import { backoffCeilingMs } from '../retry.ts';
 import { compareVersions, isVersion, type ProxyVersions } from '../upgrade/versions.ts';
@@ -56,14 +56,7 @@ import type { FollowedWorkflow, TrackedUpgrade } from './message.ts';
 type LoggerLike = Pick<Logger, 'info' | 'warn'>;
 type MetricsLike = Pick<Metrics, 'addMetric'>;
 
-export interface JobReader {
-  getJob(
-    projectId: string,
-    jobId: string,
-    signal?: AbortSignal,
-    region?: string,
-  ): Promise<JobStatus | undefined>;
-}
+export type JobReader = Pick<TaurusDbClient, 'getJob'>;
 
 export interface ProxyVersionReader {
   getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersions>;

@@ -220,6 +220,18 @@ describe('a busy instance', () => {
     expect(scheduler().schedules()).toHaveLength(1);
   });
 
+  it('the deferred attempt sample (events/) runs as Scheduler input and names the first delivery', async () => {
+    const attempt = sample('scheduler-deferred-attempt.json');
+    const answer = (await world.invoke(attempt)) as { trigger: unknown; outcomes: Array<{ outcome: string }> };
+
+    expect(answer.outcomes.map((outcome) => outcome.outcome)).toStrictEqual(['accepted']);
+    expect(events('Proxy Upgrade Accepted')[0]?.Detail.trigger).toMatchObject({
+      kind: 'http',
+      id: attempt.deferral.trigger.id,
+      attempt: 2,
+    });
+  });
+
   it('a deferral object from a webhook is refused, naming the field, before any call', async () => {
     const target = freshTarget({
       deferral: { attempt: 2, deadline: '2026-12-02T03:00:00.000Z', trigger: { kind: 'http', id: 'x' } },
