@@ -193,7 +193,7 @@ export const failedDetailSchema = z
           .meta({ description: 'HTTP status TaurusDB answered; absent when no answer came back.' }),
         error_code: z.string().optional().meta({
           description:
-            "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE, JOB_FAILED (the upgrade's workflow failed after it was accepted), INSTANCE_BUSY (the instance stayed busy until busy_retry_for ended); absent when there was none.",
+            "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE, JOB_FAILED (the upgrade's workflow failed after it was accepted), INSTANCE_BUSY (the instance stayed busy until busy_retry_for ended), INSTANCE_UNAVAILABLE (a maintenance-window request found the instance FROZEN, FAILED, STORAGE FULL or without a window); absent when there was none.",
         }),
         error_msg: z.string().meta({
           description:
@@ -244,7 +244,7 @@ export const plannedDetailSchema = z
     request: requestDetailSchema,
     would: z.enum(PLAN_VERDICTS).meta({
       description:
-        'What the real run would do: upgrade (call TaurusDB with resolved), skip (a Skipped event) or refuse (a Failed VERSION_MISMATCH event).',
+        'What the real run would do: upgrade (call TaurusDB with resolved), skip (a Skipped event), refuse (a Failed event: VERSION_MISMATCH, INSTANCE_UNAVAILABLE) or defer (a Deferred event: outside the maintenance window, or the instance busy; the reason says until when).',
     }),
     reason: z
       .string()

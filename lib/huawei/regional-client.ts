@@ -27,6 +27,7 @@ export function createRegionalTaurusDbClient(
     upgradeProxyVersion: (call, signal) => of(call).upgradeProxyVersion(call, signal),
     getProxyVersion: (proxy, signal) => of(proxy).getProxyVersion(proxy, signal),
     listProxies: (instance, signal) => of(instance).listProxies(instance, signal),
+    getInstance: (instance, signal) => of(instance).getInstance(instance, signal),
     getJob: (projectId, jobId, signal, region) => client(region).getJob(projectId, jobId, signal, region),
   };
 }

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import {
+  type InstanceDetail,
   type JobStatus,
   type ListedProxy,
   MAX_ADVISORY_TEXT,
@@ -132,6 +133,10 @@ export const proxyPageAnswer: z.ZodType<ProxyPage> = z
     })),
     total: page.total_count ?? undefined,
   }));
+
+export const instanceAnswer: z.ZodType<InstanceDetail> = z
+  .object({ instance: z.object({ status: nullableText, maintenance_window: nullableText }) })
+  .transform((answer) => answer.instance);
 
 export const jobAnswer: z.ZodType<JobStatus> = z
   .object({

@@ -78,6 +78,13 @@ export interface ListedProxy {
   status: string | null;
 }
 
+/** `GET /v3/{project_id}/instances/{instance_id}` → `instance`: what a maintenance-window upgrade reads. */
+export interface InstanceDetail {
+  status: string | null;
+  /** UTC, e.g. "18:00-22:00"; may cross midnight. */
+  maintenance_window: string | null;
+}
+
 /** `GET /v3/{project_id}/jobs?id=` → `job`; status is Pending, Running, Completed or Failed. */
 export interface JobStatus {
   id: string;
@@ -93,6 +100,7 @@ export interface TaurusDbClient {
   getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersion>;
   /** Every proxy of the instance, following `offset`/`limit` pages. */
   listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
+  getInstance(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<InstanceDetail>;
   /** The job, or undefined while TaurusDB does not know it yet (a new job may take seconds to appear). */
   getJob(
     projectId: string,

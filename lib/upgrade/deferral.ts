@@ -72,19 +72,26 @@ export function planDeferral(
   trigger: TriggerInfo,
   settings: DeferralSettings,
   now: Date,
+  opensAt?: Date,
 ): DeferralPlan {
   const deferral = request.deferral;
   const retryForMs =
     request.busy_retry_for === undefined
       ? settings.retryForMs
       : (parseIsoDuration(request.busy_retry_for) ?? settings.retryForMs);
-  const deadline = deferral ? new Date(deferral.deadline) : new Date(now.getTime() + retryForMs);
   const attempt = (deferral?.attempt ?? 1) + 1;
   // Whole seconds, as Scheduler's at() takes them: the event names the time the schedule has.
-  const at = new Date(
-    Math.ceil((now.getTime() + backoffCeilingMs(attempt - 1, settings.backoff)) / 1000) * 1000,
-  );
-  if (at.getTime() > deadline.getTime()) return { defer: false, deadline };
+  const whole = (ms: number) => new Date(Math.ceil(ms / 1000) * 1000);
+  let deadline = deferral ? new Date(deferral.deadline) : new Date(now.getTime() + retryForMs);
+  let at: Date;
+  if (opensAt === undefined) {
+    at = whole(now.getTime() + backoffCeilingMs(attempt - 1, settings.backoff));
+    if (at.getTime() > deadline.getTime()) return { defer: false, deadline };
+  } else {
+    // Waiting for a maintenance window does not count against busy_retry_for: it starts afresh there.
+    at = whole(opensAt.getTime());
+    deadline = new Date(Math.max(deadline.getTime(), at.getTime() + retryForMs));
+  }
   const { deliveryId, scheduleName } = attemptIdentity(trigger, request, attempt);
   const { all_proxies: _listed, dry_run: _dry, ...rest } = request;
   const input: UpgradeRequest = {

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   inProgress: 'IN_PROGRESS',
   /** TaurusDB kept refusing because the instance was busy until busy_retry_for ran out. */
   instanceBusy: 'INSTANCE_BUSY',
+  /** A maintenance-window request found the instance FROZEN, FAILED, STORAGE FULL or without a window. */
+  instanceUnavailable: 'INSTANCE_UNAVAILABLE',
 } as const;
 
 export type OwnErrorKind = keyof typeof ERROR_CODES;
@@ -55,6 +57,8 @@ export const OWN_ERROR_STATUS: Record<OwnErrorKind, number> = {
   inProgress: 409,
   // The instance's state conflicts with the upgrade, as TaurusDB's own busy refusals (409) say.
   instanceBusy: 409,
+  // The instance's state refuses any upgrade until someone acts: a conflict, not a gateway failure.
+  instanceUnavailable: 409,
 };
 
 const KIND_OF_CODE: ReadonlyMap<string, OwnErrorKind> = new Map(

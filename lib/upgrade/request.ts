@@ -41,6 +41,7 @@ import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN
  */
 
 export const LANGUAGES = ['en-us', 'zh-cn'] as const;
+export const WINDOWS = ['now', 'maintenance'] as const;
 export const MAX_BATCH_SIZE = 50;
 export const MAX_REPORTED_ISSUES = 100;
 const MAX_ID_LENGTH = 64;
@@ -186,6 +187,13 @@ export const upgradeRequestSchema = z
       128,
       'Names this delivery for duplicate suppression (e.g. <aws.scheduler.execution-id>); a redelivery with the same id is not executed twice.',
     ).optional(),
+    window: z
+      .enum(WINDOWS, { error: `must be one of ${WINDOWS.join(', ')}` })
+      .optional()
+      .meta({
+        description:
+          '"now" (default): upgrade at once. "maintenance": read the instance (status, maintenance_window, UTC) and upgrade only inside its maintenance window; outside it the upgrade is deferred until the window opens.',
+      }),
     only_if_advised: flag(
       "true: upgrade only a proxy whose version read carries Huawei's upgrade advisory (risk); skip the others with a reason. Needs the version read.",
     ),

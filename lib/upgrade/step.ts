@@ -5,6 +5,7 @@ import type { SendingClaim } from '../aws/step-records.ts';
 import { UpstreamError } from '../errors.ts';
 import { UNCONFIRMED_REASON } from '../events/detail-types.ts';
 import type {
+  InstanceDetail,
   ListedProxy,
   ProxyAdvisory,
   ProxyRef,
@@ -26,11 +27,13 @@ import {
   type ResolvedVersions,
   type UpgradeDecision,
 } from './versions.ts';
+import { judgeInstance } from './window.ts';
 
 export interface UpgradeClient {
   upgradeProxyVersion(call: UpgradeCall, signal?: AbortSignal): Promise<UpgradeResponse>;
   getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersion>;
   listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
+  getInstance(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<InstanceDetail>;
 }
 
 export interface UpgradeStepOptions {
@@ -159,6 +162,10 @@ async function runStep(
     resolved: decision.resolved,
     ...(advisory === undefined ? {} : { advisory }),
   };
+  if (decision.action === 'upgrade') {
+    const gated = await windowGate(o, target, context, signal);
+    if (gated !== undefined) return gated;
+  }
   if (request.dry_run === true) {
     const reason = 'reason' in decision ? { reason: decision.reason } : {};
     return kept(decided(o, { kind: 'planned', would: decision.action, ...reason, ...context }));
@@ -251,12 +258,60 @@ async function alreadyThere(
   return decided(o, { kind: 'skipped', reason, versions, resolved: context.resolved, ...advisory });
 }
 
+/**
+ * `"window": "maintenance"` (README.md "Maintenance windows"): the instance detail decides whether the
+ * upgrade goes now (undefined), waits for the window or a busy instance (deferred; a dry run says
+ * "would defer"), or cannot go at all (INSTANCE_UNAVAILABLE). A failed read is not kept: it changed
+ * nothing, a redelivery reads again.
+ */
+async function windowGate(
+  o: UpgradeStepOptions,
+  target: StepTarget,
+  context: Context,
+  signal: AbortSignal | undefined,
+): Promise<StepOutcome | undefined> {
+  const { request } = target;
+  if (request.window !== 'maintenance') return undefined;
+  const { projectId, instanceId, region } = proxyRef(request);
+  let detail: InstanceDetail;
+  try {
+    detail = await o.client.getInstance({ projectId, instanceId, ...(region ? { region } : {}) }, signal);
+  } catch (error) {
+    const why = 'the instance could not be read for its maintenance window, so no upgrade was attempted: ';
+    const { error: failure } = failureOf(error, why);
+    return notKept(decided(o, { kind: 'failed', error: failure, ...context }));
+  }
+  const verdict = judgeInstance(request.instance_id, detail, o.now());
+  if (verdict.go) return undefined;
+  const dryRun = request.dry_run === true;
+  if (verdict.kind === 'unavailable') {
+    if (dryRun)
+      return kept(decided(o, { kind: 'planned', would: 'refuse', reason: verdict.reason, ...context }));
+    const error = { error_code: ERROR_CODES.instanceUnavailable, error_msg: verdict.reason };
+    return kept(decided(o, { kind: 'failed', error, ...context }));
+  }
+  const opensAt = verdict.kind === 'closed' ? verdict.opensAt : undefined;
+  if (dryRun) {
+    const until =
+      opensAt === undefined
+        ? 'would defer while the instance is busy'
+        : `would defer until ${opensAt.toISOString()}`;
+    return kept(
+      decided(o, { kind: 'planned', would: 'defer', reason: `${until}: ${verdict.reason}`, ...context }),
+    );
+  }
+  const at = opensAt === undefined ? {} : { opensAt };
+  return kept(await defer(o, target, { reason: verdict.reason, ...context, ...at }, signal));
+}
+
 type Why = {
   reason: string;
   error?: OutcomeError;
   versions?: ProxyVersions;
   resolved?: ResolvedVersions;
   advisory?: ProxyAdvisory;
+  /** A maintenance window's opening: the attempt runs then, and the busy deadline counts from there. */
+  opensAt?: Date;
 };
 
 /**
@@ -270,7 +325,7 @@ export async function defer(
   why: Why,
   signal: AbortSignal | undefined,
 ): Promise<OutcomeRecord> {
-  const { reason, error, ...context } = why;
+  const { reason, error, opensAt, ...context } = why;
   const deferrals = o.deferrals;
   // One clock reading: the deadline counts from the moment the outcome is dated.
   const now = o.now();
@@ -283,7 +338,7 @@ export async function defer(
   const plan =
     deferrals === undefined
       ? undefined
-      : planDeferral(target.request, target.trigger, deferrals.settings, now);
+      : planDeferral(target.request, target.trigger, deferrals.settings, now, opensAt);
   if (deferrals?.scheduler === undefined || plan === undefined || !plan.defer) {
     const cause =
       error === undefined ? '' : ` (${[error.error_code, error.error_msg].filter(Boolean).join(': ')})`;

@@ -31,6 +31,16 @@ import { compareVersions } from './versions.ts';
 export const DEFAULT_CURRENT_VERSION = '2.23.12.000';
 export const DEFAULT_LATEST_VERSION = '2.24.03.000';
 
+/** The part of `GET /v3/{project_id}/instances/{instance_id}` the function reads. */
+export interface InstanceState {
+  /** ACTIVE, BACKING UP, MODIFYING, REBOOTING, FROZEN, FAILED, STORAGE FULL, ... */
+  status: string;
+  /** UTC, "HH:MM-HH:MM", possibly crossing midnight. */
+  maintenance_window: string;
+}
+
+export const DEFAULT_INSTANCE: InstanceState = { status: 'ACTIVE', maintenance_window: '18:00-22:00' };
+
 export interface ProxySeed {
   projectId: string;
   instanceId: string;
@@ -105,6 +115,8 @@ export interface World {
   records: Map<string, ProxyRecord>;
   /** Proxy ids by instance, as its list shows them (a test may repeat one). */
   listings: Map<string, string[]>;
+  /** What instance detail answers per instance (default: ACTIVE, window 18:00-22:00). */
+  instances: Map<string, InstanceState>;
   jobs: Jobs;
 }
 
@@ -136,6 +148,7 @@ export function createWorld(options: WorldOptions): World {
     closed: options.proxies !== undefined,
     records,
     listings,
+    instances: new Map(),
     jobs,
   };
 }
@@ -211,6 +224,11 @@ export function readAnswer(world: World, route: Route): TaurusDbReply {
   settle(world.jobs);
   if (route.name === 'version') return versionAnswer(world, route.ids);
   if (route.name === 'proxies') return listAnswer(world, route.ids, route.query);
+  if (route.name === 'instance') {
+    const [, instanceId = ''] = route.ids;
+    const state = world.instances.get(instanceId) ?? DEFAULT_INSTANCE;
+    return { body: { instance: { id: instanceId, name: `instance-${instanceId.slice(0, 8)}`, ...state } } };
+  }
   return jobAnswer(world.jobs, route.ids[0] ?? '', route.query) ?? parameterError('id is required');
 }
 

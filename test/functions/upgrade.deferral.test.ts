@@ -222,7 +222,10 @@ describe('a busy instance', () => {
 
   it('the deferred attempt sample (events/) runs as Scheduler input and names the first delivery', async () => {
     const attempt = sample('scheduler-deferred-attempt.json');
-    const answer = (await world.invoke(attempt)) as { trigger: unknown; outcomes: Array<{ outcome: string }> };
+    const answer = (await world.invoke(attempt)) as {
+      trigger: unknown;
+      outcomes: Array<{ outcome: string }>;
+    };
 
     expect(answer.outcomes.map((outcome) => outcome.outcome)).toStrictEqual(['accepted']);
     expect(events('Proxy Upgrade Accepted')[0]?.Detail.trigger).toMatchObject({
