@@ -110,7 +110,8 @@ const environmentSchema = z.object({
   // Not checked for the arn: form: a template may pass a queue ARN only CloudFormation resolves.
   DEFERRAL_DEAD_LETTER_ARN: optionalText,
   BUSY_RETRY_FOR: isoDuration,
-  BUSY_RETRY_DELAY_SECONDS: positiveInt(300, 24 * 3600).pipe(z.number().min(60, 'must be at least 60')),
+  // Scheduler's at() has whole seconds; 10 s is for the sandbox, minutes are what an instance needs.
+  BUSY_RETRY_DELAY_SECONDS: positiveInt(300, 24 * 3600).pipe(z.number().min(10, 'must be at least 10')),
   BUSY_RETRY_MAX_DELAY_SECONDS: positiveInt(1_800, 24 * 3600),
 });
 

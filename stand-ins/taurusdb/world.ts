@@ -93,6 +93,12 @@ export interface WorldOptions {
   workflows?: WorkflowOptions;
   /** Epoch milliseconds; workflows are settled against it on every request. */
   now?: () => number;
+  /**
+   * With workflows on: until this time (epoch ms) every instance is busy with another operation, and
+   * upgrades get TaurusDB's busy refusal (409 DBS.201205, a backup in progress; `npm start` with
+   * SANDBOX_BUSY_FOR shows the deferral).
+   */
+  busyUntil?: number;
   newWorkflowId?: () => string;
 }
 
@@ -117,6 +123,8 @@ export interface World {
   listings: Map<string, string[]>;
   /** What instance detail answers per instance (default: ACTIVE, window 18:00-22:00). */
   instances: Map<string, InstanceState>;
+  busyUntil: number | undefined;
+  now: () => number;
   jobs: Jobs;
 }
 
@@ -149,6 +157,8 @@ export function createWorld(options: WorldOptions): World {
     records,
     listings,
     instances: new Map(),
+    busyUntil: options.busyUntil,
+    now: options.now ?? Date.now,
     jobs,
   };
 }
@@ -254,6 +264,7 @@ export function upgradeAnswer(world: World, ask: UpgradeAsk): TaurusDbReply | un
   const resolved = resolve(world, [ask.projectId, ask.instanceId, ask.proxyId], true);
   if ('refused' in resolved) return resolved.refused;
   const { proxy } = resolved;
+  if (world.busyUntil !== undefined && world.now() < world.busyUntil) return replies.busy();
   if (compareVersions(proxy.version, latestOf(world, proxy)) >= 0) return replies.alreadyLatest();
   const reason = rejection(world, proxy, ask.sourceVersion, ask.targetVersion);
   const workflow = startWorkflow(world.jobs, { ...ask, rejection: reason });

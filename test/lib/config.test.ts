@@ -98,12 +98,12 @@ describe('loadConfig', () => {
       DEFERRAL_SCHEDULE_GROUP: 'upgrader-deferred',
       DEFERRAL_ROLE_ARN: 'not-an-arn',
       BUSY_RETRY_FOR: '2 hours',
-      BUSY_RETRY_DELAY_SECONDS: '10',
+      BUSY_RETRY_DELAY_SECONDS: '9',
     }).message;
     expect(message).toContain('DEFERRAL_TARGET_ARN is required when DEFERRAL_SCHEDULE_GROUP is set');
     expect(message).toContain('DEFERRAL_ROLE_ARN must be an ARN (arn:aws:...)');
     expect(message).toContain('BUSY_RETRY_FOR must be an ISO 8601 duration');
-    expect(message).toContain('BUSY_RETRY_DELAY_SECONDS must be at least 60');
+    expect(message).toContain('BUSY_RETRY_DELAY_SECONDS must be at least 10');
   });
 
   it('lets TAURUSDB_ENDPOINT override the region, trailing slash removed', () => {
