@@ -145,6 +145,14 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
   } as const;
   const versions = { current_version: '2.23.12.000', latest_version: '2.24.03.000', can_upgrade: true };
   const resolved = { source_version: '2.23.12.000', target_version: '2.24.03.000' };
+  const advisory = {
+    level: 1,
+    suggest: 'Fixes a connection leak.',
+    influence: null,
+    guidance: null,
+    service_impact_duration: '10 seconds',
+    upgrade_duration: '15',
+  };
 
   it('accept every event detail the builder makes', async () => {
     const outcomes: TargetOutcome[] = [
@@ -195,7 +203,10 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
         schedule_name: 'proxy-upgrade-0123456789abcdef0123456789abcdef-2',
         versions,
         resolved,
+        advisory,
       },
+      { kind: 'skipped', reason: 'proxy is already at 2.24.03.000', versions, resolved, advisory },
+      { kind: 'planned', would: 'defer', reason: 'would defer until …', versions, resolved, advisory },
     ];
     const { source_version: _source, ...withoutSource } = request;
     const { proxy_id: _proxy, ...instance } = withoutSource;
@@ -240,7 +251,9 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
       'Proxy Upgrade Planned',
       'Proxy Upgrade Planned',
       'Proxy Upgrade Planned',
+      'Proxy Upgrade Planned',
       'Proxy Upgrade Rejected',
+      'Proxy Upgrade Skipped',
       'Proxy Upgrade Skipped',
       'Proxy Upgrade Unconfirmed',
       'Proxy Upgrade Unconfirmed',
