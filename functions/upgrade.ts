@@ -13,7 +13,7 @@ import errorResponse from '../lib/http/middleware/error-response.ts';
 import httpOnly from '../lib/http/middleware/http-only.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { logger, metrics } from '../lib/observability.ts';
-import { parseUpgradeDelivery } from '../lib/upgrade/request.ts';
+import { assertDeferralOrigin, assertServedRegions, parseUpgradeDelivery } from '../lib/upgrade/request.ts';
 
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
@@ -26,7 +26,10 @@ export function createHandler(dependencies: Dependencies) {
     .use(httpOnly(httpJsonBodyParser()))
     .handler(async (event: unknown, context: Context) => {
       const delivery = recogniseTrigger(event);
-      const { requests, batch } = parseUpgradeDelivery(delivery.payload);
+      const parsed = parseUpgradeDelivery(delivery.payload);
+      assertDeferralOrigin(delivery.kind, parsed);
+      assertServedRegions(parsed, dependencies.servesRegion);
+      const { requests, batch } = parsed;
       dependencies.idempotency.registerLambdaContext(context);
       // Stop waiting for TaurusDB early enough to store and publish what came back before Lambda's
       // own timeout (lib/aws/deadline-reserve.ts).

@@ -158,3 +158,13 @@ export class IdempotencyStoreError extends AppError {
 
 /** Results could not be published to EventBridge after retries; the invocation fails so the trigger retries. */
 export class PublishError extends AppError {}
+
+/**
+ * A deferred attempt could not be scheduled (EventBridge Scheduler refused or could not be reached).
+ * Nothing was sent upstream for that target (a busy refusal means nothing ran), and nothing is stored:
+ * the invocation fails so the sender's (or Lambda's) retry tries the target again.
+ */
+export class DeferralError extends AppError {
+  override readonly statusCode = 503;
+  override readonly expose = true;
+}

@@ -513,6 +513,46 @@ describe('serverless package with the default parameters', () => {
     });
   });
 
+  // Issue 14: deferred attempts of busy instances.
+  describe('deferred attempts', () => {
+    it('schedule in a group of this stack, invoking this function under UpgradeSchedulerRole, dead letters kept', () => {
+      const [, group] = onlyResourceOfType(template, 'AWS::Scheduler::ScheduleGroup');
+      const deferral = deployment.config.deferral;
+      expect(deferral?.groupName).toBe(group.Properties.Name);
+      expect(deferral?.targetArn).toBe(
+        `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${deployment.fn.Properties.FunctionName}`,
+      );
+      const role = template.Resources.UpgradeSchedulerRole;
+      expect(deferral?.roleArn).toBe(`arn:aws:iam::${ACCOUNT}:role/${role.Properties.RoleName}`);
+      expect(trustedServices(template, 'UpgradeSchedulerRole')).toEqual(['scheduler.amazonaws.com']);
+      queueIdOf(template, String(deferral?.deadLetterArn));
+      expect(deployment.config.busyRetry).toStrictEqual({
+        retryForMs: 7_200_000,
+        firstDelayMs: 300_000,
+        maxDelayMs: 1_800_000,
+      });
+    });
+
+    it('let the function create schedules in that group only, and pass that role only, to Scheduler only', () => {
+      const group = String(deployment.config.deferral?.groupName);
+      const creators = statementsAllowing(deployment.statements, 'scheduler:CreateSchedule');
+      expect(creators.map((statement) => [statement.Action, statement.Resource])).toEqual([
+        [['scheduler:CreateSchedule'], [`arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/${group}/*`]],
+      ]);
+      const passers = statementsAllowing(deployment.statements, 'iam:PassRole');
+      expect(passers).toHaveLength(1);
+      expect(passers[0]?.Resource).toEqual([deployment.config.deferral?.roleArn]);
+      expect(passers[0]?.Condition).toEqual({
+        StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+      });
+      expect(
+        deployment.statements.filter((statement) =>
+          statement.Action.some((action) => action.startsWith('scheduler:') || action.startsWith('iam:')),
+        ),
+      ).toEqual([...creators, ...passers]);
+    });
+  });
+
   it("keeps the function's logs for a set retention", () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup').map(([, group]) => group.Properties);
     const group = groups.find(

@@ -137,6 +137,8 @@ function statusFor(reports: TargetReport[]): number {
   const [only] = reports;
   if (reports.length !== 1 || only === undefined) return 200;
   if (only.request.all_proxies === true && only.request.proxy_id !== undefined) return 200;
+  // Deferred: taken on, and done later (README.md "Deferred upgrades").
+  if (only.outcome.kind === 'deferred') return 202;
   const failure = failureIn(only.outcome);
   return failure === undefined ? 200 : failureStatus(failure);
 }
@@ -148,8 +150,10 @@ function outcomeView(report: TargetReport) {
     outcome: facts.label,
     ...(facts.would === undefined ? {} : { would: facts.would }),
     ...(facts.reason === undefined ? {} : { reason: facts.reason }),
+    ...(facts.deferred === undefined ? {} : { deferred: facts.deferred }),
     ...(facts.resolved === undefined ? {} : { resolved: facts.resolved }),
     ...(facts.versions === undefined ? {} : { versions: facts.versions }),
+    ...(facts.advisory === undefined ? {} : { advisory: facts.advisory }),
     ...(facts.update_result === undefined ? {} : { update_result: facts.update_result }),
     ...(facts.error === undefined ? {} : { error: facts.error }),
     event_ids: report.event_ids,

@@ -16,6 +16,7 @@ const METRIC_NAMES: Record<OutcomeLabel, string> = {
   skipped: 'Skipped',
   planned: 'Planned',
   unconfirmed: 'Unconfirmed',
+  deferred: 'Deferred',
 };
 
 type Timing = Pick<OutcomeRecord, 'upstream_status' | 'duration_ms'>;

@@ -16,6 +16,13 @@ export interface TriggerInfo {
   sub?: string;
   change_id?: string;
   requested_by?: string;
+  /** Set on a deferred attempt (README.md "Deferred upgrades"): its number, the first one being 2. */
+  attempt?: number;
+  /**
+   * A deferred attempt's own delivery id, which duplicate suppression keys it on (each attempt is a
+   * step of its own; `id` stays the first delivery's, so events keep naming what asked).
+   */
+  attemptId?: string;
 }
 
 export interface InvocationInfo {
@@ -30,6 +37,17 @@ export function triggerFor(
   request: UpgradeRequest,
   invocation: InvocationInfo,
 ): TriggerInfo {
+  const { deferral } = request;
+  if (deferral !== undefined) {
+    // The first delivery's trigger (a JWT caller's claims included) travels in the deferral object.
+    const attemptId = request.delivery_id ?? delivery.id ?? invocation.requestId;
+    return {
+      ...deferral.trigger,
+      ...peopleOf(request, deferral.trigger),
+      attempt: deferral.attempt,
+      attemptId,
+    };
+  }
   // Scheduler input has no envelope: `delivery_id` (e.g. <aws.scheduler.execution-id>) names the
   // delivery, else the Lambda request id, which Lambda keeps across its own async retries.
   const id =
@@ -37,13 +55,24 @@ export function triggerFor(
       ? (request.delivery_id ?? invocation.requestId)
       : delivery.id;
   const { caller } = delivery;
-  // A caller that cannot sign is named by its token; the body's own requested_by, when given, says
-  // on whose behalf it calls and wins.
-  const requestedBy = request.requested_by ?? caller?.client_id ?? caller?.sub;
   return {
     kind: delivery.kind,
     id: id ?? invocation.requestId,
     ...(caller === undefined ? {} : { auth: 'jwt' as const, ...caller }),
+    ...peopleOf(request, caller),
+  };
+}
+
+/**
+ * The change and the person a request names. A caller that cannot sign is named by its token; the
+ * body's own requested_by, when given, says on whose behalf it calls and wins.
+ */
+function peopleOf(
+  request: UpgradeRequest,
+  caller?: { client_id?: string | undefined; sub?: string | undefined },
+): Pick<TriggerInfo, 'change_id' | 'requested_by'> {
+  const requestedBy = request.requested_by ?? caller?.client_id ?? caller?.sub;
+  return {
     ...(request.change_id === undefined ? {} : { change_id: request.change_id }),
     ...(requestedBy === undefined ? {} : { requested_by: requestedBy }),
   };

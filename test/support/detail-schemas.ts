@@ -15,6 +15,7 @@ export const SCHEMA_FILES: Record<DetailType, string> = {
   'Proxy Upgrade Skipped': 'proxy-upgrade-skipped.schema.json',
   'Proxy Upgrade Planned': 'proxy-upgrade-planned.schema.json',
   'Proxy Upgrade Unconfirmed': 'proxy-upgrade-unconfirmed.schema.json',
+  'Proxy Upgrade Deferred': 'proxy-upgrade-deferred.schema.json',
 };
 
 async function committedSchema(detailType: DetailType): Promise<JsonSchema> {
