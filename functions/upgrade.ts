@@ -8,12 +8,12 @@ import { upstreamSignal } from '../lib/aws/deadline-reserve.ts';
 import { createDependencies, type Dependencies } from '../lib/composition/upgrade-function.ts';
 import { loadConfig } from '../lib/config.ts';
 import { upgradeAnswer } from '../lib/http/answers.ts';
+import authentication from '../lib/http/middleware/authentication.ts';
 import errorResponse from '../lib/http/middleware/error-response.ts';
 import httpOnly from '../lib/http/middleware/http-only.ts';
-import webhookSignature from '../lib/http/middleware/webhook-signature.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { logger, metrics } from '../lib/observability.ts';
-import { parseUpgradeDelivery } from '../lib/upgrade/request.ts';
+import { assertDeferralOrigin, assertServedRegions, parseUpgradeDelivery } from '../lib/upgrade/request.ts';
 
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
@@ -22,11 +22,14 @@ export function createHandler(dependencies: Dependencies) {
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { throwOnEmptyMetrics: false }))
     .use(httpOnly(httpHeaderNormalizer()))
-    .use(httpOnly(webhookSignature({ verifier: dependencies.webhookVerifier })))
+    .use(httpOnly(authentication({ verifier: dependencies.webhookVerifier })))
     .use(httpOnly(httpJsonBodyParser()))
     .handler(async (event: unknown, context: Context) => {
       const delivery = recogniseTrigger(event);
-      const { requests, batch } = parseUpgradeDelivery(delivery.payload);
+      const parsed = parseUpgradeDelivery(delivery.payload);
+      assertDeferralOrigin(delivery.kind, parsed);
+      assertServedRegions(parsed, dependencies.servesRegion);
+      const { requests, batch } = parsed;
       dependencies.idempotency.registerLambdaContext(context);
       // Stop waiting for TaurusDB early enough to store and publish what came back before Lambda's
       // own timeout (lib/aws/deadline-reserve.ts).

@@ -1,6 +1,12 @@
 import * as z from 'zod';
 import { ConfigError } from './errors.ts';
-import { isKnownRegion, taurusDbEndpointFor } from './huawei/endpoints.ts';
+import {
+  isKnownRegion,
+  REGION_PLACEHOLDER,
+  type RegionalEndpoints,
+  taurusDbEndpointFor,
+} from './huawei/endpoints.ts';
+import { DURATION_RULE, MAX_BUSY_RETRY_MS, MIN_BUSY_RETRY_MS, parseIsoDuration } from './upgrade/duration.ts';
 
 const DEFAULT_IAM_ENDPOINT = 'https://iam.myhuaweicloud.com';
 
@@ -14,6 +20,35 @@ const baseUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
   .transform((value) => value.replace(/\/+$/, ''));
 
+// A `{region}` placeholder is filled per request; the URL is checked with a region in its place.
+const endpointTemplate = z
+  .string()
+  .refine((text) => baseUrl.safeParse(text.replaceAll(REGION_PLACEHOLDER, 'eu-west-101')).success, {
+    error: 'must be an http(s) URL, optionally with a {region} placeholder',
+  })
+  .transform((value) => value.replace(/\/+$/, ''));
+
+const REGION_ID = /^[a-z0-9]+(?:-[a-z0-9]+){1,4}$/;
+
+const endpointMap = optionalText.pipe(
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of region id to endpoint URL' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z.record(z.string().regex(REGION_ID, 'keys must be Huawei region ids such as eu-west-101'), baseUrl, {
+        error: 'must be a JSON object of region id to endpoint URL',
+      }),
+    )
+    .optional(),
+);
+
 const positiveInt = (fallback: number, max: number) =>
   z.coerce
     .number({ error: 'must be a number' })
@@ -22,9 +57,30 @@ const positiveInt = (fallback: number, max: number) =>
     .max(max, `must be at most ${max}`)
     .default(fallback);
 
+const isoDuration = z
+  .string()
+  .trim()
+  .default('PT2H')
+  .transform((text, ctx) => {
+    const ms = parseIsoDuration(text);
+    if (ms === undefined || ms < MIN_BUSY_RETRY_MS || ms > MAX_BUSY_RETRY_MS) {
+      ctx.addIssue({ code: 'custom', message: DURATION_RULE });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const arn = optionalText.pipe(
+  z
+    .string()
+    .regex(/^arn:aws[a-z-]*:[a-z0-9-]+:/, 'must be an ARN (arn:aws:...)')
+    .optional(),
+);
+
 const environmentSchema = z.object({
   HUAWEI_REGION: optionalText,
-  TAURUSDB_ENDPOINT: optionalText.pipe(baseUrl.optional()),
+  TAURUSDB_ENDPOINT: optionalText.pipe(endpointTemplate.optional()),
+  TAURUSDB_ENDPOINTS: endpointMap,
   HUAWEI_IAM_ENDPOINT: optionalText.pipe(baseUrl.optional()),
   HUAWEI_CREDENTIALS_SECRET_ID: z.string({ error: 'is required' }).trim().min(1, 'is required'),
   WEBHOOK_SECRET_ID: optionalText,
@@ -42,12 +98,40 @@ const environmentSchema = z.object({
   TAURUSDB_HEADERS_TIMEOUT_MS: positiveInt(10_000, 120_000),
   TAURUSDB_BODY_TIMEOUT_MS: positiveInt(10_000, 120_000),
   TAURUSDB_RETRY_BUDGET_MS: positiveInt(8_000, 120_000),
+  // Deferred attempts (README.md "Deferred upgrades").
+  DEFERRAL_SCHEDULE_GROUP: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[0-9a-zA-Z-_.]{1,64}$/, 'must be a schedule group name (1 to 64 of [0-9a-zA-Z-_.])')
+      .optional(),
+  ),
+  DEFERRAL_TARGET_ARN: arn,
+  DEFERRAL_ROLE_ARN: arn,
+  // Not checked for the arn: form: a template may pass a queue ARN only CloudFormation resolves.
+  DEFERRAL_DEAD_LETTER_ARN: optionalText,
+  BUSY_RETRY_FOR: isoDuration,
+  // Scheduler's at() has whole seconds; 10 s is for the sandbox, minutes are what an instance needs.
+  BUSY_RETRY_DELAY_SECONDS: positiveInt(300, 24 * 3600).pipe(z.number().min(10, 'must be at least 10')),
+  BUSY_RETRY_MAX_DELAY_SECONDS: positiveInt(1_800, 24 * 3600),
 });
+
+/** The three deferral variables go together: a group without its target or role is a half-made setting. */
+function deferralIssues(env: Record<string, string | undefined>): string[] {
+  if (!env.DEFERRAL_SCHEDULE_GROUP?.trim()) return [];
+  return (['DEFERRAL_TARGET_ARN', 'DEFERRAL_ROLE_ARN'] as const)
+    .filter((name) => !env[name]?.trim())
+    .map((name) => `${name} is required when DEFERRAL_SCHEDULE_GROUP is set`);
+}
 
 /** Checked on the raw environment so it is reported together with every other problem. */
 function regionIssues(env: Record<string, string | undefined>): string[] {
-  if (env.TAURUSDB_ENDPOINT?.trim()) return [];
   const region = env.HUAWEI_REGION?.trim();
+  if (env.TAURUSDB_ENDPOINT?.includes(REGION_PLACEHOLDER) && !region) {
+    return [
+      'HUAWEI_REGION is required when TAURUSDB_ENDPOINT has a {region} placeholder (it fills the default)',
+    ];
+  }
+  if (env.TAURUSDB_ENDPOINT?.trim()) return [];
   if (!region) return ['HUAWEI_REGION is required unless TAURUSDB_ENDPOINT is set'];
   if (!isKnownRegion(region))
     return [`HUAWEI_REGION unknown region "${region}"; set TAURUSDB_ENDPOINT to its TaurusDB endpoint`];
@@ -56,6 +140,8 @@ function regionIssues(env: Record<string, string | undefined>): string[] {
 
 export interface Config {
   taurusDbEndpoint: string;
+  /** Where each request's region is served (README.md "Regions"). */
+  taurusDbEndpoints: RegionalEndpoints;
   iamEndpoint: string;
   credentialsSecretId: string;
   webhookSecretId: string | undefined;
@@ -68,6 +154,11 @@ export interface Config {
   awsCalls: { requestTimeoutMs: number; maxAttempts: number };
   upgradeConcurrency: number;
   timeouts: { connectMs: number; headersMs: number; bodyMs: number; retryBudgetMs: number };
+  /** Where deferred attempts are scheduled; undefined: off, a busy instance fails the target at once. */
+  deferral:
+    | { groupName: string; targetArn: string; roleArn: string; deadLetterArn: string | undefined }
+    | undefined;
+  busyRetry: { retryForMs: number; firstDelayMs: number; maxDelayMs: number };
 }
 
 /** Every problem with the common variables, and the configuration when there is none. */
@@ -76,9 +167,11 @@ function parseConfig(env: Record<string, string | undefined>): {
   problems: string[];
 } {
   const parsed = environmentSchema.safeParse(env);
-  const problems = [...issueTexts(parsed.error), ...regionIssues(env)];
+  const problems = [...issueTexts(parsed.error), ...regionIssues(env), ...deferralIssues(env)];
+  const template = parsed.data?.TAURUSDB_ENDPOINT;
+  const defaultRegion = parsed.data?.HUAWEI_REGION;
   const taurusDbEndpoint =
-    parsed.data?.TAURUSDB_ENDPOINT ?? taurusDbEndpointFor(parsed.data?.HUAWEI_REGION ?? '');
+    template?.replaceAll(REGION_PLACEHOLDER, defaultRegion ?? '') ?? taurusDbEndpointFor(defaultRegion ?? '');
   if (!parsed.success || taurusDbEndpoint === undefined || problems.length > 0) {
     return { config: undefined, problems };
   }
@@ -87,6 +180,12 @@ function parseConfig(env: Record<string, string | undefined>): {
     problems,
     config: {
       taurusDbEndpoint,
+      taurusDbEndpoints: {
+        defaultRegion,
+        defaultEndpoint: taurusDbEndpoint,
+        template: template?.includes(REGION_PLACEHOLDER) ? template : undefined,
+        byRegion: e.TAURUSDB_ENDPOINTS,
+      },
       iamEndpoint: e.HUAWEI_IAM_ENDPOINT ?? DEFAULT_IAM_ENDPOINT,
       credentialsSecretId: e.HUAWEI_CREDENTIALS_SECRET_ID,
       webhookSecretId: e.WEBHOOK_SECRET_ID,
@@ -105,6 +204,20 @@ function parseConfig(env: Record<string, string | undefined>): {
         headersMs: e.TAURUSDB_HEADERS_TIMEOUT_MS,
         bodyMs: e.TAURUSDB_BODY_TIMEOUT_MS,
         retryBudgetMs: e.TAURUSDB_RETRY_BUDGET_MS,
+      },
+      deferral:
+        e.DEFERRAL_SCHEDULE_GROUP && e.DEFERRAL_TARGET_ARN && e.DEFERRAL_ROLE_ARN
+          ? {
+              groupName: e.DEFERRAL_SCHEDULE_GROUP,
+              targetArn: e.DEFERRAL_TARGET_ARN,
+              roleArn: e.DEFERRAL_ROLE_ARN,
+              deadLetterArn: e.DEFERRAL_DEAD_LETTER_ARN,
+            }
+          : undefined,
+      busyRetry: {
+        retryForMs: e.BUSY_RETRY_FOR,
+        firstDelayMs: e.BUSY_RETRY_DELAY_SECONDS * 1000,
+        maxDelayMs: Math.max(e.BUSY_RETRY_DELAY_SECONDS, e.BUSY_RETRY_MAX_DELAY_SECONDS) * 1000,
       },
     },
   };

@@ -48,16 +48,32 @@ export class UnknownEventError extends AppError {
 export class RouteError extends AppError {
   override readonly expose = true;
   override readonly statusCode: number;
+  /** For a 405: the methods the path does allow (the answer's `Allow` header). */
+  readonly allow: string | undefined;
 
-  constructor(statusCode: 404 | 405, message: string) {
+  constructor(statusCode: 404 | 405, message: string, allow?: string) {
     super(message);
     this.statusCode = statusCode;
+    this.allow = allow;
   }
 }
 
-/** Webhook signature missing, wrong or stale, or the signing key could not be read. */
-export class SignatureError extends AppError {
+/**
+ * The caller is not authorised: the webhook signature is missing, wrong or stale, or the signing key
+ * could not be read (SignatureError); or the route's JWT claims are missing or name no caller, or
+ * claims arrived on a route that is authorised by its signature.
+ */
+export class AuthorizationError extends AppError {
   override readonly statusCode = 401;
+  override readonly expose = true;
+}
+
+/** Webhook signature missing, wrong or stale, or the signing key could not be read. */
+export class SignatureError extends AuthorizationError {}
+
+/** A request header the route needs is missing or unusable (e.g. Idempotency-Key on the JWT route). */
+export class HeaderError extends AppError {
+  override readonly statusCode = 400;
   override readonly expose = true;
 }
 
@@ -142,3 +158,13 @@ export class IdempotencyStoreError extends AppError {
 
 /** Results could not be published to EventBridge after retries; the invocation fails so the trigger retries. */
 export class PublishError extends AppError {}
+
+/**
+ * A deferred attempt could not be scheduled (EventBridge Scheduler refused or could not be reached).
+ * Nothing was sent upstream for that target (a busy refusal means nothing ran), and nothing is stored:
+ * the invocation fails so the sender's (or Lambda's) retry tries the target again.
+ */
+export class DeferralError extends AppError {
+  override readonly statusCode = 503;
+  override readonly expose = true;
+}

@@ -2,12 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { knownRegions } from '../lib/huawei/endpoints.ts';
 import type { ReceivedEntry } from '../stand-ins/eventbridge.ts';
 import { type IamStandIn, startIamStandIn } from '../stand-ins/iam.ts';
+import { type StoredSchedule, startSchedulerStandIn } from '../stand-ins/scheduler.ts';
 import type { SentMessage } from '../stand-ins/sqs.ts';
 import { startTaurusDbStandIn, type TaurusDbExchange, type TaurusDbStandIn } from '../stand-ins/taurusdb.ts';
 import { type HttpAdapter, type LambdaHandler, startHttpAdapter } from './http-adapter.ts';
 import { type LocalAws, startLocalAws } from './local-aws.ts';
+import { createLocalScheduler, type UpgradeHandler } from './local-scheduler.ts';
 import { createLocalTracking, type LocalTracking, type TrackHandler } from './local-tracking.ts';
 import { SAMPLE_LATEST_VERSION, SAMPLE_PROXIES } from './sample-proxies.ts';
 import { DEFAULT_PORT, portFrom, UPGRADES_PATH, webhookKeyFrom } from './settings.ts';
@@ -45,6 +48,11 @@ export interface SandboxOptions {
   /** Every accepted workflow ends Failed with this reason instead of Completed. */
   upgradeFailReason?: string;
   /**
+   * For this long after the start every instance is busy (TaurusDB refuses with DBS.201205): the
+   * upgrade is deferred to a local EventBridge Scheduler, which fires it again into the handler.
+   */
+  busyForMs?: number;
+  /**
    * Run the tracker on every Accepted event, its re-checks through a local delay queue. Off by
    * default here, on for `npm start`. Its delays default to 2 s growing to 5 s and its maximum time
    * to 10 minutes; TRACKING_* in `env` override them.
@@ -79,7 +87,31 @@ export const sandboxNames = {
   iamDomain: 'sandbox-domain',
   iamUser: 'sandbox-operator',
   trackingQueue: 'taurusdb-proxy-upgrader-sandbox-tracking',
+  scheduleGroup: 'taurusdb-proxy-upgrader-sandbox-deferred',
 };
+
+/** Deferred attempts on a sandbox's scale: 10 s, then 20 s, for an hour. */
+const SANDBOX_DEFERRAL_ENV = {
+  BUSY_RETRY_DELAY_SECONDS: '10',
+  BUSY_RETRY_MAX_DELAY_SECONDS: '20',
+  BUSY_RETRY_FOR: 'PT1H',
+  DEFERRAL_TARGET_ARN:
+    'arn:aws:lambda:eu-west-1:000000000000:function:taurusdb-proxy-upgrader-sandbox-upgrade',
+  DEFERRAL_ROLE_ARN: 'arn:aws:iam::000000000000:role/taurusdb-proxy-upgrader-sandbox-scheduler',
+};
+
+/** A schedule as the console shows it. */
+function scheduleLine(key: 'scheduled' | 'fired', schedule: StoredSchedule) {
+  const input = schedule.input as { proxy_id?: unknown; deferral?: { attempt?: unknown } } | undefined;
+  return {
+    [key]: {
+      name: schedule.name,
+      at: new Date(schedule.at).toISOString(),
+      proxy_id: input?.proxy_id,
+      attempt: input?.deferral?.attempt,
+    },
+  };
+}
 
 /** Tracking on a sandbox's scale: checks seconds apart, giving up after ten minutes. */
 const SANDBOX_TRACKING_ENV = {
@@ -184,6 +216,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ),
       proxies: SAMPLE_PROXIES,
       latestVersion: SAMPLE_LATEST_VERSION,
+      ...(options.busyForMs ? { busyUntil: Date.now() + options.busyForMs } : {}),
       workflows: {
         durationMs: options.upgradeDurationMs ?? 0,
         ...(options.upgradeFailReason === undefined ? {} : { failReason: options.upgradeFailReason }),
@@ -224,11 +257,24 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         : {}),
     });
     cleanups.push(() => aws.close());
+    const scheduler = await startSchedulerStandIn({
+      groups: [sandboxNames.scheduleGroup],
+      region: sandboxNames.region,
+      onCreated: (schedule) => line(out, scheduleLine('scheduled', schedule)),
+    });
+    cleanups.push(() => scheduler.close());
 
     const restoreEnv = applyEnv({
       ...aws.env,
+      ...SANDBOX_DEFERRAL_ENV,
+      AWS_ENDPOINT_URL_SCHEDULER: scheduler.url,
+      DEFERRAL_SCHEDULE_GROUP: sandboxNames.scheduleGroup,
       TAURUSDB_ENDPOINT: taurusDb.url,
       HUAWEI_REGION: undefined,
+      // A request naming a region reaches the stand-in too: nothing leaves the machine.
+      TAURUSDB_ENDPOINTS: JSON.stringify(
+        Object.fromEntries(knownRegions().map((region) => [region, taurusDb.url])),
+      ),
       HUAWEI_IAM_ENDPOINT: iam.url,
       HUAWEI_CREDENTIALS_SECRET_ID: sandboxNames.credentialsSecretId,
       WEBHOOK_SECRET_ID: sandboxNames.webhookSecretId,
@@ -241,6 +287,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     cleanups.push(restoreEnv);
 
     const { handler } = (await import('../functions/upgrade.ts')) as { handler: LambdaHandler };
+    // EventBridge Scheduler's side: due schedules fire into the handler, as its Lambda target would.
+    const localScheduler = createLocalScheduler({
+      scheduler,
+      // The same handler, given the Scheduler input as its event (functions/upgrade.ts takes any).
+      handler: handler as unknown as UpgradeHandler,
+      region: sandboxNames.region,
+      onFired: (schedule) => line(out, scheduleLine('fired', schedule)),
+      log: (text) => log.write(text),
+    });
+    cleanups.push(() => localScheduler.close());
     const sqs = aws.sqs;
     if (options.tracking && sqs) {
       const track = (await import('../functions/track.ts')) as { handler: TrackHandler };
@@ -326,6 +382,8 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options
     sqs && options.tracking
       ? `  SQS             ${sqs.url}   queue ${sandboxNames.trackingQueue} (the tracker's re-checks)`
       : '  Tracking        off',
+    `  Scheduler       group ${sandboxNames.scheduleGroup}: deferred attempts of busy instances fire into the handler` +
+      (options.busyForMs ? ` (every instance busy for the first ${options.busyForMs / 1000} s)` : ''),
     ...(options.tracking
       ? [
           '',
@@ -342,9 +400,10 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options
     `Webhooks are signed with the sandbox-only key in ${settingsFile}; SANDBOX_WEBHOOK_KEY overrides it on both sides.`,
     '',
     'Settings: PORT, SANDBOX_CREDENTIALS=password|token, SANDBOX_UPGRADE_SECONDS, SANDBOX_UPGRADE_FAIL_REASON,',
+    'SANDBOX_BUSY_FOR (seconds every instance is busy: deferred, then upgraded),',
     'SANDBOX_WEBHOOK_KEY, TRACKING_INITIAL_DELAY_SECONDS, TRACKING_MAX_DELAY_SECONDS, TRACKING_MAX_SECONDS.',
     'stdout: {"published":{...}} per event published, {"taurusdb":{...}} per TaurusDB call,',
-    '{"queued":{...}} per re-check the tracker queues,',
+    '{"queued":{...}} per re-check the tracker queues, {"scheduled"/"fired":{...}} per deferred attempt,',
     'and the handlers\' Powertools logs (JSON with "level"). Ctrl+C stops; restart for fresh versions.',
     '',
     '',
@@ -374,6 +433,12 @@ export function sandboxOptionsFromEnv(env: Record<string, string | undefined>): 
   }
   const failReason = env.SANDBOX_UPGRADE_FAIL_REASON?.trim();
   if (failReason) options.upgradeFailReason = failReason;
+  const busy = env.SANDBOX_BUSY_FOR?.trim();
+  if (busy) {
+    if (!/^[0-9]{1,5}$/.test(busy))
+      throw new Error('SANDBOX_BUSY_FOR must be a whole number of seconds from 0 to 99999');
+    options.busyForMs = Number(busy) * 1000;
+  }
   return options;
 }
 

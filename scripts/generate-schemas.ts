@@ -12,6 +12,7 @@ import * as z from 'zod';
 import {
   acceptedDetailSchema,
   completedDetailSchema,
+  deferredDetailSchema,
   failedDetailSchema,
   plannedDetailSchema,
   rejectedDetailSchema,
@@ -34,6 +35,7 @@ const documents: ReadonlyArray<{ name: string; schema: z.ZodType }> = [
   { name: 'proxy-upgrade-skipped', schema: skippedDetailSchema },
   { name: 'proxy-upgrade-planned', schema: plannedDetailSchema },
   { name: 'proxy-upgrade-unconfirmed', schema: unconfirmedDetailSchema },
+  { name: 'proxy-upgrade-deferred', schema: deferredDetailSchema },
   { name: 'proxy-upgrade-completed', schema: completedDetailSchema },
   { name: 'proxy-upgrade-tracking-timed-out', schema: timedOutDetailSchema },
 ];

@@ -15,6 +15,7 @@ import { replies, sendReply, type TaurusDbReply } from './taurusdb/replies.ts';
 import { readUpgrade } from './taurusdb/upgrade-request.ts';
 import {
   createWorld,
+  type InstanceState,
   type ProxySnapshot,
   type ProxyVersionState,
   proxiesOf,
@@ -30,7 +31,7 @@ export type { AkSkGateway, ReadRoute } from './taurusdb/gateway.ts';
 export type { JobState, JobStatus, Workflow, WorkflowOptions } from './taurusdb/jobs.ts';
 export { replies, SEED_ACCEPT_ITEM, SEED_REJECT_ITEM, type TaurusDbReply } from './taurusdb/replies.ts';
 export { closedPort, type ResettingServer, startResettingServer } from './taurusdb/tcp-faults.ts';
-export type { ProxySeed, ProxySnapshot, ProxyVersionState } from './taurusdb/world.ts';
+export type { InstanceState, ProxySeed, ProxySnapshot, ProxyVersionState } from './taurusdb/world.ts';
 
 /**
  * TaurusDB's v3 API on 127.0.0.1, behind a stand-in for Huawei's API gateway: one stand-in for the
@@ -99,6 +100,8 @@ export interface TaurusDbStandIn {
   job(workflowId: string): Workflow | undefined;
   /** What `GET .../taurusproxy/proxy-version` answers for a proxy (default: 2.23.12.000, latest 2.24.03.000). */
   setProxyVersion(instanceId: string, proxyId: string, version: ProxyVersionState): void;
+  /** What `GET /v3/{project_id}/instances/{instance_id}` answers (default ACTIVE, 18:00-22:00). */
+  setInstance(instanceId: string, state: InstanceState): void;
   /** The proxies `GET .../instances/{instance_id}/proxies` lists, paged by its offset and limit. */
   setProxies(instanceId: string, proxyIds: string[]): void;
   /**
@@ -185,6 +188,9 @@ function standIn(state: StandInState, server: LoopbackServer): TaurusDbStandIn {
     proxies: () => proxiesOf(world),
     job: (workflowId) => workflowOf(world.jobs, workflowId),
     setProxyVersion: (instanceId, proxyId, version) => setProxyVersion(world, instanceId, proxyId, version),
+    setInstance(instanceId, instance) {
+      world.instances.set(instanceId, instance);
+    },
     setProxies(instanceId, proxyIds) {
       world.listings.set(instanceId, [...proxyIds]);
     },

@@ -10,11 +10,13 @@ import {
   staleSchemaFiles,
   writeSchemaFiles,
 } from '../scripts/generate-schemas.ts';
+import { SCHEMA_FILES } from './support/detail-schemas.ts';
 import { type JsonSchema, schemaProblems } from './support/json-schema-check.ts';
 
 const expectedFiles = [
   'proxy-upgrade-accepted.schema.json',
   'proxy-upgrade-completed.schema.json',
+  'proxy-upgrade-deferred.schema.json',
   'proxy-upgrade-failed.schema.json',
   'proxy-upgrade-planned.schema.json',
   'proxy-upgrade-rejected.schema.json',
@@ -133,16 +135,16 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
     source_version: '2.23.12.000',
     target_version: '2.24.03.000',
   };
-  const fileFor = {
-    'Proxy Upgrade Accepted': 'proxy-upgrade-accepted.schema.json',
-    'Proxy Upgrade Rejected': 'proxy-upgrade-rejected.schema.json',
-    'Proxy Upgrade Failed': 'proxy-upgrade-failed.schema.json',
-    'Proxy Upgrade Skipped': 'proxy-upgrade-skipped.schema.json',
-    'Proxy Upgrade Planned': 'proxy-upgrade-planned.schema.json',
-    'Proxy Upgrade Unconfirmed': 'proxy-upgrade-unconfirmed.schema.json',
-  } as const;
   const versions = { current_version: '2.23.12.000', latest_version: '2.24.03.000', can_upgrade: true };
   const resolved = { source_version: '2.23.12.000', target_version: '2.24.03.000' };
+  const advisory = {
+    level: 1,
+    suggest: 'Fixes a connection leak.',
+    influence: null,
+    guidance: null,
+    service_impact_duration: '10 seconds',
+    upgrade_duration: '15',
+  };
 
   it('accept every event detail the builder makes', async () => {
     const outcomes: TargetOutcome[] = [
@@ -183,6 +185,20 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
         read_error: 'TaurusDB answered 503',
         resolved,
       },
+      {
+        kind: 'deferred',
+        reason: 'instance … is busy with another operation (DBS.201205); nothing ran',
+        error: { status: 409, error_code: 'DBS.201205', error_msg: 'backup in progress' },
+        attempt: 2,
+        next_attempt_at: '2026-11-27T10:05:00.000Z',
+        deadline: '2026-11-27T12:00:00.000Z',
+        schedule_name: 'proxy-upgrade-0123456789abcdef0123456789abcdef-2',
+        versions,
+        resolved,
+        advisory,
+      },
+      { kind: 'skipped', reason: 'proxy is already at 2.24.03.000', versions, resolved, advisory },
+      { kind: 'planned', would: 'defer', reason: 'would defer until …', versions, resolved, advisory },
     ];
     const { source_version: _source, ...withoutSource } = request;
     const { proxy_id: _proxy, ...instance } = withoutSource;
@@ -217,22 +233,25 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
     ];
     expect(events.map((event) => event.detailType).sort()).toStrictEqual([
       'Proxy Upgrade Accepted',
+      'Proxy Upgrade Deferred',
       'Proxy Upgrade Failed',
       'Proxy Upgrade Failed',
       'Proxy Upgrade Failed',
       'Proxy Upgrade Failed',
       'Proxy Upgrade Failed',
       'Proxy Upgrade Failed',
+      'Proxy Upgrade Planned',
       'Proxy Upgrade Planned',
       'Proxy Upgrade Planned',
       'Proxy Upgrade Planned',
       'Proxy Upgrade Rejected',
       'Proxy Upgrade Skipped',
+      'Proxy Upgrade Skipped',
       'Proxy Upgrade Unconfirmed',
       'Proxy Upgrade Unconfirmed',
     ]);
     for (const event of events) {
-      const schema = await committed(fileFor[event.detailType]);
+      const schema = await committed(SCHEMA_FILES[event.detailType]);
       expect(schemaProblems(schema, event.detail, schema), event.detailType).toStrictEqual([]);
     }
   });

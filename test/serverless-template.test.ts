@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIdempotentRunner } from '../lib/aws/idempotency.ts';
 import { loadConfig, loadTrackingConfig } from '../lib/config.ts';
 import { DETAIL_TYPES, TRACKING_DETAIL_TYPES } from '../lib/events/detail-types.ts';
+import { JWT_UPGRADE_ROUTE, UPGRADE_ROUTE } from '../lib/http/routes.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { parseUpgradePayload } from '../lib/upgrade/request.ts';
 import { type DynaliteStandIn, startDynalite } from '../stand-ins/dynamodb.ts';
@@ -43,6 +44,7 @@ function evaluate(template: Template, value: any): any {
   const arg = argument as any;
   switch (name) {
     case 'Ref':
+      if (arg === 'AWS::NoValue') return undefined;
       return PSEUDO_PARAMETERS[arg] ?? `<${arg}>`;
     case 'Fn::GetAtt':
       return `<${Array.isArray(arg) ? arg.join('.') : arg}>`;
@@ -54,6 +56,10 @@ function evaluate(template: Template, value: any): any {
       return evaluate(template, arg[1])[Number(arg[0])];
     case 'Fn::Equals':
       return evaluate(template, arg[0]) === evaluate(template, arg[1]);
+    case 'Fn::Not':
+      return !evaluate(template, arg[0]);
+    case 'Fn::And':
+      return arg.every((condition: any) => evaluate(template, condition) === true);
     case 'Fn::If':
       return evaluate(template, conditionHolds(template, arg[0]) ? arg[1] : arg[2]);
     case 'Fn::Sub': {
@@ -507,6 +513,46 @@ describe('serverless package with the default parameters', () => {
     });
   });
 
+  // Issue 14: deferred attempts of busy instances.
+  describe('deferred attempts', () => {
+    it('schedule in a group of this stack, invoking this function under UpgradeSchedulerRole, dead letters kept', () => {
+      const [, group] = onlyResourceOfType(template, 'AWS::Scheduler::ScheduleGroup');
+      const deferral = deployment.config.deferral;
+      expect(deferral?.groupName).toBe(group.Properties.Name);
+      expect(deferral?.targetArn).toBe(
+        `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${deployment.fn.Properties.FunctionName}`,
+      );
+      const role = template.Resources.UpgradeSchedulerRole;
+      expect(deferral?.roleArn).toBe(`arn:aws:iam::${ACCOUNT}:role/${role.Properties.RoleName}`);
+      expect(trustedServices(template, 'UpgradeSchedulerRole')).toEqual(['scheduler.amazonaws.com']);
+      queueIdOf(template, String(deferral?.deadLetterArn));
+      expect(deployment.config.busyRetry).toStrictEqual({
+        retryForMs: 7_200_000,
+        firstDelayMs: 300_000,
+        maxDelayMs: 1_800_000,
+      });
+    });
+
+    it('let the function create schedules in that group only, and pass that role only, to Scheduler only', () => {
+      const group = String(deployment.config.deferral?.groupName);
+      const creators = statementsAllowing(deployment.statements, 'scheduler:CreateSchedule');
+      expect(creators.map((statement) => [statement.Action, statement.Resource])).toEqual([
+        [['scheduler:CreateSchedule'], [`arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/${group}/*`]],
+      ]);
+      const passers = statementsAllowing(deployment.statements, 'iam:PassRole');
+      expect(passers).toHaveLength(1);
+      expect(passers[0]?.Resource).toEqual([deployment.config.deferral?.roleArn]);
+      expect(passers[0]?.Condition).toEqual({
+        StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+      });
+      expect(
+        deployment.statements.filter((statement) =>
+          statement.Action.some((action) => action.startsWith('scheduler:') || action.startsWith('iam:')),
+        ),
+      ).toEqual([...creators, ...passers]);
+    });
+  });
+
   it("keeps the function's logs for a set retention", () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup').map(([, group]) => group.Properties);
     const group = groups.find(
@@ -777,4 +823,63 @@ describe('serverless package for an existing bus and a secret given by ARN', () 
       `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${deployment.config.webhookSecretId}-??????`,
     ]);
   });
+});
+
+// The JWT route for callers that cannot sign (issue 15, README "Triggers").
+describe('the JWT route POST /upgrades/oauth', () => {
+  const ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example1';
+
+  /** The routes and authorizers a deploy would create: resources whose Condition holds. */
+  function deployed(template: Template, type: string): [string, any][] {
+    return resourcesOfType(template, type).filter(
+      ([, resource]) => resource.Condition === undefined || conditionHolds(template, resource.Condition),
+    );
+  }
+  const routeKeyOf = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
+
+  it('is not deployed without an issuer and an audience: only the signed route, no authorizer', async () => {
+    const { template } = await packageService('test');
+    const routes = deployed(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+    expect(routes.map((route) => route.RouteKey)).toEqual([routeKeyOf(UPGRADE_ROUTE)]);
+    expect(routes[0].AuthorizationType).toBeUndefined();
+    expect(deployed(template, 'AWS::ApiGatewayV2::Authorizer')).toEqual([]);
+  }, 180_000);
+
+  it("with both set: the route the function serves as its JWT route, behind API Gateway's JWT authorizer", async () => {
+    const { template } = await packageService('test', [
+      '--param',
+      `jwtIssuerUrl=${ISSUER}`,
+      '--param',
+      'jwtAudience=taurusdb-proxy-upgrader,change-management',
+      '--param',
+      'jwtScopes=taurusdb-proxy-upgrader/upgrade',
+    ]);
+    const routes = Object.fromEntries(
+      deployed(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => [
+        route.Properties.RouteKey,
+        route.Properties,
+      ]),
+    );
+    expect(Object.keys(routes).sort()).toEqual(
+      [routeKeyOf(UPGRADE_ROUTE), routeKeyOf(JWT_UPGRADE_ROUTE)].sort(),
+    );
+    expect(JWT_UPGRADE_ROUTE.auth).toBe('jwt');
+    const jwtRoute = routes[routeKeyOf(JWT_UPGRADE_ROUTE)];
+    // The same integration, so the same function, as the signed route; the signed route stays open.
+    expect(evaluate(template, jwtRoute.Target)).toBe(
+      evaluate(template, routes[routeKeyOf(UPGRADE_ROUTE)].Target),
+    );
+    expect(routes[routeKeyOf(UPGRADE_ROUTE)].AuthorizationType).toBeUndefined();
+
+    expect(jwtRoute.AuthorizationType).toBe('JWT');
+    expect(evaluate(template, jwtRoute.AuthorizationScopes)).toEqual(['taurusdb-proxy-upgrader/upgrade']);
+    const authorizerId = /^<(.+)>$/.exec(evaluate(template, jwtRoute.AuthorizerId))?.[1] ?? '';
+    const [[id, authorizer]] = deployed(template, 'AWS::ApiGatewayV2::Authorizer') as [[string, any]];
+    expect(id).toBe(authorizerId);
+    expect(evaluate(template, authorizer.Properties)).toMatchObject({
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: ISSUER, Audience: ['taurusdb-proxy-upgrader', 'change-management'] },
+    });
+  }, 180_000);
 });

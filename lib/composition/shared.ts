@@ -3,6 +3,8 @@ import { createEventPublisher } from '../aws/event-publisher.ts';
 import type { SecretReader } from '../aws/secrets.ts';
 import type { Config } from '../config.ts';
 import { createTokenAuthenticator } from '../huawei/auth/authenticator.ts';
+import { endpointForRegion } from '../huawei/endpoints.ts';
+import { createRegionalTaurusDbClient } from '../huawei/regional-client.ts';
 import { createTaurusDbClient } from '../huawei/taurusdb-client.ts';
 import { createConnectionPools } from '../huawei/transport.ts';
 
@@ -19,12 +21,16 @@ export function createTaurusDb(config: Config, secrets: SecretReader) {
     iamEndpoint: config.iamEndpoint,
     pools,
   });
-  return createTaurusDbClient({
-    endpoint: config.taurusDbEndpoint,
-    authenticator,
-    timeouts: config.timeouts,
-    pools,
-  });
+  // One client per region's endpoint, all on the same pools and tokens (README.md "Regions").
+  return createRegionalTaurusDbClient(
+    (region) => endpointForRegion(config.taurusDbEndpoints, region),
+    (endpoint) => createTaurusDbClient({ endpoint, authenticator, timeouts: config.timeouts, pools }),
+  );
+}
+
+/** Whether a request's region has an endpoint: the request parser's check (assertServedRegions). */
+export function servesRegion(config: Config): (region: string) => boolean {
+  return (region) => endpointForRegion(config.taurusDbEndpoints, region) !== undefined;
 }
 
 export function createPublisher(config: Config) {

@@ -1,10 +1,11 @@
 import type { AwsCallSettings } from '../aws/call-budget.ts';
 import { createIdempotentRunner, type IdempotentRunner } from '../aws/idempotency.ts';
+import { createDeferralScheduler } from '../aws/scheduler.ts';
 import { createSecretReader, type SecretReader } from '../aws/secrets.ts';
 import type { Config } from '../config.ts';
 import { createWebhookVerifier, type WebhookVerifier } from '../http/webhook-verifier.ts';
 import { createUpgradeService } from '../upgrade/service.ts';
-import { createPublisher, createTaurusDb } from './shared.ts';
+import { createPublisher, createTaurusDb, servesRegion } from './shared.ts';
 
 export interface Dependencies {
   webhookVerifier: WebhookVerifier;
@@ -12,6 +13,8 @@ export interface Dependencies {
   awsCalls: AwsCallSettings;
   idempotency: IdempotentRunner;
   upgrades: ReturnType<typeof createUpgradeService>;
+  /** Whether a request's region has a TaurusDB endpoint. */
+  servesRegion: (region: string) => boolean;
 }
 
 /**
@@ -33,11 +36,20 @@ export function createDependencies(
     webhookVerifier: createWebhookVerifier({ secretId: config.webhookSecretId, secrets }),
     awsCalls: config.awsCalls,
     idempotency,
+    servesRegion: servesRegion(config),
     upgrades: createUpgradeService({
       client: createTaurusDb(config, secrets),
       publisher: createPublisher(config),
       idempotency,
       concurrency: config.upgradeConcurrency,
+      scheduler:
+        config.deferral === undefined
+          ? undefined
+          : createDeferralScheduler({ ...config.deferral, awsCalls: config.awsCalls }),
+      deferralSettings: {
+        retryForMs: config.busyRetry.retryForMs,
+        backoff: { baseMs: config.busyRetry.firstDelayMs, capMs: config.busyRetry.maxDelayMs },
+      },
     }),
   };
 }

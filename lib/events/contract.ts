@@ -35,6 +35,9 @@ const requestDetailSchema = z
   .strictObject({
     project_id: shape.project_id,
     instance_id: shape.instance_id,
+    region: shape.region.unwrap().optional().meta({
+      description: 'The Huawei region the request named; absent when it used the default (HUAWEI_REGION).',
+    }),
     proxy_id: shape.proxy_id.unwrap().meta({ description: 'Database proxy id.' }),
     all_proxies: z
       .literal(true)
@@ -70,6 +73,31 @@ const versionsDetailSchema = z
       'What the version read (GET .../taurusproxy/proxy-version) found before the upgrade; absent when the request said "preflight": false.',
   });
 
+const advisoryText = (description: string) =>
+  z
+    .string()
+    .nullable()
+    .meta({
+      description: `${description} Free text as TaurusDB gave it, cut to 1000 characters; null when absent.`,
+    });
+
+const advisoryDetailSchema = z
+  .strictObject({
+    level: z.int().nullable().meta({ description: 'Risk level; 1 is a first-level risk. Null when absent.' }),
+    suggest: advisoryText('Why Huawei recommends the upgrade.'),
+    influence: advisoryText('What the upgrade affects.'),
+    guidance: advisoryText('Upgrade guidance.'),
+    service_impact_duration: advisoryText('How long the service is affected.'),
+    upgrade_duration: advisoryText(
+      "How long the upgrade takes; when it reads as minutes or an ISO 8601 duration it sizes the tracker's first re-check.",
+    ),
+  })
+  .optional()
+  .meta({
+    description:
+      "Huawei's upgrade advisory: the `risk` of the proxy-version answer (GET .../taurusproxy/proxy-version); absent when TaurusDB gave none.",
+  });
+
 const resolvedDetailSchema = z
   .strictObject({
     source_version: versionText('The source_version of the upgrade call.'),
@@ -80,15 +108,32 @@ const resolvedDetailSchema = z
       'The versions the upgrade call carried (or would carry): the request\'s own, "latest" replaced by latest_version and an omitted source by current_version.',
   });
 
+const jwtClaimText = (description: string) =>
+  z
+    .string()
+    .regex(/^[\x20-\x7e]{1,256}$/)
+    .optional()
+    .meta({ description });
+
 const triggerDetailSchema = z
   .strictObject({
     kind: z.enum(TRIGGER_KINDS).meta({ description: 'What started the function.' }),
     id: z.string().min(1).meta({
       description:
-        'Delivery id: webhook-id (http), EventBridge event id (event), delivery_id or Lambda request id (schedule).',
+        'Delivery id: webhook-id or svix-id (http), the Idempotency-Key header (http on the JWT route), EventBridge event id (event), delivery_id or Lambda request id (schedule).',
     }),
+    auth: z.literal('jwt').optional().meta({
+      description:
+        "Present when API Gateway's JWT authorizer let the caller in (POST /upgrades/oauth) instead of a webhook signature.",
+    }),
+    client_id: jwtClaimText("The token's client_id claim (JWT route), when it has one."),
+    sub: jwtClaimText("The token's sub claim (JWT route), when it has one."),
     change_id: shape.change_id,
     requested_by: shape.requested_by,
+    attempt: z.int().min(2).optional().meta({
+      description:
+        'Present on a deferred attempt (README.md "Deferred upgrades"): its number, 2 for the first; kind and id stay those of the delivery that first asked.',
+    }),
   })
   .meta({ description: 'The delivery that asked for the upgrade.' });
 
@@ -113,6 +158,7 @@ export const acceptedDetailSchema = z
     resolved: resolvedDetailSchema,
     versions: versionsDetailSchema.optional(),
     result: resultDetail(z.literal('ACCEPT').meta({ description: 'Always ACCEPT.' })),
+    advisory: advisoryDetailSchema,
     trigger: triggerDetailSchema,
     occurred_at: resultOccurredAtSchema,
   })
@@ -160,7 +206,7 @@ export const failedDetailSchema = z
           .meta({ description: 'HTTP status TaurusDB answered; absent when no answer came back.' }),
         error_code: z.string().optional().meta({
           description:
-            "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE, JOB_FAILED (the upgrade's workflow failed after it was accepted); absent when there was none.",
+            "TaurusDB error code such as DBS.05000008, or the function's own: VERSION_MISMATCH (the proxy is not at the source_version requested), NO_PROXIES (all_proxies on an instance that lists none), TOO_MANY_TARGETS, UNREADABLE_VERSION, AUTHENTICATION_FAILED, CREDENTIALS_UNAVAILABLE, JOB_FAILED (the upgrade's workflow failed after it was accepted), INSTANCE_BUSY (the instance stayed busy until busy_retry_for ended), INSTANCE_UNAVAILABLE (a maintenance-window request found the instance FROZEN, FAILED, STORAGE FULL or without a window); absent when there was none.",
         }),
         error_msg: z.string().meta({
           description:
@@ -195,6 +241,7 @@ export const skippedDetailSchema = z
       description:
         'Why no upgrade call was made, e.g. "proxy is already at 2.24.03.000" or "TaurusDB reports no upgrade available … (can_upgrade is false)".',
     }),
+    advisory: advisoryDetailSchema,
     trigger: triggerDetailSchema,
     occurred_at: resultOccurredAtSchema,
   })
@@ -210,7 +257,7 @@ export const plannedDetailSchema = z
     request: requestDetailSchema,
     would: z.enum(PLAN_VERDICTS).meta({
       description:
-        'What the real run would do: upgrade (call TaurusDB with resolved), skip (a Skipped event) or refuse (a Failed VERSION_MISMATCH event).',
+        'What the real run would do: upgrade (call TaurusDB with resolved), skip (a Skipped event), refuse (a Failed event: VERSION_MISMATCH, INSTANCE_UNAVAILABLE) or defer (a Deferred event: outside the maintenance window, or the instance busy; the reason says until when).',
     }),
     reason: z
       .string()
@@ -219,6 +266,7 @@ export const plannedDetailSchema = z
       .meta({ description: 'Why it would skip or refuse; absent for upgrade.' }),
     resolved: resolvedDetailSchema,
     versions: versionsDetailSchema.optional(),
+    advisory: advisoryDetailSchema,
     trigger: triggerDetailSchema,
     occurred_at: resultOccurredAtSchema,
   })
@@ -261,7 +309,45 @@ export const unconfirmedDetailSchema = z
       'A redelivery found that an earlier attempt of the same delivery and proxy may have sent the upgrade request (it crashed, timed out or could not record the answer). No second request is ever sent for that delivery; the tracker follows the proxy version to Proxy Upgrade Completed (workflow_id null) or Tracking Timed Out. A new delivery id is the deliberate way to try again.',
   });
 
+const errorDetailSchema = failedDetailSchema.shape.error;
+
+export const deferredDetailSchema = z
+  .strictObject({
+    event_id: resultEventIdSchema,
+    request: requestDetailSchema,
+    resolved: failedDetailSchema.shape.resolved,
+    versions: versionsDetailSchema.optional(),
+    reason: z.string().min(1).meta({
+      description:
+        'Why the upgrade waits and when it runs again, e.g. "instance … is busy with another operation (DBS.201205); nothing ran; attempt 2 runs at …".',
+    }),
+    error: errorDetailSchema.optional().meta({
+      description: "TaurusDB's busy refusal (status, error_code, error_msg); absent when nothing was called.",
+    }),
+    next_attempt: z.int().min(2).meta({ description: 'The number of the attempt that is scheduled.' }),
+    next_attempt_at: dateTimeSchema('When the scheduled attempt runs (EventBridge Scheduler at(), UTC).'),
+    deadline: dateTimeSchema(
+      'When busy_retry_for ends: an attempt still refused as busy after it ends the target as Failed INSTANCE_BUSY.',
+    ),
+    schedule_name: z
+      .string()
+      .regex(/^[0-9a-zA-Z-_.]{1,64}$/)
+      .meta({
+        description:
+          "The one-time EventBridge Scheduler schedule (in this stack's group) that delivers the attempt.",
+      }),
+    advisory: advisoryDetailSchema,
+    trigger: triggerDetailSchema,
+    occurred_at: resultOccurredAtSchema,
+  })
+  .meta({
+    title: 'Proxy Upgrade Deferred (event detail)',
+    description:
+      'Nothing was upgraded yet, and nothing ran: TaurusDB refused because the instance is busy with another operation. The upgrade runs again at next_attempt_at, as an ordinary Scheduler delivery of the same request, until deadline; then it ends in Proxy Upgrade Accepted (or another outcome) or Proxy Upgrade Failed with INSTANCE_BUSY.',
+  });
+
 export type AcceptedDetail = z.infer<typeof acceptedDetailSchema>;
+export type DeferredDetail = z.infer<typeof deferredDetailSchema>;
 export type RejectedDetail = z.infer<typeof rejectedDetailSchema>;
 export type FailedDetail = z.infer<typeof failedDetailSchema>;
 export type SkippedDetail = z.infer<typeof skippedDetailSchema>;
@@ -276,6 +362,7 @@ export const DETAIL_SCHEMAS = {
   [DETAIL_TYPES.skipped]: skippedDetailSchema,
   [DETAIL_TYPES.planned]: plannedDetailSchema,
   [DETAIL_TYPES.unconfirmed]: unconfirmedDetailSchema,
+  [DETAIL_TYPES.deferred]: deferredDetailSchema,
 } as const;
 
 // The tracker's events (tracking-events.ts builds them). They carry request, resolved and trigger over

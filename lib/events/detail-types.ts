@@ -12,11 +12,12 @@ export const DETAIL_TYPES = {
   skipped: 'Proxy Upgrade Skipped',
   planned: 'Proxy Upgrade Planned',
   unconfirmed: 'Proxy Upgrade Unconfirmed',
+  deferred: 'Proxy Upgrade Deferred',
 } as const;
 export type DetailType = (typeof DETAIL_TYPES)[keyof typeof DETAIL_TYPES];
 
 /** What a dry run found the real run would do. */
-export const PLAN_VERDICTS = ['upgrade', 'skip', 'refuse'] as const;
+export const PLAN_VERDICTS = ['upgrade', 'skip', 'refuse', 'defer'] as const;
 export type PlanVerdict = (typeof PLAN_VERDICTS)[number];
 
 export const UNCONFIRMED_REASON =

@@ -5,6 +5,7 @@ import type { TriggerInfo } from '../upgrade/trigger.ts';
 import { LATEST as LATEST_TARGET, type ProxyVersions, type ResolvedVersions } from '../upgrade/versions.ts';
 import type {
   AcceptedDetail,
+  DeferredDetail,
   FailedDetail,
   PlannedDetail,
   RejectedDetail,
@@ -42,7 +43,8 @@ export type ResultEvent =
   | { detailType: typeof DETAIL_TYPES.failed; detail: FailedDetail }
   | { detailType: typeof DETAIL_TYPES.skipped; detail: SkippedDetail }
   | { detailType: typeof DETAIL_TYPES.planned; detail: PlannedDetail }
-  | { detailType: typeof DETAIL_TYPES.unconfirmed; detail: UnconfirmedDetail };
+  | { detailType: typeof DETAIL_TYPES.unconfirmed; detail: UnconfirmedDetail }
+  | { detailType: typeof DETAIL_TYPES.deferred; detail: DeferredDetail };
 
 /** An event before its id: the id is computed from everything else (lib/events/event-id.ts). */
 type Draft = ResultEvent extends infer E
@@ -81,13 +83,18 @@ function draftsOf(input: ResultEventInput): Draft[] {
     trigger: {
       kind: trigger.kind,
       id: trigger.id,
+      ...(trigger.auth === undefined ? {} : { auth: trigger.auth }),
+      ...(trigger.client_id === undefined ? {} : { client_id: trigger.client_id }),
+      ...(trigger.sub === undefined ? {} : { sub: trigger.sub }),
       ...(trigger.change_id === undefined ? {} : { change_id: trigger.change_id }),
       ...(trigger.requested_by === undefined ? {} : { requested_by: trigger.requested_by }),
+      ...(trigger.attempt === undefined ? {} : { attempt: trigger.attempt }),
     },
     occurred_at: input.occurredAt.toISOString(),
   };
   const resolved = outcome.resolved ?? explicitVersions(request);
   if (outcome.kind === 'in_progress') return [];
+  if (outcome.kind === 'deferred') return [deferredDraft(base, resolved, outcome)];
   const failure = failureIn(outcome);
   if (failure !== undefined) return [failedDraft(base, resolved, outcome.versions, failure)];
   // failureIn answers every failed outcome; this line only tells TypeScript so.
@@ -99,13 +106,14 @@ function draftsOf(input: ResultEventInput): Draft[] {
     resolved: requireResolved(resolved),
   };
   const versions = outcome.versions === undefined ? {} : { versions: outcome.versions };
+  const advisory = outcome.advisory === undefined ? {} : { advisory: outcome.advisory };
   switch (outcome.kind) {
     case 'skipped':
       if (outcome.versions === undefined) throw new TypeError('a skipped outcome carries the versions read');
       return [
         {
           detailType: DETAIL_TYPES.skipped,
-          detail: { ...proxy, versions: outcome.versions, reason: outcome.reason },
+          detail: { ...proxy, versions: outcome.versions, reason: outcome.reason, ...advisory },
         },
       ];
     case 'planned': {
@@ -113,7 +121,7 @@ function draftsOf(input: ResultEventInput): Draft[] {
       return [
         {
           detailType: DETAIL_TYPES.planned,
-          detail: { ...proxy, would: outcome.would, ...reason, ...versions },
+          detail: { ...proxy, would: outcome.would, ...reason, ...versions, ...advisory },
         },
       ];
     }
@@ -129,7 +137,7 @@ function draftsOf(input: ResultEventInput): Draft[] {
       return [{ detailType: DETAIL_TYPES.unconfirmed, detail }];
     }
     case 'completed':
-      return outcome.items.map((item) => itemDraft(proxy, versions, item));
+      return outcome.items.map((item) => itemDraft(proxy, versions, advisory, item));
   }
 }
 
@@ -161,9 +169,34 @@ function failedDraft(
   };
 }
 
+function deferredDraft(
+  base: DraftBase,
+  resolved: ResolvedVersions | undefined,
+  outcome: Extract<TargetOutcome, { kind: 'deferred' }>,
+): Draft {
+  return {
+    detailType: DETAIL_TYPES.deferred,
+    detail: {
+      request: { ...base.request, proxy_id: requireProxy(base.request) },
+      ...(resolved === undefined ? {} : { resolved }),
+      ...(outcome.versions === undefined ? {} : { versions: outcome.versions }),
+      reason: outcome.reason,
+      ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      next_attempt: outcome.attempt,
+      next_attempt_at: outcome.next_attempt_at,
+      deadline: outcome.deadline,
+      schedule_name: outcome.schedule_name,
+      ...(outcome.advisory === undefined ? {} : { advisory: outcome.advisory }),
+      trigger: base.trigger,
+      occurred_at: base.occurred_at,
+    },
+  };
+}
+
 function itemDraft(
-  proxy: Omit<AcceptedDetail, 'event_id' | 'result' | 'versions'>,
+  proxy: Omit<AcceptedDetail, 'event_id' | 'result' | 'versions' | 'advisory'>,
   versions: { versions?: ProxyVersions },
+  advisory: Pick<AcceptedDetail, 'advisory'>,
   item: UpdateResultItem,
 ): Draft {
   const result = {
@@ -175,7 +208,7 @@ function itemDraft(
   if (item.state === 'ACCEPT') {
     return {
       detailType: DETAIL_TYPES.accepted,
-      detail: { ...proxy, ...versions, result: { ...result, state: 'ACCEPT' } },
+      detail: { ...proxy, ...versions, ...advisory, result: { ...result, state: 'ACCEPT' } },
     };
   }
   return { detailType: DETAIL_TYPES.rejected, detail: { ...proxy, ...versions, result } };

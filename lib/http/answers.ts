@@ -1,6 +1,7 @@
 import { HttpError } from '@middy/util';
 import {
   AppError,
+  AuthorizationError,
   InProgressError,
   PublishError,
   RouteError,
@@ -34,20 +35,29 @@ export function jsonResponse(
  * Each error's status is its class's own (`statusCode`, lib/errors.ts, or Middy's HttpError); only
  * the body is chosen here, by class.
  */
-function errorBody(error: unknown): { statusCode: number; body: Record<string, unknown> } {
+function errorBody(error: unknown): {
+  statusCode: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+} {
   if (error instanceof ValidationError) {
     return {
       statusCode: error.statusCode,
       body: { message: 'invalid upgrade request', issues: error.issues },
     };
   }
-  if (error instanceof SignatureError) {
+  if (error instanceof AuthorizationError) {
+    const message = error instanceof SignatureError ? 'webhook signature rejected' : 'request not authorised';
+    return { statusCode: error.statusCode, body: { message, reason: error.message } };
+  }
+  if (error instanceof RouteError) {
     return {
       statusCode: error.statusCode,
-      body: { message: 'webhook signature rejected', reason: error.message },
+      body: { message: error.message },
+      ...(error.allow === undefined ? {} : { headers: { allow: error.allow } }),
     };
   }
-  if (error instanceof InProgressError || error instanceof RouteError) {
+  if (error instanceof InProgressError) {
     return { statusCode: error.statusCode, body: { message: error.message } };
   }
   if (error instanceof UpstreamError) {
@@ -85,8 +95,12 @@ function errorBody(error: unknown): { statusCode: number; body: Record<string, u
  * else is a bare 500. No stack trace and no `cause` ever goes into a body.
  */
 export function errorResponse(error: unknown, requestId?: string): HttpResult {
-  const { statusCode, body } = errorBody(error);
-  return jsonResponse(statusCode, requestId === undefined ? body : { ...body, request_id: requestId });
+  const { statusCode, body, headers } = errorBody(error);
+  return jsonResponse(
+    statusCode,
+    requestId === undefined ? body : { ...body, request_id: requestId },
+    headers,
+  );
 }
 
 /**
@@ -123,6 +137,8 @@ function statusFor(reports: TargetReport[]): number {
   const [only] = reports;
   if (reports.length !== 1 || only === undefined) return 200;
   if (only.request.all_proxies === true && only.request.proxy_id !== undefined) return 200;
+  // Deferred: taken on, and done later (README.md "Deferred upgrades").
+  if (only.outcome.kind === 'deferred') return 202;
   const failure = failureIn(only.outcome);
   return failure === undefined ? 200 : failureStatus(failure);
 }
@@ -134,8 +150,10 @@ function outcomeView(report: TargetReport) {
     outcome: facts.label,
     ...(facts.would === undefined ? {} : { would: facts.would }),
     ...(facts.reason === undefined ? {} : { reason: facts.reason }),
+    ...(facts.deferred === undefined ? {} : { deferred: facts.deferred }),
     ...(facts.resolved === undefined ? {} : { resolved: facts.resolved }),
     ...(facts.versions === undefined ? {} : { versions: facts.versions }),
+    ...(facts.advisory === undefined ? {} : { advisory: facts.advisory }),
     ...(facts.update_result === undefined ? {} : { update_result: facts.update_result }),
     ...(facts.error === undefined ? {} : { error: facts.error }),
     event_ids: report.event_ids,

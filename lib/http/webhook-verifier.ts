@@ -2,17 +2,16 @@ import { timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import type { SecretReader } from '../aws/secrets.ts';
 import { SecretError, SignatureError } from '../errors.ts';
+import { type RequestHeaders, signatureEntriesOf, webhookHeadersOf } from './delivery-headers.ts';
 
-/** Request headers with lower-case names (the handler normalises them). */
-export interface WebhookHeaders {
-  readonly [name: string]: string | undefined;
-}
+/** Request headers with lower-case names (lib/http/http-event.ts headerMapOf). */
+export type WebhookHeaders = RequestHeaders;
 
 export interface WebhookVerifierOptions {
-  /** Secrets Manager id of `{"key":"whsec_..."}` or `{"keys":["whsec_...", ...]}`; undefined = not configured. */
+  /** Secrets Manager id of `{"key":"whsec_..."}` or `{"keys":["whsec_...", ...]}` (prefix optional); undefined = not configured. */
   secretId: string | undefined;
   secrets: SecretReader;
-  /** How far `webhook-timestamp` may be from now, either way. */
+  /** How far `webhook-timestamp` (or `svix-timestamp`) may be from now, either way. */
   toleranceSeconds?: number;
   /** Shortest time between two re-reads of the secret forced by a signature no cached key matched. */
   keyRefreshIntervalMs?: number;
@@ -38,9 +37,11 @@ const defaults = {
 const MAX_KEYS = 10;
 // The spec recommends 24..64 random bytes; shorter keys are refused as too weak, longer ones do no harm.
 const MIN_KEY_BYTES = 24;
-// Only the prefixed form is accepted, although the library also takes bare base64: a bare string is as
-// likely a password pasted into the wrong secret as a key, and the prefix says which scheme it is for.
-const KEY_PATTERN = /^whsec_((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$/;
+// The `whsec_` prefix is optional, as in every Standard Webhooks library (and Svix's own dashboard
+// shows it, while some senders hand out the bare base64): refusing the bare form refused every request
+// of a correctly configured sender. A pasted password still fails: it must be strict base64 of at
+// least MIN_KEY_BYTES bytes.
+const KEY_PATTERN = /^(?:whsec_)?((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$/;
 // Base64 of a 32-byte HMAC-SHA256; anything else can never match, so it is not worth a secret re-read.
 const V1_SIGNATURE_PATTERN = /^[A-Za-z0-9+/]{43}=$/;
 // The library parses with parseInt ("1795000000abc" passes) but signs the *number*, so "0179..." would be
@@ -49,24 +50,20 @@ const TIMESTAMP_PATTERN = /^(?:0|[1-9][0-9]{0,11})$/;
 
 const reasons = {
   notConfigured: 'webhook signing key is not configured',
-  missingHeader: 'missing webhook-id, webhook-timestamp or webhook-signature header',
-  malformedTimestamp: 'webhook-timestamp must be a whole number of unix seconds',
+  missingHeader: (family: string) =>
+    `missing ${family}-id, ${family}-timestamp or ${family}-signature header (webhook-* or svix-* names)`,
+  malformedTimestamp: (family: string) => `${family}-timestamp must be a whole number of unix seconds`,
   unreadableKey: 'webhook signing key could not be read',
   noMatch: 'no signature matches',
-  outsideTolerance: (seconds: number) =>
-    `webhook-timestamp is outside the ${seconds % 60 === 0 ? `${seconds / 60} minute` : `${seconds} second`} tolerance`,
+  outsideTolerance: (family: string, seconds: number) =>
+    `${family}-timestamp is outside the ${seconds % 60 === 0 ? `${seconds / 60} minute` : `${seconds} second`} tolerance`,
 };
 
-function textOf(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-/** The `v1,` signatures of a (space-separated) `webhook-signature` header; other versions are ignored. */
+/** The `v1` signatures of a signature header; other versions are ignored. */
 function v1SignaturesOf(header: string): string[] {
-  return header
-    .split(' ')
-    .filter((entry) => entry.startsWith('v1,'))
-    .map((entry) => entry.slice('v1,'.length))
+  return signatureEntriesOf(header)
+    .filter((entry) => entry.version === 'v1')
+    .map((entry) => entry.signature)
     .filter((signature) => V1_SIGNATURE_PATTERN.test(signature));
 }
 
@@ -83,14 +80,14 @@ function signingKeysFrom(secret: unknown, secretId: string): Webhook[] {
   const keyStrings = keyStringsOf(secret);
   if (keyStrings === undefined || keyStrings.length < 1 || keyStrings.length > MAX_KEYS) {
     throw new SecretError(
-      `secret ${secretId} must be {"key":"whsec_..."} or {"keys":["whsec_...", ...]} with 1 to ${MAX_KEYS} keys`,
+      `secret ${secretId} must be {"key":"whsec_..."} or {"keys":["whsec_...", ...]} with 1 to ${MAX_KEYS} keys (the whsec_ prefix is optional)`,
     );
   }
   return keyStrings.map((candidate, index) => {
     const encoded = typeof candidate === 'string' ? KEY_PATTERN.exec(candidate)?.[1] : undefined;
     if (encoded === undefined || Buffer.from(encoded, 'base64').length < MIN_KEY_BYTES) {
       throw new SecretError(
-        `secret ${secretId} key ${index + 1} must be "whsec_" followed by the base64 of at least ${MIN_KEY_BYTES} bytes`,
+        `secret ${secretId} key ${index + 1} must be the base64 of at least ${MIN_KEY_BYTES} bytes, with or without the "whsec_" prefix`,
       );
     }
     return new Webhook(candidate as string);
@@ -151,15 +148,20 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): WebhookV
   return {
     async verify(rawBody, headers) {
       if (secretId === undefined) throw new SignatureError(reasons.notConfigured);
-      // A direct invocation can put any JSON in `headers`; only strings are header values.
-      const webhookId = textOf(headers['webhook-id']);
-      const timestampHeader = textOf(headers['webhook-timestamp']);
-      const signatureHeader = textOf(headers['webhook-signature']);
-      if (!webhookId || !timestampHeader || !signatureHeader) throw new SignatureError(reasons.missingHeader);
-      if (!TIMESTAMP_PATTERN.test(timestampHeader)) throw new SignatureError(reasons.malformedTimestamp);
+      const {
+        family,
+        id: webhookId,
+        timestamp: timestampHeader,
+        signature: signatureHeader,
+      } = webhookHeadersOf(headers);
+      if (!webhookId || !timestampHeader || !signatureHeader) {
+        throw new SignatureError(reasons.missingHeader(family));
+      }
+      if (!TIMESTAMP_PATTERN.test(timestampHeader))
+        throw new SignatureError(reasons.malformedTimestamp(family));
       const seconds = Number(timestampHeader);
       if (Math.abs(Math.floor(now() / 1000) - seconds) > toleranceSeconds) {
-        throw new SignatureError(reasons.outsideTolerance(toleranceSeconds));
+        throw new SignatureError(reasons.outsideTolerance(family, toleranceSeconds));
       }
       const timestamp = new Date(seconds * 1000);
       const signatures = v1SignaturesOf(signatureHeader);

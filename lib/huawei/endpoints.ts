@@ -48,6 +48,11 @@ const GAUSSDB_REGIONS: ReadonlySet<string> = new Set([
   'eu-west-201',
 ]);
 
+/** Every region id TaurusDB is known in here (the sandbox aims them all at its stand-in). */
+export function knownRegions(): string[] {
+  return [...PREFIX_BY_REGION.keys(), ...GAUSSDB_REGIONS];
+}
+
 export function isKnownRegion(region: string): boolean {
   return PREFIX_BY_REGION.has(region) || GAUSSDB_REGIONS.has(region);
 }
@@ -57,4 +62,37 @@ export function taurusDbEndpointFor(region: string): string | undefined {
   if (!isKnownRegion(region)) return undefined;
   const prefix = PREFIX_BY_REGION.get(region) ?? 'gaussdb';
   return `https://${prefix}.${region}.myhuaweicloud.com`;
+}
+
+/** The per-region endpoint settings (README.md "Regions"): where each request's region is served. */
+export interface RegionalEndpoints {
+  /** HUAWEI_REGION: a request without `region` (or naming this one) goes to `defaultEndpoint`. */
+  defaultRegion: string | undefined;
+  /** TAURUSDB_ENDPOINT, or the endpoint HUAWEI_REGION derives. */
+  defaultEndpoint: string;
+  /** TAURUSDB_ENDPOINT with a `{region}` placeholder, filled with each request's region. */
+  template?: string | undefined;
+  /** TAURUSDB_ENDPOINTS: an endpoint per region id, before any other rule. */
+  byRegion?: Readonly<Record<string, string>> | undefined;
+}
+
+export const REGION_PLACEHOLDER = '{region}';
+
+/**
+ * The base URL a region's requests go to, or undefined for a region nothing serves: the region's own
+ * entry, else the template, else the default for the default region (and for no region), else the
+ * endpoint the three-prefix rule derives for a known region.
+ */
+export function endpointForRegion(
+  endpoints: RegionalEndpoints,
+  region: string | undefined,
+): string | undefined {
+  if (region !== undefined && endpoints.byRegion !== undefined && Object.hasOwn(endpoints.byRegion, region)) {
+    return endpoints.byRegion[region];
+  }
+  if (region !== undefined && endpoints.template !== undefined) {
+    return endpoints.template.replaceAll(REGION_PLACEHOLDER, region);
+  }
+  if (region === undefined || region === endpoints.defaultRegion) return endpoints.defaultEndpoint;
+  return taurusDbEndpointFor(region);
 }

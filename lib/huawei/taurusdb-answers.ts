@@ -5,7 +5,15 @@
  * lib/huawei/taurusdb-client.ts).
  */
 import * as z from 'zod';
-import type { JobStatus, ListedProxy, ProxyVersion, UpdateResultItem } from './taurusdb-api.ts';
+import {
+  type InstanceDetail,
+  type JobStatus,
+  type ListedProxy,
+  MAX_ADVISORY_TEXT,
+  type ProxyAdvisory,
+  type ProxyVersion,
+  type UpdateResultItem,
+} from './taurusdb-api.ts';
 import type { Answer } from './transport.ts';
 
 // TaurusDB answers are a few hundred bytes; a far larger body is not an answer this client can use.
@@ -61,11 +69,43 @@ export const upgradeAnswer: z.ZodType<UpdateResultItem[]> = z
   })
   .transform((answer) => answer.update_result);
 
-export const proxyVersionAnswer: z.ZodType<ProxyVersion> = z.object({
-  current_version: z.string().min(1),
-  latest_version: z.string().min(1),
-  can_upgrade: z.boolean(),
-});
+const advisoryText = z
+  .string()
+  .nullish()
+  .transform((text) =>
+    text === undefined || text === null || text === ''
+      ? null
+      : text.length > MAX_ADVISORY_TEXT
+        ? `${text.slice(0, MAX_ADVISORY_TEXT)}…`
+        : text,
+  );
+
+// Every SDK types these as optional, and the advisory is advice: an unreadable one is left out
+// (.catch) rather than failing the version read that decides the upgrade.
+const advisory: z.ZodType<ProxyAdvisory | undefined> = z
+  .object({
+    level: z
+      .int()
+      .nullish()
+      .transform((level) => level ?? null),
+    suggest: advisoryText,
+    influence: advisoryText,
+    guidance: advisoryText,
+    service_impact_duration: advisoryText,
+    upgrade_duration: advisoryText,
+  })
+  .nullish()
+  .transform((risk) => risk ?? undefined)
+  .catch(undefined);
+
+export const proxyVersionAnswer: z.ZodType<ProxyVersion> = z
+  .object({
+    current_version: z.string().min(1),
+    latest_version: z.string().min(1),
+    can_upgrade: z.boolean(),
+    risk: advisory,
+  })
+  .transform(({ risk, ...versions }) => (risk === undefined ? versions : { ...versions, risk }));
 
 /** One page of the proxy list; `total` is TaurusDB's count of them all, when it gives one. */
 export interface ProxyPage {
@@ -93,6 +133,10 @@ export const proxyPageAnswer: z.ZodType<ProxyPage> = z
     })),
     total: page.total_count ?? undefined,
   }));
+
+export const instanceAnswer: z.ZodType<InstanceDetail> = z
+  .object({ instance: z.object({ status: nullableText, maintenance_window: nullableText }) })
+  .transform((answer) => answer.instance);
 
 export const jobAnswer: z.ZodType<JobStatus> = z
   .object({

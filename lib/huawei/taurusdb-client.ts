@@ -20,6 +20,7 @@ import { scrubDeep } from './auth/scrub.ts';
 import {
   bodyOf,
   decode,
+  instanceAnswer,
   jobAnswer,
   maxBodyBytes,
   proxyPageAnswer,
@@ -35,6 +36,7 @@ import {
 } from './taurusdb-errors.ts';
 import {
   type ApiRequest,
+  instanceRequest,
   jobRequest,
   listEveryProxy,
   proxyVersionRequest,
@@ -45,9 +47,11 @@ import { createExchange, defaultSleep, type Exchange, idempotent, notIdempotent 
 import { type ConnectionPools, createConnectionPools, send } from './transport.ts';
 
 export type {
+  InstanceDetail,
   JobStatus,
   Language,
   ListedProxy,
+  ProxyAdvisory,
   ProxyRef,
   ProxyVersion,
   TaurusDbClient,
@@ -110,6 +114,10 @@ export function createTaurusDbClient(options: TaurusDbClientOptions): TaurusDbCl
 
     async getProxyVersion(proxy, signal) {
       return read(proxyVersionAnswer, proxyVersionRequest(proxy), signal);
+    },
+
+    async getInstance(instance, signal) {
+      return read(instanceAnswer, instanceRequest(instance), signal);
     },
 
     async listProxies(instance, signal) {

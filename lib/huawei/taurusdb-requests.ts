@@ -39,6 +39,10 @@ export function proxyVersionRequest(proxy: ProxyRef): ReadRequest {
   return read(`${proxyPath(proxy)}/taurusproxy/proxy-version`, proxy.projectId, 'the proxy version');
 }
 
+export function instanceRequest(instance: Omit<ProxyRef, 'proxyId'>): ReadRequest {
+  return read(instancePath(instance), instance.projectId, 'the instance');
+}
+
 export function jobRequest(projectId: string, jobId: string): ReadRequest {
   const [project] = segments({ project_id: projectId });
   return read(`/v3/${project}/jobs?id=${encodeURIComponent(jobId)}`, projectId, 'the job');

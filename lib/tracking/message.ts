@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { ValidationError, type ValidationIssue } from '../errors.ts';
 import { acceptedDetailSchema } from '../events/contract.ts';
 import { DETAIL_TYPES } from '../events/detail-types.ts';
+import { parseUpgradeDuration } from '../upgrade/duration.ts';
 
 /**
  * What the tracker knows about one upgrade it follows, and the body of every re-check message on the
@@ -37,6 +38,11 @@ const followed = {
   request: accepted.request,
   resolved: accepted.resolved,
   trigger: accepted.trigger,
+  /**
+   * The first re-check's delay, when Huawei's advisory said how long the upgrade takes
+   * (`upgrade_duration`): checking before it ends only finds it running.
+   */
+  first_recheck_seconds: z.int().positive().optional(),
 };
 
 /** Bumped when the shape changes, so an old message in flight during a deploy is recognised. */
@@ -101,13 +107,16 @@ const acceptedForTrackingSchema = z.object({
   }),
   trigger: accepted.trigger,
   occurred_at: z.iso.datetime(),
+  // Advice: an advisory that does not read is ignored, never a reason to refuse the event.
+  advisory: z.object({ upgrade_duration: z.string().nullish() }).nullish().catch(undefined),
 });
 
 /** The first check's state, from the Detail of a `Proxy Upgrade Accepted` event. */
 export function trackedFromAccepted(detail: unknown): FollowedWorkflow {
   const parsed = acceptedForTrackingSchema.safeParse(detail);
   if (!parsed.success) throw invalid('detail', parsed.error);
-  const { event_id, request, resolved, result, trigger, occurred_at } = parsed.data;
+  const { event_id, request, resolved, result, trigger, occurred_at, advisory } = parsed.data;
+  const expectedMs = parseUpgradeDuration(advisory?.upgrade_duration);
   return {
     version: TRACKED_MESSAGE_VERSION,
     follow: 'workflow',
@@ -118,6 +127,7 @@ export function trackedFromAccepted(detail: unknown): FollowedWorkflow {
     request,
     resolved,
     trigger,
+    ...(expectedMs === undefined ? {} : { first_recheck_seconds: Math.ceil(expectedMs / 1000) }),
   };
 }
 

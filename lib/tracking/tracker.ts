@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import type { TrackingQueue } from '../aws/tracking-queue.ts';
+import { MAX_DELAY_SECONDS, type TrackingQueue } from '../aws/tracking-queue.ts';
 import { AppError, ValidationError, type ValidationIssue } from '../errors.ts';
 import { TRACKING_DETAIL_TYPES } from '../events/detail-types.ts';
 import {
@@ -11,7 +11,7 @@ import {
   buildVersionCompletedEvent,
   type TrackingEvent,
 } from '../events/tracking-events.ts';
-import type { JobStatus, ProxyRef } from '../huawei/taurusdb-client.ts';
+import type { ProxyRef, TaurusDbClient } from '../huawei/taurusdb-client.ts';
 import { logger as defaultLogger, metrics as defaultMetrics } from '../observability.ts';
 import { backoffCeilingMs } from '../retry.ts';
 import { compareVersions, isVersion, type ProxyVersions } from '../upgrade/versions.ts';
@@ -56,9 +56,7 @@ import type { FollowedWorkflow, TrackedUpgrade } from './message.ts';
 type LoggerLike = Pick<Logger, 'info' | 'warn'>;
 type MetricsLike = Pick<Metrics, 'addMetric'>;
 
-export interface JobReader {
-  getJob(projectId: string, jobId: string, signal?: AbortSignal): Promise<JobStatus | undefined>;
-}
+export type JobReader = Pick<TaurusDbClient, 'getJob'>;
 
 export interface ProxyVersionReader {
   getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersions>;
@@ -233,7 +231,7 @@ async function checkWorkflow(deps: Deps, tracked: FollowedWorkflow, signal?: Abo
   const reading = await attemptRead(
     deps,
     tracked,
-    () => deps.jobs.getJob(projectId, tracked.workflow_id, signal),
+    () => deps.jobs.getJob(projectId, tracked.workflow_id, signal, tracked.request.region),
     signal,
   );
   const checkedAt = deps.now();
@@ -254,12 +252,17 @@ async function checkWorkflow(deps: Deps, tracked: FollowedWorkflow, signal?: Abo
 }
 
 async function checkVersion(deps: Deps, tracked: TrackedUpgrade, signal?: AbortSignal): Promise<Finding> {
-  const { project_id: projectId, instance_id: instanceId, proxy_id: proxyId } = tracked.request;
+  const { project_id: projectId, instance_id: instanceId, proxy_id: proxyId, region } = tracked.request;
   const reading = await attemptRead(
     deps,
     tracked,
     async () =>
-      usableVersions(await deps.proxyVersions.getProxyVersion({ projectId, instanceId, proxyId }, signal)),
+      usableVersions(
+        await deps.proxyVersions.getProxyVersion(
+          { projectId, instanceId, proxyId, ...(region === undefined ? {} : { region }) },
+          signal,
+        ),
+      ),
     signal,
   );
   const checkedAt = deps.now();
@@ -314,7 +317,12 @@ async function recheck(
   remainingMs: number,
   signal?: AbortSignal,
 ) {
-  const delaySeconds = recheckDelaySeconds(tracked.attempt, remainingMs, deps);
+  // The first re-check waits as long as Huawei's advisory says the upgrade takes, within SQS's 900 s.
+  const advised = tracked.attempt === 0 ? tracked.first_recheck_seconds : undefined;
+  const delaySeconds =
+    advised === undefined
+      ? recheckDelaySeconds(tracked.attempt, remainingMs, deps)
+      : Math.max(1, Math.min(advised, MAX_DELAY_SECONDS, Math.ceil(remainingMs / 1000)));
   const next = { ...tracked, attempt: tracked.attempt + 1 };
   const messageId = await deps.queue.schedule(next, delaySeconds, signal);
   deps.log.info('the upgrade is not over; checking again later', {

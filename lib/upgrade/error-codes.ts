@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   credentialsUnavailable: 'CREDENTIALS_UNAVAILABLE',
   /** The same delivery of the same target is being processed by another invocation (no event). */
   inProgress: 'IN_PROGRESS',
+  /** TaurusDB kept refusing because the instance was busy until busy_retry_for ran out. */
+  instanceBusy: 'INSTANCE_BUSY',
+  /** A maintenance-window request found the instance FROZEN, FAILED, STORAGE FULL or without a window. */
+  instanceUnavailable: 'INSTANCE_UNAVAILABLE',
 } as const;
 
 export type OwnErrorKind = keyof typeof ERROR_CODES;
@@ -51,6 +55,10 @@ export const OWN_ERROR_STATUS: Record<OwnErrorKind, number> = {
   credentialsUnavailable: 502,
   // Another invocation holds the step, as InProgressError says.
   inProgress: 409,
+  // The instance's state conflicts with the upgrade, as TaurusDB's own busy refusals (409) say.
+  instanceBusy: 409,
+  // The instance's state refuses any upgrade until someone acts: a conflict, not a gateway failure.
+  instanceUnavailable: 409,
 };
 
 const KIND_OF_CODE: ReadonlyMap<string, OwnErrorKind> = new Map(
@@ -64,4 +72,16 @@ const KIND_OF_CODE: ReadonlyMap<string, OwnErrorKind> = new Map(
 export function failureStatus(failure: OutcomeError): number {
   const kind = failure.error_code === undefined ? undefined : KIND_OF_CODE.get(failure.error_code);
   return kind === undefined ? upstreamStatusCode(failure.status) : OWN_ERROR_STATUS[kind];
+}
+
+/**
+ * TaurusDB's 400s that may mean "nothing to upgrade": DBS.05000008 "the current version is the
+ * latest", and DBS.200001 "Parameter error", which Huawei's own Terraform acceptance test for this API
+ * meets in the same case. Neither says for sure (a parameter error can be anything), so the step reads
+ * the version: at or past the target it is a skip, below it the refusal stands.
+ */
+const MAYBE_ALREADY_LATEST: ReadonlySet<string> = new Set(['DBS.05000008', 'DBS.200001']);
+
+export function mayMeanAlreadyLatest(failure: OutcomeError): boolean {
+  return failure.status === 400 && MAYBE_ALREADY_LATEST.has(failure.error_code ?? '');
 }

@@ -16,6 +16,7 @@ const METRIC_NAMES: Record<OutcomeLabel, string> = {
   skipped: 'Skipped',
   planned: 'Planned',
   unconfirmed: 'Unconfirmed',
+  deferred: 'Deferred',
 };
 
 type Timing = Pick<OutcomeRecord, 'upstream_status' | 'duration_ms'>;
@@ -45,6 +46,8 @@ function logFields(report: TargetReport, timing: Timing) {
     ...targetOf(report.request),
     trigger_kind: report.trigger.kind,
     trigger_id: report.trigger.id,
+    trigger_auth: report.trigger.auth,
+    client_id: report.trigger.client_id,
     change_id: report.trigger.change_id,
     requested_by: report.trigger.requested_by,
     versions: facts.versions,

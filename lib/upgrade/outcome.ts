@@ -1,5 +1,5 @@
 import type { PlanVerdict } from '../events/detail-types.ts';
-import type { UpdateResultItem } from '../huawei/taurusdb-client.ts';
+import type { ProxyAdvisory, UpdateResultItem } from '../huawei/taurusdb-client.ts';
 import type { ProxyVersions, ResolvedVersions } from './versions.ts';
 
 /** Why a target failed: TaurusDB's status and code when it answered, or the function's own code. */
@@ -14,7 +14,12 @@ export interface OutcomeError {
  * the event builder publishes, and answers and logs describe. `versions` is set when the version read
  * ran, `resolved` once both versions of the upgrade were known.
  */
-export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersions } & (
+export type TargetOutcome = {
+  versions?: ProxyVersions;
+  resolved?: ResolvedVersions;
+  /** Huawei's advisory (`risk`) from the version read, when it gave one. */
+  advisory?: ProxyAdvisory;
+} & (
   | { kind: 'completed'; items: UpdateResultItem[] }
   | { kind: 'failed'; error: OutcomeError }
   | { kind: 'skipped'; reason: string }
@@ -29,6 +34,20 @@ export type TargetOutcome = { versions?: ProxyVersions; resolved?: ResolvedVersi
       sending_at: string;
       reason: string;
       read_error?: string;
+    }
+  | {
+      /**
+       * TaurusDB refused because the instance is busy (`error`, nothing ran), or another proxy of the
+       * same instance goes first: attempt number `attempt` runs at `next_attempt_at` from the
+       * Scheduler schedule `schedule_name`, until `deadline`.
+       */
+      kind: 'deferred';
+      reason: string;
+      error?: OutcomeError;
+      attempt: number;
+      next_attempt_at: string;
+      deadline: string;
+      schedule_name: string;
     }
   | {
       /**
@@ -72,7 +91,8 @@ export type OutcomeLabel =
   | 'in_progress'
   | 'skipped'
   | 'planned'
-  | 'unconfirmed';
+  | 'unconfirmed'
+  | 'deferred';
 
 export const EMPTY_RESULT_MESSAGE =
   'TaurusDB answered 200 without any update_result item; the state of the upgrade is unknown';
@@ -106,9 +126,15 @@ export function outcomeFacts(outcome: TargetOutcome) {
     label: labelOf(outcome),
     versions: outcome.versions,
     resolved: outcome.resolved,
+    advisory: outcome.advisory,
     would: outcome.kind === 'planned' ? outcome.would : undefined,
+    deferred:
+      outcome.kind === 'deferred'
+        ? { attempt: outcome.attempt, next_attempt_at: outcome.next_attempt_at, deadline: outcome.deadline }
+        : undefined,
     reason: 'reason' in outcome ? outcome.reason : undefined,
     update_result: outcome.kind === 'completed' ? outcome.items : undefined,
-    error: failureIn(outcome),
+    // A deferred outcome's busy refusal is not a failure, but the caller should see what TaurusDB said.
+    error: failureIn(outcome) ?? (outcome.kind === 'deferred' ? outcome.error : undefined),
   };
 }

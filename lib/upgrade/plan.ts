@@ -63,9 +63,10 @@ export async function expandTargets(
 /** One request's targets: itself, or the proxies its instance lists. */
 async function listTargets(request: UpgradeRequest, options: ExpansionOptions): Promise<Expanded[]> {
   if (request.all_proxies !== true) return [{ kind: 'target', request }];
-  const { project_id: projectId, instance_id: instanceId } = request;
+  const { project_id: projectId, instance_id: instanceId, region } = request;
   try {
-    const proxies = await options.client.listProxies({ projectId, instanceId }, options.signal);
+    const instance = { projectId, instanceId, ...(region === undefined ? {} : { region }) };
+    const proxies = await options.client.listProxies(instance, options.signal);
     if (proxies.length === 0) {
       const error = {
         error_code: ERROR_CODES.noProxies,

@@ -35,6 +35,7 @@ export async function processEntry(
   entry: Expanded,
   delivery: Delivery,
   invocation: InvocationInfo,
+  waitFor?: string,
 ): Promise<Processed> {
   if (entry.kind === 'fault') {
     p.log.error('target could not be processed', { ...targetOf(entry.request), error: entry.fault });
@@ -45,7 +46,7 @@ export async function processEntry(
     trigger: triggerFor(delivery, entry.request, invocation),
     ...(entry.kind === 'target' && entry.merged_from !== undefined ? { merged_from: entry.merged_from } : {}),
   };
-  if (entry.kind === 'target') return processTarget(p, target, invocation.signal);
+  if (entry.kind === 'target') return processTarget(p, target, invocation.signal, waitFor);
   // It ended before any step, so there is nothing to store: its Failed event is dated now.
   const record = { outcome: entry.outcome, occurred_at: p.now().toISOString() };
   return finish(p, target, { ...record, upstream_status: null, duration_ms: null }, false);
@@ -55,10 +56,11 @@ async function processTarget(
   p: TargetProcessing,
   target: Target,
   signal: AbortSignal | undefined,
+  waitFor: string | undefined,
 ): Promise<Processed> {
   let ran: { record: OutcomeRecord; replayed: boolean };
   try {
-    ran = await runStep(p, target, signal);
+    ran = await runStep(p, target, signal, waitFor);
   } catch (error) {
     if (!(error instanceof InProgressError)) {
       p.log.error('target could not be processed', {
@@ -80,9 +82,14 @@ async function processTarget(
   return finish(p, target, ran.record, ran.replayed);
 }
 
-async function runStep(p: TargetProcessing, target: Target, signal: AbortSignal | undefined) {
+async function runStep(
+  p: TargetProcessing,
+  target: Target,
+  signal: AbortSignal | undefined,
+  waitFor: string | undefined,
+) {
   const { request, trigger } = target;
-  const run = (guard: StepGuard) => p.step.run(request, signal, guard);
+  const run = (guard: StepGuard) => p.step.run({ request, trigger, waitFor }, signal, guard);
   if (request.dry_run === true) {
     // A dry run changes nothing, so there is nothing to protect from a second run; and storing its
     // plan under the delivery's key would make the real run of the same delivery replay the plan

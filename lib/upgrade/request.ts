@@ -1,5 +1,7 @@
 import * as z from 'zod';
 import { ValidationError, type ValidationIssue } from '../errors.ts';
+import { TRIGGER_KINDS, type TriggerKind } from '../http/triggers.ts';
+import { DURATION_RULE, MAX_BUSY_RETRY_MS, MIN_BUSY_RETRY_MS, parseIsoDuration } from './duration.ts';
 import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN } from './versions.ts';
 
 /**
@@ -39,12 +41,16 @@ import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN
  */
 
 export const LANGUAGES = ['en-us', 'zh-cn'] as const;
+export const WINDOWS = ['now', 'maintenance'] as const;
 export const MAX_BATCH_SIZE = 50;
 export const MAX_REPORTED_ISSUES = 100;
 const MAX_ID_LENGTH = 64;
 const MAX_KEY_IN_PATH = 64;
 
 const ID_PATTERN = /^[A-Za-z0-9-]+$/;
+// Huawei region ids: lowercase letters and digits in dash-separated parts (cn-north-4, my-kualalumpur-1).
+const REGION_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+){1,4}$/;
+const REGION_RULE = 'must be a Huawei region id such as eu-west-101';
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the rule itself
 const PRINTABLE_PATTERN = /^[^\u0000-\u001f\u007f-\u009f]+$/;
 
@@ -55,6 +61,7 @@ const PROXY_RULE = 'is required unless "all_proxies" is true';
 const ONE_PROXY_RULE = 'cannot be combined with proxy_id: name one proxy, or all of them';
 const LATEST_NEEDS_READ = `"${LATEST}" needs the version read; remove "preflight": false`;
 const SOURCE_NEEDS_READ = 'is required with "preflight": false: only the version read can fill it in';
+const ADVISED_NEEDS_READ = 'needs the version read, which carries the advisory; remove "preflight": false';
 // The version pattern, or the literal "latest": one pattern, so JSON Schema shows both and a caller
 // gets one message.
 const TARGET_PATTERN = new RegExp(`^(?:${LATEST}|${VERSION_PATTERN.source.slice(1, -1)})$`);
@@ -102,9 +109,64 @@ const printable = (max: number, description: string) =>
     .regex(PRINTABLE_PATTERN, { error: printableRule(max) })
     .meta({ description });
 
+const busyRetryFor = z
+  .string()
+  .max(32, { error: DURATION_RULE, abort: true })
+  .refine(
+    (text) => {
+      const ms = parseIsoDuration(text);
+      return ms !== undefined && ms >= MIN_BUSY_RETRY_MS && ms <= MAX_BUSY_RETRY_MS;
+    },
+    { error: DURATION_RULE },
+  )
+  .meta({
+    description:
+      'How long a busy instance (TaurusDB refusing because another operation runs) is retried by deferred attempts before the target fails with INSTANCE_BUSY; an ISO 8601 duration such as PT2H (default BUSY_RETRY_FOR, PT2H).',
+  });
+
+const DEFERRAL_RULE = 'is set only by the deferred attempts this function schedules (Scheduler input)';
+
+/**
+ * What a deferred attempt carries (README.md "Deferred upgrades"): written by the function into the
+ * schedule it creates, accepted only from Scheduler input (assertDeferralOrigin).
+ */
+const deferralSchema = z
+  .strictObject({
+    attempt: z
+      .int()
+      .min(2)
+      .max(10_000)
+      .meta({ description: "This attempt's number; the first deferred one is 2." }),
+    deadline: z.iso.datetime().meta({
+      description: 'After this time a still busy instance ends the target as Failed INSTANCE_BUSY.',
+    }),
+    trigger: z
+      .strictObject({
+        kind: z.enum(TRIGGER_KINDS),
+        id: z.string().min(1).max(512).regex(PRINTABLE_PATTERN),
+        auth: z.literal('jwt').optional(),
+        client_id: z.string().min(1).max(256).regex(PRINTABLE_PATTERN).optional(),
+        sub: z.string().min(1).max(256).regex(PRINTABLE_PATTERN).optional(),
+      })
+      .meta({
+        description:
+          'The delivery that first asked for the upgrade (for the JWT route, with the caller its token named); its events keep naming it.',
+      }),
+  })
+  .meta({ description: `The deferred attempt's bookkeeping; ${DEFERRAL_RULE}.` });
+
 export const upgradeRequestSchema = z
   .strictObject({
     project_id: pathSegment('Huawei Cloud project id of the region (scopes the IAM token).'),
+    region: z
+      .string()
+      .max(MAX_ID_LENGTH, { error: REGION_RULE, abort: true })
+      .regex(REGION_PATTERN, { error: REGION_RULE })
+      .optional()
+      .meta({
+        description:
+          'Huawei region id of the instance (e.g. eu-west-101); its TaurusDB endpoint is derived per request. Default: HUAWEI_REGION. A region no endpoint serves is refused before any call.',
+      }),
     instance_id: pathSegment('TaurusDB instance id.'),
     proxy_id: pathSegment('Database proxy id; required unless all_proxies is true.').optional(),
     all_proxies: flag(
@@ -131,6 +193,18 @@ export const upgradeRequestSchema = z
       128,
       'Names this delivery for duplicate suppression (e.g. <aws.scheduler.execution-id>); a redelivery with the same id is not executed twice.',
     ).optional(),
+    window: z
+      .enum(WINDOWS, { error: `must be one of ${WINDOWS.join(', ')}` })
+      .optional()
+      .meta({
+        description:
+          '"now" (default): upgrade at once. "maintenance": read the instance (status, maintenance_window, UTC) and upgrade only inside its maintenance window; outside it the upgrade is deferred until the window opens.',
+      }),
+    only_if_advised: flag(
+      "true: upgrade only a proxy whose version read carries Huawei's upgrade advisory (risk); skip the others with a reason. Needs the version read.",
+    ),
+    busy_retry_for: busyRetryFor.optional(),
+    deferral: deferralSchema.optional(),
   })
   .superRefine(
     (request, ctx) => {
@@ -261,6 +335,8 @@ function requestRuleIssues(
       issues.push({ path: [...at, 'source_version'], message: SOURCE_NEEDS_READ });
     if (target_version === LATEST)
       issues.push({ path: [...at, 'target_version'], message: LATEST_NEEDS_READ });
+    if (request.only_if_advised === true)
+      issues.push({ path: [...at, 'only_if_advised'], message: ADVISED_NEEDS_READ });
   }
   return issues;
 }
@@ -285,6 +361,7 @@ export type UpgradeRequest = z.infer<typeof upgradeRequestSchema>;
 export interface UpgradeTarget {
   project_id: string;
   instance_id: string;
+  region?: string;
   /** Absent only for an all_proxies request that did not get as far as a listed proxy. */
   proxy_id?: string;
   all_proxies?: true;
@@ -294,10 +371,11 @@ export interface UpgradeTarget {
 }
 
 export function targetOf(request: UpgradeRequest): UpgradeTarget {
-  const { project_id, instance_id, proxy_id, source_version, target_version } = request;
+  const { project_id, instance_id, region, proxy_id, source_version, target_version } = request;
   return {
     project_id,
     instance_id,
+    ...(region === undefined ? {} : { region }),
     ...(proxy_id === undefined ? {} : { proxy_id }),
     ...(request.all_proxies === true ? { all_proxies: true as const } : {}),
     ...(source_version === undefined ? {} : { source_version }),
@@ -331,6 +409,37 @@ export function parseUpgradeDelivery(payload: unknown): ParsedPayload {
     throw new ValidationError([{ path: 'upgrades', message: batchSizeRule(String(upgrades.length)) }]);
   }
   return { requests: batchRequests(parseWith(upgradeBatchSchema, payload)), batch: true };
+}
+
+/**
+ * A deferral object is the function's own bookkeeping: only a single request of Scheduler input may
+ * carry one (the schedules this function creates), never a webhook, a pipeline event or a batch item.
+ */
+export function assertDeferralOrigin(kind: TriggerKind, parsed: ParsedPayload): void {
+  const issues = parsed.requests.flatMap((request, index) =>
+    request.deferral !== undefined && (kind !== 'schedule' || parsed.batch)
+      ? [{ path: parsed.batch ? `upgrades[${index}].deferral` : 'deferral', message: DEFERRAL_RULE }]
+      : [],
+  );
+  if (issues.length > 0) throw new ValidationError(issues);
+}
+
+/**
+ * Every request's region must be one an endpoint serves (lib/huawei/endpoints.ts, with the
+ * configuration's overrides): refused before any call, naming the field, like every other refusal.
+ */
+export function assertServedRegions(parsed: ParsedPayload, served: (region: string) => boolean): void {
+  const issues = parsed.requests.flatMap((request, index) =>
+    request.region !== undefined && !served(request.region)
+      ? [
+          {
+            path: parsed.batch ? `upgrades[${index}].region` : 'region',
+            message: `is not a region TaurusDB is known in here (${request.region}); name a Huawei region, or add its endpoint to TAURUSDB_ENDPOINTS`,
+          },
+        ]
+      : [],
+  );
+  if (issues.length > 0) throw new ValidationError(issues);
 }
 
 /** parseUpgradeDelivery's requests alone, for callers that do not answer over HTTP. */

@@ -1,19 +1,24 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { StepGuard } from '../aws/idempotency.ts';
+import type { DeferralScheduler } from '../aws/scheduler.ts';
 import type { SendingClaim } from '../aws/step-records.ts';
 import { UpstreamError } from '../errors.ts';
 import { UNCONFIRMED_REASON } from '../events/detail-types.ts';
 import type {
+  InstanceDetail,
   ListedProxy,
+  ProxyAdvisory,
   ProxyRef,
   ProxyVersion,
   UpgradeCall,
   UpgradeResponse,
 } from '../huawei/taurusdb-client.ts';
-import { ERROR_CODES } from './error-codes.ts';
-import type { FailedOutcome, OutcomeRecord, StepOutcome, TargetOutcome } from './outcome.ts';
+import { type DeferralSettings, isBusyRefusal, planDeferral } from './deferral.ts';
+import { ERROR_CODES, mayMeanAlreadyLatest } from './error-codes.ts';
+import type { FailedOutcome, OutcomeError, OutcomeRecord, StepOutcome, TargetOutcome } from './outcome.ts';
 import { failureOf } from './outcome-failure.ts';
 import type { UpgradeRequest } from './request.ts';
+import type { TriggerInfo } from './trigger.ts';
 import {
   compareVersions,
   decideUpgrade,
@@ -22,24 +27,44 @@ import {
   type ResolvedVersions,
   type UpgradeDecision,
 } from './versions.ts';
+import { judgeInstance } from './window.ts';
 
 export interface UpgradeClient {
   upgradeProxyVersion(call: UpgradeCall, signal?: AbortSignal): Promise<UpgradeResponse>;
   getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersion>;
   listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
+  getInstance(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<InstanceDetail>;
 }
 
 export interface UpgradeStepOptions {
   client: UpgradeClient;
   now: () => Date;
   metrics: Pick<Metrics, 'addMetric'>;
+  /** How busy targets are retried later; without a scheduler a busy target fails at once. */
+  deferrals?: { scheduler: DeferralScheduler | undefined; settings: DeferralSettings } | undefined;
 }
 
-type Context = { versions?: ProxyVersions; resolved: ResolvedVersions };
+type Context = { versions?: ProxyVersions; resolved: ResolvedVersions; advisory?: ProxyAdvisory };
+
+/** The target the step runs for: the request and the trigger it came with. */
+export interface StepTarget {
+  request: UpgradeRequest;
+  trigger: TriggerInfo;
+  /**
+   * Another proxy of the same instance that this delivery is upgrading: TaurusDB runs one operation
+   * per instance, so an upgrade of this one would only earn a busy refusal. It is deferred instead.
+   */
+  waitFor?: string | undefined;
+}
 
 export function proxyRef(request: UpgradeRequest): ProxyRef {
   if (request.proxy_id === undefined) throw new TypeError('a proxy call needs proxy_id');
-  return { projectId: request.project_id, instanceId: request.instance_id, proxyId: request.proxy_id };
+  return {
+    projectId: request.project_id,
+    instanceId: request.instance_id,
+    proxyId: request.proxy_id,
+    ...(request.region === undefined ? {} : { region: request.region }),
+  };
 }
 
 function decided<O extends TargetOutcome>(o: UpgradeStepOptions, outcome: O): OutcomeRecord<O> {
@@ -50,7 +75,9 @@ const kept = (record: OutcomeRecord): StepOutcome => ({ record, store: true });
 const notKept = (record: OutcomeRecord): StepOutcome => ({ record, store: false });
 
 /** The versions read, or why the read failed: a GET changed nothing, so its failure is not kept. */
-type VersionRead = { versions: ProxyVersions } | { unread: OutcomeRecord<FailedOutcome> };
+type VersionRead =
+  | { versions: ProxyVersions; advisory?: ProxyAdvisory }
+  | { unread: OutcomeRecord<FailedOutcome> };
 
 async function readVersions(
   o: UpgradeStepOptions,
@@ -83,11 +110,16 @@ async function readVersions(
       }),
     };
   }
-  const { current_version, latest_version, can_upgrade } = found;
-  return { versions: { current_version, latest_version, can_upgrade } };
+  const { current_version, latest_version, can_upgrade, risk } = found;
+  return {
+    versions: { current_version, latest_version, can_upgrade },
+    ...(risk === undefined ? {} : { advisory: risk }),
+  };
 }
 
-type Decided = { decision: UpgradeDecision; versions: ProxyVersions | undefined } | { unread: OutcomeRecord };
+type Decided =
+  | { decision: UpgradeDecision; versions: ProxyVersions | undefined; advisory?: ProxyAdvisory }
+  | { unread: OutcomeRecord };
 
 async function decide(
   o: UpgradeStepOptions,
@@ -105,19 +137,35 @@ async function decide(
   }
   const read = await readVersions(o, request, signal);
   if ('unread' in read) return read;
-  return { decision: decideUpgrade(request, read.versions), versions: read.versions };
+  const { versions, advisory } = read;
+  const decision = decideUpgrade(request, versions);
+  const advised = { versions, ...(advisory === undefined ? {} : { advisory }) };
+  if (request.only_if_advised === true && decision.action === 'upgrade' && advisory === undefined) {
+    const reason = `TaurusDB gives no upgrade advisory (risk) for the proxy at ${versions.current_version}, and the request says only_if_advised`;
+    return { decision: { action: 'skip', resolved: decision.resolved, reason }, ...advised };
+  }
+  return { decision, ...advised };
 }
 
 async function runStep(
   o: UpgradeStepOptions,
-  request: UpgradeRequest,
+  target: StepTarget,
   signal: AbortSignal | undefined,
   guard: StepGuard,
 ): Promise<StepOutcome> {
+  const { request } = target;
   const made = await decide(o, request, signal);
   if ('unread' in made) return notKept(made.unread);
-  const { decision, versions } = made;
-  const context: Context = { ...(versions === undefined ? {} : { versions }), resolved: decision.resolved };
+  const { decision, versions, advisory } = made;
+  const context: Context = {
+    ...(versions === undefined ? {} : { versions }),
+    resolved: decision.resolved,
+    ...(advisory === undefined ? {} : { advisory }),
+  };
+  if (decision.action === 'upgrade') {
+    const gated = await windowGate(o, target, context, signal);
+    if (gated !== undefined) return gated;
+  }
   if (request.dry_run === true) {
     const reason = 'reason' in decision ? { reason: decision.reason } : {};
     return kept(decided(o, { kind: 'planned', would: decision.action, ...reason, ...context }));
@@ -129,18 +177,23 @@ async function runStep(
     const error = { error_code: ERROR_CODES.versionMismatch, error_msg: decision.reason };
     return kept(decided(o, { kind: 'failed', error, ...context }));
   }
+  if (target.waitFor !== undefined) {
+    const reason = `waiting for proxy ${target.waitFor} on the same instance ${request.instance_id} (one proxy of an instance is upgraded at a time); nothing was sent`;
+    return kept(await defer(o, target, { reason, ...context }, signal));
+  }
   const claim = await guard.claimSending(decision.resolved);
   if (!claim.claimed) return kept(await reconcile(o, request, context, claim.earlier, signal));
-  return send(o, request, context, guard, signal);
+  return send(o, target, context, guard, signal);
 }
 
 async function send(
   o: UpgradeStepOptions,
-  request: UpgradeRequest,
+  target: StepTarget,
   context: Context,
   guard: StepGuard,
   signal: AbortSignal | undefined,
 ): Promise<StepOutcome> {
+  const { request } = target;
   try {
     const response = await o.client.upgradeProxyVersion(
       {
@@ -160,6 +213,17 @@ async function send(
     });
   } catch (error) {
     const { error: failure, retryable } = failureOf(error);
+    if (isBusyRefusal(failure)) {
+      // Nothing ran: the claim goes back first, so that should scheduling fail (a throw, the
+      // invocation fails), the sender's retry sends again instead of reconciling.
+      await guard.releaseSending();
+      const reason = `instance ${request.instance_id} is busy with another operation (${failure.error_code}); nothing ran`;
+      return kept(await defer(o, target, { reason, error: failure, ...context }, signal));
+    }
+    if (mayMeanAlreadyLatest(failure)) {
+      const skipped = await alreadyThere(o, request, context, failure, signal);
+      if (skipped !== undefined) return kept(skipped);
+    }
     const record: OutcomeRecord = {
       outcome: { kind: 'failed', error: failure, ...context },
       occurred_at: o.now().toISOString(),
@@ -172,6 +236,135 @@ async function send(
     await guard.releaseSending();
     return notKept(record);
   }
+}
+
+/**
+ * A 400 that may mean "nothing to upgrade" (lib/upgrade/error-codes.ts): the version read tells. At or
+ * past the target the outcome is Skipped; below it (or unreadable) undefined, and the refusal stands.
+ */
+async function alreadyThere(
+  o: UpgradeStepOptions,
+  request: UpgradeRequest,
+  context: Context,
+  failure: OutcomeError,
+  signal: AbortSignal | undefined,
+): Promise<OutcomeRecord | undefined> {
+  const read = await readVersions(o, request, signal);
+  if ('unread' in read) return undefined;
+  const { versions } = read;
+  if (compareVersions(versions.current_version, context.resolved.target_version) < 0) return undefined;
+  const reason = `TaurusDB answered ${failure.error_code} (${failure.error_msg}), and the version read finds the proxy at ${versions.current_version}: nothing to upgrade`;
+  const advisory = context.advisory === undefined ? {} : { advisory: context.advisory };
+  return decided(o, { kind: 'skipped', reason, versions, resolved: context.resolved, ...advisory });
+}
+
+/**
+ * `"window": "maintenance"` (README.md "Maintenance windows"): the instance detail decides whether the
+ * upgrade goes now (undefined), waits for the window or a busy instance (deferred; a dry run says
+ * "would defer"), or cannot go at all (INSTANCE_UNAVAILABLE). A failed read is not kept: it changed
+ * nothing, a redelivery reads again.
+ */
+async function windowGate(
+  o: UpgradeStepOptions,
+  target: StepTarget,
+  context: Context,
+  signal: AbortSignal | undefined,
+): Promise<StepOutcome | undefined> {
+  const { request } = target;
+  if (request.window !== 'maintenance') return undefined;
+  const { projectId, instanceId, region } = proxyRef(request);
+  let detail: InstanceDetail;
+  try {
+    detail = await o.client.getInstance({ projectId, instanceId, ...(region ? { region } : {}) }, signal);
+  } catch (error) {
+    const why = 'the instance could not be read for its maintenance window, so no upgrade was attempted: ';
+    const { error: failure } = failureOf(error, why);
+    return notKept(decided(o, { kind: 'failed', error: failure, ...context }));
+  }
+  const verdict = judgeInstance(request.instance_id, detail, o.now());
+  if (verdict.go) return undefined;
+  const dryRun = request.dry_run === true;
+  if (verdict.kind === 'unavailable') {
+    if (dryRun)
+      return kept(decided(o, { kind: 'planned', would: 'refuse', reason: verdict.reason, ...context }));
+    const error = { error_code: ERROR_CODES.instanceUnavailable, error_msg: verdict.reason };
+    return kept(decided(o, { kind: 'failed', error, ...context }));
+  }
+  const opensAt = verdict.kind === 'closed' ? verdict.opensAt : undefined;
+  if (dryRun) {
+    const until =
+      opensAt === undefined
+        ? 'would defer while the instance is busy'
+        : `would defer until ${opensAt.toISOString()}`;
+    return kept(
+      decided(o, { kind: 'planned', would: 'defer', reason: `${until}: ${verdict.reason}`, ...context }),
+    );
+  }
+  const at = opensAt === undefined ? {} : { opensAt };
+  return kept(await defer(o, target, { reason: verdict.reason, ...context, ...at }, signal));
+}
+
+type Why = {
+  reason: string;
+  error?: OutcomeError;
+  versions?: ProxyVersions;
+  resolved?: ResolvedVersions;
+  advisory?: ProxyAdvisory;
+  /** A maintenance window's opening: the attempt runs then, and the busy deadline counts from there. */
+  opensAt?: Date;
+};
+
+/**
+ * The target runs again later: a one-time schedule delivers the next attempt (lib/upgrade/deferral.ts)
+ * unless busy_retry_for ends first or deferred attempts are off; then it fails with INSTANCE_BUSY.
+ * A schedule that cannot be created throws (DeferralError): nothing is stored and the invocation fails.
+ */
+export async function defer(
+  o: UpgradeStepOptions,
+  target: StepTarget,
+  why: Why,
+  signal: AbortSignal | undefined,
+): Promise<OutcomeRecord> {
+  const { reason, error, opensAt, ...context } = why;
+  const deferrals = o.deferrals;
+  // One clock reading: the deadline counts from the moment the outcome is dated.
+  const now = o.now();
+  const record = (outcome: TargetOutcome): OutcomeRecord => ({
+    outcome,
+    occurred_at: now.toISOString(),
+    upstream_status: error?.status ?? null,
+    duration_ms: null,
+  });
+  const plan =
+    deferrals === undefined
+      ? undefined
+      : planDeferral(target.request, target.trigger, deferrals.settings, now, opensAt);
+  if (deferrals?.scheduler === undefined || plan === undefined || !plan.defer) {
+    const cause =
+      error === undefined ? '' : ` (${[error.error_code, error.error_msg].filter(Boolean).join(': ')})`;
+    const ending =
+      plan === undefined || deferrals?.scheduler === undefined
+        ? 'deferred attempts are off (DEFERRAL_SCHEDULE_GROUP is not set)'
+        : `busy_retry_for ends at ${plan.deadline.toISOString()}, before another attempt could run`;
+    const failure = {
+      ...(error?.status === undefined ? {} : { status: error.status }),
+      error_code: ERROR_CODES.instanceBusy,
+      error_msg: `${reason}${cause}; ${ending}`,
+    };
+    return record({ kind: 'failed', error: failure, ...context });
+  }
+  await deferrals.scheduler.schedule({ name: plan.name, at: plan.at, input: plan.input }, signal);
+  o.metrics.addMetric('DeferredAttemptScheduled', 'Count', 1);
+  return record({
+    kind: 'deferred',
+    reason: `${reason}; attempt ${plan.attempt} runs at ${plan.at.toISOString()}`,
+    ...(error === undefined ? {} : { error }),
+    attempt: plan.attempt,
+    next_attempt_at: plan.at.toISOString(),
+    deadline: plan.deadline.toISOString(),
+    schedule_name: plan.name,
+    ...context,
+  });
 }
 
 /**
@@ -219,8 +412,8 @@ async function reconcile(
  */
 export function createUpgradeStep(options: UpgradeStepOptions) {
   return {
-    run: (request: UpgradeRequest, signal: AbortSignal | undefined, guard: StepGuard) =>
-      runStep(options, request, signal, guard),
+    run: (target: StepTarget, signal: AbortSignal | undefined, guard: StepGuard) =>
+      runStep(options, target, signal, guard),
   };
 }
 

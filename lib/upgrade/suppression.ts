@@ -4,7 +4,7 @@ import type { IdempotencyStoreError } from '../errors.ts';
 import { canonicalJson } from '../events/event-id.ts';
 import type { OutcomeRecord, StepOutcome } from './outcome.ts';
 import type { UpgradeRequest } from './request.ts';
-import type { TriggerInfo } from './trigger.ts';
+import { suppressionIdOf, type TriggerInfo } from './trigger.ts';
 
 /**
  * Duplicate suppression keys on the delivery and the target *as requested*, never on what the version
@@ -17,14 +17,23 @@ import type { TriggerInfo } from './trigger.ts';
 export function stepKey(trigger: TriggerInfo, request: UpgradeRequest): StepKey {
   if (request.proxy_id === undefined) throw new TypeError('a step is keyed on one proxy');
   return {
-    kind: trigger.kind,
-    deliveryId: trigger.id,
+    ...suppressedDelivery(trigger),
     project_id: request.project_id,
     instance_id: request.instance_id,
     proxy_id: request.proxy_id,
     source_version: request.source_version ?? 'current',
     target_version: request.target_version,
   };
+}
+
+/**
+ * The delivery duplicate suppression knows a trigger by: its own, or a deferred attempt's (each attempt
+ * a delivery of its own, remembered as long as Scheduler retries it).
+ */
+export function suppressedDelivery(trigger: TriggerInfo): Pick<StepKey, 'kind' | 'deliveryId'> {
+  return trigger.attemptId === undefined
+    ? { kind: trigger.kind, deliveryId: suppressionIdOf(trigger) }
+    : { kind: 'schedule', deliveryId: trigger.attemptId };
 }
 
 /**
@@ -38,16 +47,16 @@ export async function guardDeliveries(
   requests: UpgradeRequest[],
   triggerOf: (request: UpgradeRequest) => TriggerInfo,
 ): Promise<void> {
-  const groups = new Map<string, { trigger: TriggerInfo; requests: UpgradeRequest[] }>();
+  const groups = new Map<string, { kind: TriggerInfo['kind']; requests: UpgradeRequest[] }>();
   for (const request of requests) {
     if (request.dry_run === true) continue;
-    const trigger = triggerOf(request);
-    const group = groups.get(trigger.id) ?? { trigger, requests: [] };
+    const { kind, deliveryId } = suppressedDelivery(triggerOf(request));
+    const group = groups.get(deliveryId) ?? { kind, requests: [] };
     group.requests.push(request);
-    groups.set(trigger.id, group);
+    groups.set(deliveryId, group);
   }
   for (const [id, group] of groups) {
-    await idempotency.guardDelivery(group.trigger.kind, id, digest(canonicalJson(group.requests)));
+    await idempotency.guardDelivery(group.kind, id, digest(canonicalJson(group.requests)));
   }
 }
 

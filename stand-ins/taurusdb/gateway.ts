@@ -8,7 +8,7 @@ import { replies, type TaurusDbReply } from './replies.ts';
  * the service sees the request, as Huawei's API Gateway does.
  */
 
-export type RouteName = 'upgrade' | 'version' | 'proxies' | 'jobs';
+export type RouteName = 'upgrade' | 'version' | 'proxies' | 'jobs' | 'instance';
 export type ReadRoute = Exclude<RouteName, 'upgrade'>;
 
 export interface Route {
@@ -29,6 +29,8 @@ const ROUTES: Record<RouteName, { method: string; path: RegExp }> = {
   },
   proxies: { method: 'GET', path: /^\/v3\/([^/]+)\/instances\/([^/]+)\/proxies$/ },
   jobs: { method: 'GET', path: /^\/v3\/([^/]+)\/jobs$/ },
+  // Huawei's "query instance details": `instance.status` and `instance.maintenance_window` (UTC).
+  instance: { method: 'GET', path: /^\/v3\/([^/]+)\/instances\/([^/]+)$/ },
 };
 
 export function pathOf(request: RecordedRequest): string {
@@ -37,7 +39,7 @@ export function pathOf(request: RecordedRequest): string {
 
 /** Whether the request asked for that API (or, without a name, for any read API), however answered. */
 export function isOn(request: RecordedRequest, name: RouteName | 'reads'): boolean {
-  const names = name === 'reads' ? (['version', 'proxies', 'jobs'] as const) : [name];
+  const names = name === 'reads' ? (['version', 'proxies', 'jobs', 'instance'] as const) : [name];
   return names.some(
     (each) => request.method === ROUTES[each].method && ROUTES[each].path.test(pathOf(request)),
   );

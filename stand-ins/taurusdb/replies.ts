@@ -58,6 +58,9 @@ export const replies = {
     status,
     body: { error: { code, message } },
   }),
+  /** The instance runs another operation (Huawei's tables: 409; DBS.201205 is "backup in progress"). */
+  busy: (errorCode = 'DBS.201205', status = 409): TaurusDbReply =>
+    replies.error(status, errorCode, 'The instance is being backed up. Try again later.'),
   alreadyLatest: (): TaurusDbReply => replies.error(400, 'DBS.05000008', 'the current version is the latest'),
   serverError: (): TaurusDbReply => replies.error(500, 'DBS.05000000', 'Server failure.'),
   badGatewayHtml: (): TaurusDbReply => ({

@@ -31,6 +31,16 @@ import { compareVersions } from './versions.ts';
 export const DEFAULT_CURRENT_VERSION = '2.23.12.000';
 export const DEFAULT_LATEST_VERSION = '2.24.03.000';
 
+/** The part of `GET /v3/{project_id}/instances/{instance_id}` the function reads. */
+export interface InstanceState {
+  /** ACTIVE, BACKING UP, MODIFYING, REBOOTING, FROZEN, FAILED, STORAGE FULL, ... */
+  status: string;
+  /** UTC, "HH:MM-HH:MM", possibly crossing midnight. */
+  maintenance_window: string;
+}
+
+export const DEFAULT_INSTANCE: InstanceState = { status: 'ACTIVE', maintenance_window: '18:00-22:00' };
+
 export interface ProxySeed {
   projectId: string;
   instanceId: string;
@@ -45,6 +55,12 @@ export interface ProxyVersionState {
   current_version: string;
   latest_version: string;
   can_upgrade: boolean;
+  /**
+   * Huawei's upgrade advisory, answered as given (since December 2025 the version answer may carry
+   * it: ProxyEngineRisk in Huawei's SDK models: level, suggest, influence, guidance,
+   * service_impact_duration, upgrade_duration).
+   */
+  risk?: Record<string, unknown>;
 }
 
 /** A proxy as the world has it now. */
@@ -61,6 +77,7 @@ interface ProxyRecord extends ProxySnapshot {
   /** Set by `setProxyVersion`: the answer as given rather than derived from the state. */
   latestVersion?: string;
   canUpgrade?: boolean;
+  risk?: Record<string, unknown> | undefined;
 }
 
 export interface WorldOptions {
@@ -76,6 +93,12 @@ export interface WorldOptions {
   workflows?: WorkflowOptions;
   /** Epoch milliseconds; workflows are settled against it on every request. */
   now?: () => number;
+  /**
+   * With workflows on: until this time (epoch ms) every instance is busy with another operation, and
+   * upgrades get TaurusDB's busy refusal (409 DBS.201205, a backup in progress; `npm start` with
+   * SANDBOX_BUSY_FOR shows the deferral).
+   */
+  busyUntil?: number;
   newWorkflowId?: () => string;
 }
 
@@ -98,6 +121,10 @@ export interface World {
   records: Map<string, ProxyRecord>;
   /** Proxy ids by instance, as its list shows them (a test may repeat one). */
   listings: Map<string, string[]>;
+  /** What instance detail answers per instance (default: ACTIVE, window 18:00-22:00). */
+  instances: Map<string, InstanceState>;
+  busyUntil: number | undefined;
+  now: () => number;
   jobs: Jobs;
 }
 
@@ -129,6 +156,9 @@ export function createWorld(options: WorldOptions): World {
     closed: options.proxies !== undefined,
     records,
     listings,
+    instances: new Map(),
+    busyUntil: options.busyUntil,
+    now: options.now ?? Date.now,
     jobs,
   };
 }
@@ -174,7 +204,8 @@ function versionAnswer(world: World, ids: string[]): TaurusDbReply {
   const canUpgrade =
     proxy.canUpgrade ??
     (compareVersions(proxy.version, latest) < 0 && !runningOn(world.jobs, proxy.instanceId, proxy.proxyId));
-  return { body: { current_version: proxy.version, latest_version: latest, can_upgrade: canUpgrade } };
+  const body = { current_version: proxy.version, latest_version: latest, can_upgrade: canUpgrade };
+  return { body: proxy.risk === undefined ? body : { ...body, risk: proxy.risk } };
 }
 
 function listAnswer(world: World, [projectId = '', instanceId = '']: string[], query: URLSearchParams) {
@@ -203,6 +234,11 @@ export function readAnswer(world: World, route: Route): TaurusDbReply {
   settle(world.jobs);
   if (route.name === 'version') return versionAnswer(world, route.ids);
   if (route.name === 'proxies') return listAnswer(world, route.ids, route.query);
+  if (route.name === 'instance') {
+    const [, instanceId = ''] = route.ids;
+    const state = world.instances.get(instanceId) ?? DEFAULT_INSTANCE;
+    return { body: { instance: { id: instanceId, name: `instance-${instanceId.slice(0, 8)}`, ...state } } };
+  }
   return jobAnswer(world.jobs, route.ids[0] ?? '', route.query) ?? parameterError('id is required');
 }
 
@@ -228,6 +264,7 @@ export function upgradeAnswer(world: World, ask: UpgradeAsk): TaurusDbReply | un
   const resolved = resolve(world, [ask.projectId, ask.instanceId, ask.proxyId], true);
   if ('refused' in resolved) return resolved.refused;
   const { proxy } = resolved;
+  if (world.busyUntil !== undefined && world.now() < world.busyUntil) return replies.busy();
   if (compareVersions(proxy.version, latestOf(world, proxy)) >= 0) return replies.alreadyLatest();
   const reason = rejection(world, proxy, ask.sourceVersion, ask.targetVersion);
   const workflow = startWorkflow(world.jobs, { ...ask, rejection: reason });
@@ -267,5 +304,6 @@ export function setProxyVersion(world: World, instanceId: string, proxyId: strin
     version: state.current_version,
     latestVersion: state.latest_version,
     canUpgrade: state.can_upgrade,
+    risk: state.risk,
   });
 }

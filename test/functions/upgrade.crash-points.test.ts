@@ -112,6 +112,7 @@ async function crashableWiring(crash: CrashSwitch) {
   const { createTokenAuthenticator } = await import('../../lib/huawei/auth/authenticator.ts');
   const { createUpgradeService } = await import('../../lib/upgrade/service.ts');
   const { createWebhookVerifier } = await import('../../lib/http/webhook-verifier.ts');
+  const { servesRegion } = await import('../../lib/composition/shared.ts');
   const config = loadConfig();
   const secrets = createSecretReader();
   const authenticator = createTokenAuthenticator({
@@ -143,7 +144,13 @@ async function crashableWiring(crash: CrashSwitch) {
         idempotency,
         concurrency: config.upgradeConcurrency,
       });
-      return createHandler({ webhookVerifier, idempotency, upgrades, awsCalls: config.awsCalls }) as Handler;
+      return createHandler({
+        webhookVerifier,
+        idempotency,
+        upgrades,
+        awsCalls: config.awsCalls,
+        servesRegion: servesRegion(config),
+      }) as Handler;
     },
   };
 }

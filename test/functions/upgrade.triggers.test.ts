@@ -155,8 +155,8 @@ describe('the upgrade handler, one trigger kind at a time', () => {
     ]);
   });
 
-  it('a scheduled rule envelope: the request in detail, the event id as delivery id', async () => {
-    const event = sample('scheduled-rule.json');
+  it('a scheduled rule envelope (an input transformer): the request in detail, the event id as delivery id', async () => {
+    const event = sample('scheduled-rule-input-transformer.json');
     const result = (await world.invoke(event)) as { trigger: unknown };
     expect(result.trigger).toEqual({ kind: 'schedule', id: event.id });
     expect(world.taurusDb.upgrades).toHaveLength(1);

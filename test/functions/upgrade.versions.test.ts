@@ -1,12 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DETAIL_SCHEMAS } from '../../lib/events/contract.ts';
-import type { DetailType } from '../../lib/events/detail-types.ts';
-import { SCHEMA_DIRECTORY } from '../../scripts/generate-schemas.ts';
-import type { ReceivedEntry } from '../../stand-ins/eventbridge.ts';
 import { replies } from '../../stand-ins/taurusdb.ts';
-import { type JsonSchema, schemaProblems } from '../support/json-schema-check.ts';
+import { expectDetailsMatchSchemas } from '../support/detail-schemas.ts';
 import { type HttpAnswer, sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
 /**
@@ -18,32 +12,6 @@ import { type HttpAnswer, sample, signedHttpEvent, startWorld, type World } from
 
 const PROJECT = '054e292c9880d4992f02c0196d3ea468';
 const SAMPLE = JSON.parse(sample('http-api-v2.json').body);
-
-const SCHEMA_FILES: Record<DetailType, string> = {
-  'Proxy Upgrade Accepted': 'proxy-upgrade-accepted.schema.json',
-  'Proxy Upgrade Rejected': 'proxy-upgrade-rejected.schema.json',
-  'Proxy Upgrade Failed': 'proxy-upgrade-failed.schema.json',
-  'Proxy Upgrade Skipped': 'proxy-upgrade-skipped.schema.json',
-  'Proxy Upgrade Planned': 'proxy-upgrade-planned.schema.json',
-  'Proxy Upgrade Unconfirmed': 'proxy-upgrade-unconfirmed.schema.json',
-};
-
-async function committedSchema(detailType: DetailType): Promise<JsonSchema> {
-  return JSON.parse(await readFile(join(SCHEMA_DIRECTORY, SCHEMA_FILES[detailType]), 'utf8'));
-}
-
-/** Every published Detail parses with its zod schema and passes the committed JSON Schema. */
-async function expectDetailsMatchSchemas(entries: ReceivedEntry[]): Promise<void> {
-  expect(entries.length).toBeGreaterThan(0);
-  for (const entry of entries) {
-    const detailType = entry.DetailType as DetailType;
-    expect(Object.keys(SCHEMA_FILES)).toContain(detailType);
-    const parsed = DETAIL_SCHEMAS[detailType].safeParse(entry.Detail);
-    expect(parsed.error?.issues ?? [], detailType).toEqual([]);
-    const schema = await committedSchema(detailType);
-    expect(schemaProblems(schema, entry.Detail), detailType).toEqual([]);
-  }
-}
 
 const versions = (current_version: string, latest_version: string, can_upgrade = true) => ({
   current_version,

@@ -26,6 +26,12 @@ describe('loadConfig', () => {
     const config = loadConfig(minimal);
     expect(config).toEqual({
       taurusDbEndpoint: 'https://gaussdb-mysql.cn-east-5.myhuaweicloud.com',
+      taurusDbEndpoints: {
+        defaultRegion: 'cn-east-5',
+        defaultEndpoint: 'https://gaussdb-mysql.cn-east-5.myhuaweicloud.com',
+        template: undefined,
+        byRegion: undefined,
+      },
       iamEndpoint: 'https://iam.myhuaweicloud.com',
       credentialsSecretId: 'huawei/credentials',
       webhookSecretId: undefined,
@@ -36,7 +42,68 @@ describe('loadConfig', () => {
       awsCalls: { requestTimeoutMs: 1000, maxAttempts: 3 },
       upgradeConcurrency: 10,
       timeouts: { connectMs: 3000, headersMs: 10000, bodyMs: 10000, retryBudgetMs: 8000 },
+      deferral: undefined,
+      busyRetry: { retryForMs: 7_200_000, firstDelayMs: 300_000, maxDelayMs: 1_800_000 },
     });
+  });
+
+  it('takes a {region} placeholder in TAURUSDB_ENDPOINT and an endpoint per region in TAURUSDB_ENDPOINTS', () => {
+    const config = loadConfig({
+      ...minimal,
+      TAURUSDB_ENDPOINT: 'http://127.0.0.1:9000/{region}/',
+      TAURUSDB_ENDPOINTS: '{"cn-east-3": "http://127.0.0.1:9001/"}',
+    });
+    expect(config.taurusDbEndpoint).toBe('http://127.0.0.1:9000/cn-east-5');
+    expect(config.taurusDbEndpoints).toStrictEqual({
+      defaultRegion: 'cn-east-5',
+      defaultEndpoint: 'http://127.0.0.1:9000/cn-east-5',
+      template: 'http://127.0.0.1:9000/{region}',
+      byRegion: { 'cn-east-3': 'http://127.0.0.1:9001' },
+    });
+    const message = configError({
+      ...minimal,
+      HUAWEI_REGION: undefined,
+      TAURUSDB_ENDPOINT: 'http://127.0.0.1:9000/{region}',
+      TAURUSDB_ENDPOINTS: '{"Not A Region": "ftp://x"}',
+    }).message;
+    expect(message).toContain('HUAWEI_REGION is required when TAURUSDB_ENDPOINT has a {region} placeholder');
+    expect(message).toContain('TAURUSDB_ENDPOINTS');
+  });
+
+  it('turns deferred attempts on with the group, the target and the role, and reads BUSY_RETRY_*', () => {
+    const config = loadConfig({
+      ...minimal,
+      DEFERRAL_SCHEDULE_GROUP: 'upgrader-deferred',
+      DEFERRAL_TARGET_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:upgrader',
+      DEFERRAL_ROLE_ARN: 'arn:aws:iam::123456789012:role/upgrader-scheduler',
+      BUSY_RETRY_FOR: 'P1DT30M',
+      BUSY_RETRY_DELAY_SECONDS: '120',
+    });
+    expect(config.deferral).toStrictEqual({
+      groupName: 'upgrader-deferred',
+      targetArn: 'arn:aws:lambda:eu-west-1:123456789012:function:upgrader',
+      roleArn: 'arn:aws:iam::123456789012:role/upgrader-scheduler',
+      deadLetterArn: undefined,
+    });
+    expect(config.busyRetry).toStrictEqual({
+      retryForMs: (24 * 60 + 30) * 60_000,
+      firstDelayMs: 120_000,
+      maxDelayMs: 1_800_000,
+    });
+  });
+
+  it('refuses a half-made deferral setting and a bad busy duration, naming each variable', () => {
+    const message = configError({
+      ...minimal,
+      DEFERRAL_SCHEDULE_GROUP: 'upgrader-deferred',
+      DEFERRAL_ROLE_ARN: 'not-an-arn',
+      BUSY_RETRY_FOR: '2 hours',
+      BUSY_RETRY_DELAY_SECONDS: '9',
+    }).message;
+    expect(message).toContain('DEFERRAL_TARGET_ARN is required when DEFERRAL_SCHEDULE_GROUP is set');
+    expect(message).toContain('DEFERRAL_ROLE_ARN must be an ARN (arn:aws:...)');
+    expect(message).toContain('BUSY_RETRY_FOR must be an ISO 8601 duration');
+    expect(message).toContain('BUSY_RETRY_DELAY_SECONDS must be at least 10');
   });
 
   it('lets TAURUSDB_ENDPOINT override the region, trailing slash removed', () => {

@@ -1,11 +1,10 @@
-import { EventEmitter, once } from 'node:events';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completedDetailSchema } from '../../lib/events/contract.ts';
 import { SAMPLE_LATEST_VERSION } from '../../sandbox/sample-proxies.ts';
 import { main as send } from '../../sandbox/send.ts';
 import { type Sandbox, startSandbox } from '../../sandbox/start.ts';
+import { printed } from '../support/printed-lines.ts';
 
 /**
  * `npm start` with the tracker, in this process: an upgrade from the request to `Proxy Upgrade
@@ -14,39 +13,6 @@ import { type Sandbox, startSandbox } from '../../sandbox/start.ts';
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** What the sandbox prints on stdout, with a way to wait for a line. */
-function printed() {
-  let text = '';
-  const lines = new EventEmitter();
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      text += String(chunk);
-      lines.emit('line');
-      done();
-    },
-  });
-  return {
-    stream,
-    text: () => text,
-    /** The JSON lines with this top-level key, parsed. */
-    // biome-ignore lint/suspicious/noExplicitAny: the lines are JSON read by assertions
-    lines(key: string): any[] {
-      return text
-        .split('\n')
-        .filter((line) => line.startsWith(`{"${key}":`))
-        .map((line) => JSON.parse(line)[key]);
-    },
-    /** Resolves once a published event of this DetailType was printed (bounded by the test timeout). */
-    async published(detailType: string) {
-      for (;;) {
-        const found = this.lines('published').find((entry) => entry.DetailType === detailType);
-        if (found) return found;
-        await once(lines, 'line');
-      }
-    },
-  };
-}
 
 const out = printed();
 const notes = printed();

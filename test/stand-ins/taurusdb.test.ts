@@ -458,3 +458,55 @@ describe('TaurusDB stand-in: scripts over the world', () => {
     });
   });
 });
+
+describe('TaurusDB stand-in: busy instances, instance detail and the advisory (issue 14)', () => {
+  it('refuses upgrades as busy (409 DBS.201205) until busyUntil, then upgrades', async () => {
+    let now = Date.now();
+    const taurusDb = await start({ now: () => now, busyUntil: now + 20_000 });
+
+    const busy = await upgrade(taurusDb, first, toLatest);
+    expect(busy).toEqual({
+      status: 409,
+      body: { error_code: 'DBS.201205', error_msg: 'The instance is being backed up. Try again later.' },
+    });
+    expect(taurusDb.versionOf(first.projectId, first.instanceId, first.proxyId)).toBe(PREVIOUS);
+    now += 20_000;
+    expect((await upgrade(taurusDb, first, toLatest)).status).toBe(200);
+  });
+
+  it('answers instance detail: ACTIVE with an 18:00-22:00 window, or what a test sets', async () => {
+    const taurusDb = await start();
+    const url = `${taurusDb.url}/v3/${first.projectId}/instances/${first.instanceId}`;
+
+    expect((await call(url)).body.instance).toMatchObject({
+      id: first.instanceId,
+      status: 'ACTIVE',
+      maintenance_window: '18:00-22:00',
+    });
+    taurusDb.setInstance(first.instanceId, { status: 'BACKING UP', maintenance_window: '22:00-02:00' });
+    expect((await call(url)).body.instance).toMatchObject({
+      status: 'BACKING UP',
+      maintenance_window: '22:00-02:00',
+    });
+    expect(taurusDb.reads('instance')).toBe(2);
+  });
+
+  it('carries the risk advisory in the version answer when one is set', async () => {
+    const taurusDb = await startTaurusDbStandIn({ acceptedTokens: [GOOD_TOKEN] });
+    sandbox = taurusDb;
+    const risk = { level: 1, suggest: 'Fixes a leak.', upgrade_duration: '15' };
+    taurusDb.setProxyVersion(first.instanceId, first.proxyId, {
+      current_version: PREVIOUS,
+      latest_version: SAMPLE_LATEST_VERSION,
+      can_upgrade: true,
+      risk,
+    });
+    const version = await call(`${taurusDb.url}${pathOf(first, 'taurusproxy/proxy-version')}`);
+    expect(version.body).toEqual({
+      current_version: PREVIOUS,
+      latest_version: SAMPLE_LATEST_VERSION,
+      can_upgrade: true,
+      risk,
+    });
+  });
+});

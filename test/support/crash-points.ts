@@ -136,6 +136,7 @@ export function crashableTaurusDb(client: UpgradeClient, crash: CrashSwitch): Up
       crash.through(() => client.upgradeProxyVersion(call, signal), { after: 'after-post' }),
     getProxyVersion: (proxy, signal) => crash.through(() => client.getProxyVersion(proxy, signal)),
     listProxies: (instance, signal) => crash.through(() => client.listProxies(instance, signal)),
+    getInstance: (instance, signal) => crash.through(() => client.getInstance(instance, signal)),
   };
 }
 

@@ -5,6 +5,7 @@ import { vi } from 'vitest';
 import { type DynaliteStandIn, startDynalite } from '../../stand-ins/dynamodb.ts';
 import { type EventBridgeStandIn, startEventBridgeStandIn } from '../../stand-ins/eventbridge.ts';
 import { type IamStandIn, startIamStandIn } from '../../stand-ins/iam.ts';
+import { type SchedulerStandIn, startSchedulerStandIn } from '../../stand-ins/scheduler.ts';
 import { type SecretsManagerStandIn, startSecretsManagerStandIn } from '../../stand-ins/secrets-manager.ts';
 import { type SqsStandIn, startSqsStandIn } from '../../stand-ins/sqs.ts';
 import { startTaurusDbStandIn, type TaurusDbStandIn } from '../../stand-ins/taurusdb.ts';
@@ -42,7 +43,14 @@ export interface WorldOptions {
   env?: Record<string, string>;
   /** Also start the SQS stand-in with a tracking queue and load functions/track.ts (`world.tracking`). */
   tracking?: boolean;
+  /** Also start the Scheduler stand-in and turn deferred attempts on (`world.scheduler`). */
+  scheduler?: boolean;
 }
+
+export const SCHEDULE_GROUP = 'taurusdb-proxy-upgrader-test-deferred';
+export const UPGRADE_FUNCTION_ARN =
+  'arn:aws:lambda:eu-west-1:123456789012:function:taurusdb-proxy-upgrader-test-upgrade';
+export const SCHEDULER_ROLE_ARN = 'arn:aws:iam::123456789012:role/taurusdb-proxy-upgrader-test-scheduler';
 
 /** The tracking function (functions/track.ts) loaded in the same world as the upgrade handler. */
 export interface TrackingWorld {
@@ -71,6 +79,8 @@ export interface World {
   dynalite: DynaliteStandIn | undefined;
   /** Set when started with `tracking: true`. */
   tracking: TrackingWorld | undefined;
+  /** Set when started with `scheduler: true`. */
+  scheduler: SchedulerStandIn | undefined;
   webhookKey: string;
   handler: Handler;
   /** Every secret value the world handed out: no log line, answer or event may contain one. */
@@ -138,7 +148,7 @@ export function signedHttpEvent(world: World, name: string, body?: unknown, opti
  */
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const iam = await startIamStandIn({ users: [IAM_USER] });
-  const [taurusDb, secretsManager, eventBridge, dynalite, sqs] = await Promise.all([
+  const [taurusDb, secretsManager, eventBridge, dynalite, sqs, scheduler] = await Promise.all([
     // Tokens IAM issued are the ones TaurusDB accepts, as in Huawei Cloud.
     startTaurusDbStandIn({
       acceptedTokens: [STATIC_TOKEN],
@@ -156,6 +166,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     startEventBridgeStandIn(),
     options.idempotency ? startDynalite() : Promise.resolve(undefined),
     options.tracking ? startSqsStandIn({ queues: [TRACKING_QUEUE_NAME] }) : Promise.resolve(undefined),
+    options.scheduler ? startSchedulerStandIn({ groups: [SCHEDULE_GROUP] }) : Promise.resolve(undefined),
   ]);
   const webhookKey = generateWebhookKey();
   secretsManager.put(WEBHOOK_SECRET_ID, { key: webhookKey });
@@ -191,6 +202,14 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       ? { AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint, IDEMPOTENCY_TABLE: dynalite.tableName }
       : {}),
     ...(sqs ? { AWS_ENDPOINT_URL_SQS: sqs.url, TRACKING_QUEUE_URL: sqs.queueUrl(TRACKING_QUEUE_NAME) } : {}),
+    ...(scheduler
+      ? {
+          AWS_ENDPOINT_URL_SCHEDULER: scheduler.url,
+          DEFERRAL_SCHEDULE_GROUP: SCHEDULE_GROUP,
+          DEFERRAL_TARGET_ARN: UPGRADE_FUNCTION_ARN,
+          DEFERRAL_ROLE_ARN: SCHEDULER_ROLE_ARN,
+        }
+      : {}),
     ...options.env,
   };
   const previous = new Map(Object.keys(environment).map((key) => [key, process.env[key]]));
@@ -208,6 +227,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     eventBridge,
     dynalite,
     tracking,
+    scheduler,
     webhookKey,
     handler,
     errors,
@@ -259,6 +279,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         eventBridge.close(),
         dynalite?.close(),
         sqs?.close(),
+        scheduler?.close(),
       ]);
       if (leaked.length > 0) throw new Error(`the handler logged ${leaked.length} secret value(s)`);
     },

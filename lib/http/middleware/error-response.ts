@@ -3,7 +3,7 @@ import type { MiddlewareObj } from '@middy/core';
 import { HttpError } from '@middy/util';
 import { AppError } from '../../errors.ts';
 import { errorResponse } from '../answers.ts';
-import { isHttpEvent } from '../triggers.ts';
+import { isHttpEvent } from '../http-event.ts';
 
 type ErrorLogger = Pick<Logger, 'warn' | 'error'>;
 

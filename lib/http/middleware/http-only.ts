@@ -1,5 +1,5 @@
 import type { MiddlewareObj, Request } from '@middy/core';
-import { isHttpEvent } from '../triggers.ts';
+import { isHttpEvent } from '../http-event.ts';
 
 type Phase<E> = ((request: Request<E>) => unknown) | undefined;
 

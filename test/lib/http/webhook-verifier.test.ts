@@ -1,5 +1,7 @@
 import { inspect } from 'node:util';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { Webhook as SvixWebhook } from 'svix';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSecretReader } from '../../../lib/aws/secrets.ts';
 import { SecretError, SignatureError } from '../../../lib/errors.ts';
@@ -21,7 +23,8 @@ const BODY = JSON.stringify({
 });
 
 const reasons = {
-  missingHeader: 'missing webhook-id, webhook-timestamp or webhook-signature header',
+  missingHeader:
+    'missing webhook-id, webhook-timestamp or webhook-signature header (webhook-* or svix-* names)',
   outsideTolerance: 'webhook-timestamp is outside the 5 minute tolerance',
   malformedTimestamp: 'webhook-timestamp must be a whole number of unix seconds',
   noMatch: 'no signature matches',
@@ -248,10 +251,15 @@ describe('createWebhookVerifier', () => {
       ['has both forms', { key, keys: [key] }, 'must be {"key":"whsec_..."} or {"keys":'],
       ['has no keys', { keys: [] }, 'with 1 to 10 keys'],
       ['has 11 keys', { keys: Array.from({ length: 11 }, () => key) }, 'with 1 to 10 keys'],
-      ['holds a bare base64 key', { key: bareKey }, 'key 1 must be "whsec_" followed by the base64'],
-      ['holds a non-string key', { keys: [key, 42] }, 'key 2 must be "whsec_" followed by the base64'],
+      ['holds a non-string key', { keys: [key, 42] }, 'key 2 must be the base64 of at least 24 bytes'],
       ['holds a short key', { key: generateWebhookKey(16) }, 'of at least 24 bytes'],
-      ['holds a key that is not base64', { key: `${key}!` }, 'key 1 must be "whsec_"'],
+      ['holds a short bare key', { key: generateWebhookKey(16).slice(6) }, 'of at least 24 bytes'],
+      ['holds a key that is not base64', { key: `${key}!` }, 'key 1 must be the base64'],
+      [
+        'holds a password pasted by mistake',
+        { key: 'correct horse battery staple' },
+        'key 1 must be the base64',
+      ],
     ])(
       'refuses every webhook when the secret %s, naming the secret but not the key',
       async (_name, secret, rule) => {
@@ -374,6 +382,109 @@ describe('createWebhookVerifier', () => {
       await signatureError(verifier.verify(BODY, stale));
       await signatureError(verifier.verify(BODY, { ...stale, 'webhook-timestamp': undefined }));
       expect(secretsManager.reads(secretId)).toBe(0);
+    });
+  });
+
+  describe('interoperability with real signers', () => {
+    // The test vector of the Standard Webhooks reference libraries (libraries/javascript/src/webhook.test.ts
+    // of standard-webhooks/standard-webhooks, "sign function works"). The specification's own example
+    // (spec/standard-webhooks.md) shows a signature but not the key, so it cannot be checked.
+    const VECTOR = {
+      key: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      id: 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+      timestamp: 1614265330,
+      body: '{"test": 2432232314}',
+      signature: 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+    };
+
+    function vectorVerifier(secret: unknown) {
+      const { verifier, clock } = setUp(secret);
+      clock.ms = VECTOR.timestamp * 1000;
+      return verifier;
+    }
+
+    it.each([
+      ['with its whsec_ prefix', VECTOR.key],
+      ['in its bare form', VECTOR.key.slice('whsec_'.length)],
+    ])('accepts the reference test vector, the key %s', async (_name, key) => {
+      const headers = {
+        'webhook-id': VECTOR.id,
+        'webhook-timestamp': String(VECTOR.timestamp),
+        'webhook-signature': VECTOR.signature,
+      };
+      await expect(vectorVerifier({ key }).verify(VECTOR.body, headers)).resolves.toEqual({
+        webhookId: VECTOR.id,
+        timestamp: new Date(VECTOR.timestamp * 1000),
+      });
+      // The oracle agrees, and so does our own node:crypto signer.
+      expect(new StandardWebhook(key).sign(VECTOR.id, new Date(VECTOR.timestamp * 1000), VECTOR.body)).toBe(
+        VECTOR.signature,
+      );
+      expect(webhookSignature({ ...VECTOR, key: VECTOR.key })).toBe(VECTOR.signature);
+    });
+
+    it('refuses the vector with one character of the body changed', async () => {
+      const headers = {
+        'webhook-id': VECTOR.id,
+        'webhook-timestamp': String(VECTOR.timestamp),
+        'webhook-signature': VECTOR.signature,
+      };
+      const error = await signatureError(
+        vectorVerifier({ key: VECTOR.key }).verify('{"test": 2432232315}', headers),
+      );
+      expect(error.message).toBe(reasons.noMatch);
+    });
+
+    it("accepts what svix signs under Svix's default header names, exactly when svix's own verifier does", async () => {
+      const key = generateWebhookKey(32);
+      const verifier = setUp({ key }).verifier;
+      const svix = new SvixWebhook(key);
+      const signed = {
+        'svix-id': 'msg_svix_1',
+        'svix-timestamp': String(NOW),
+        'svix-signature': svix.sign('msg_svix_1', new Date(NOW * 1000), BODY),
+      };
+      await expect(verifier.verify(BODY, signed)).resolves.toMatchObject({ webhookId: 'msg_svix_1' });
+
+      const tampered = BODY.replace('2.24.03.000', '2.24.04.000');
+      expect(() =>
+        svix.verify(tampered, { ...signed, 'svix-timestamp': String(Math.floor(Date.now() / 1000)) }),
+      ).toThrow();
+      expect((await signatureError(verifier.verify(tampered, signed))).message).toBe(reasons.noMatch);
+    });
+
+    it('reads webhook-* when both families are present, and never mixes them', async () => {
+      const key = generateWebhookKey();
+      const verifier = setUp({ key }).verifier;
+      const webhook = signWebhook({ key, id: 'msg_family', timestamp: NOW, body: BODY });
+      const svix = { 'svix-id': 'msg_other', 'svix-timestamp': String(NOW), 'svix-signature': 'v1,bogus' };
+      await expect(verifier.verify(BODY, { ...svix, ...webhook })).resolves.toMatchObject({
+        webhookId: 'msg_family',
+      });
+
+      // webhook-id alone decides the family: a missing webhook-signature is not taken from svix-*.
+      const mixed = { ...svix, 'webhook-id': 'msg_family', 'webhook-timestamp': String(NOW) };
+      expect((await signatureError(verifier.verify(BODY, mixed))).message).toBe(reasons.missingHeader);
+    });
+
+    it.each([
+      ['comma-joined (a repeated header)', (other: string, valid: string) => `${other},${valid}`],
+      ['comma and space joined', (other: string, valid: string) => `${other}, ${valid}`],
+      [
+        'space separated, as the specification writes it',
+        (other: string, valid: string) => `${other} ${valid}`,
+      ],
+      ['a v1a entry before it', (_other: string, valid: string) => `v1a,${valid.slice(3)},${valid}`],
+    ])('passes one valid signature among several, %s', async (_name, join) => {
+      const key = generateWebhookKey();
+      const { verifier } = setUp({ key });
+      const toSign = { key, id: 'msg_joined', timestamp: NOW, body: BODY };
+      const header = join(
+        webhookSignature({ ...toSign, key: generateWebhookKey() }),
+        webhookSignature(toSign),
+      );
+      const headers = { ...signWebhook(toSign), 'webhook-signature': header };
+      await expect(verifier.verify(BODY, headers)).resolves.toMatchObject({ webhookId: 'msg_joined' });
     });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { taurusDbEndpointFor } from '../../../lib/huawei/endpoints.ts';
+import { endpointForRegion, taurusDbEndpointFor } from '../../../lib/huawei/endpoints.ts';
 
 describe('taurusDbEndpointFor', () => {
   it.each([
@@ -21,5 +21,29 @@ describe('taurusDbEndpointFor', () => {
   it('knows nothing of a region it has no entry for', () => {
     expect(taurusDbEndpointFor('mars-north-1')).toBeUndefined();
     expect(taurusDbEndpointFor('constructor')).toBeUndefined();
+  });
+});
+
+describe('endpointForRegion', () => {
+  const endpoints = {
+    defaultRegion: 'eu-west-101',
+    defaultEndpoint: 'http://127.0.0.1:9000',
+    byRegion: { 'cn-east-3': 'http://127.0.0.1:9001' },
+  };
+
+  it('serves a mapped region from its entry, the default region and no region from the default', () => {
+    expect(endpointForRegion(endpoints, 'cn-east-3')).toBe('http://127.0.0.1:9001');
+    expect(endpointForRegion(endpoints, 'eu-west-101')).toBe('http://127.0.0.1:9000');
+    expect(endpointForRegion(endpoints, undefined)).toBe('http://127.0.0.1:9000');
+  });
+
+  it('derives a known region by the prefix rule, fills a template, and serves no unknown region', () => {
+    expect(endpointForRegion(endpoints, 'ap-southeast-1')).toBe(
+      'https://gaussdbformysql.ap-southeast-1.myhuaweicloud.com',
+    );
+    expect(endpointForRegion(endpoints, 'mars-north-1')).toBeUndefined();
+    const templated = { ...endpoints, template: 'http://127.0.0.1:9000/{region}' };
+    expect(endpointForRegion(templated, 'mars-north-1')).toBe('http://127.0.0.1:9000/mars-north-1');
+    expect(endpointForRegion(templated, 'cn-east-3')).toBe('http://127.0.0.1:9001');
   });
 });
