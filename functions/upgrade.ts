@@ -14,6 +14,7 @@ import webhookSignature from '../lib/http/middleware/webhook-signature.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { logger, metrics } from '../lib/observability.ts';
 import { parseUpgradeDelivery } from '../lib/upgrade/request.ts';
+import { correlationKeys } from '../lib/upgrade/trigger.ts';
 
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
@@ -26,7 +27,9 @@ export function createHandler(dependencies: Dependencies) {
     .use(httpOnly(httpJsonBodyParser()))
     .handler(async (event: unknown, context: Context) => {
       const delivery = recogniseTrigger(event);
+      logger.appendKeys({ trigger_kind: delivery.kind, delivery_id: delivery.id });
       const { requests, batch } = parseUpgradeDelivery(delivery.payload);
+      logger.appendKeys(correlationKeys(delivery, requests, { requestId: context.awsRequestId }));
       dependencies.idempotency.registerLambdaContext(context);
       // Stop waiting for TaurusDB early enough to store and publish what came back before Lambda's
       // own timeout (lib/aws/deadline-reserve.ts).

@@ -122,15 +122,15 @@ describe('docs/schemas', () => {
   it('makes a Planned event say dry_run, and why whenever it would skip or refuse', async () => {
     const document = await committed('proxy-upgrade-planned.schema.json');
     const variants = document.oneOf as JsonSchema[];
-    const byVerdict = Object.fromEntries(
+    const byVerdict: Record<string, JsonSchema> = Object.fromEntries(
       variants.map((variant) => [(variant.properties as Record<string, JsonSchema>).would?.const, variant]),
     );
     expect(Object.keys(byVerdict).sort()).toStrictEqual(['refuse', 'skip', 'upgrade']);
     for (const [verdict, variant] of Object.entries(byVerdict)) {
-      expect(variant?.additionalProperties, verdict).toBe(false);
-      const required = (variant?.required ?? []) as string[];
+      expect(variant.additionalProperties, verdict).toBe(false);
+      const required = variant.required as string[];
       expect(required.includes('reason'), verdict).toBe(verdict !== 'upgrade');
-      const request = ((variant?.properties ?? {}) as Record<string, JsonSchema>).request as JsonSchema;
+      const request = (variant.properties as Record<string, JsonSchema>).request as JsonSchema;
       expect(request.required, verdict).toContain('dry_run');
     }
   });

@@ -330,7 +330,11 @@ function subject(tracked: TrackedUpgrade) {
   return {
     follow: tracked.follow,
     workflow_id: tracked.workflow_id,
+    project_id: tracked.request.project_id,
+    instance_id: tracked.request.instance_id,
     proxy_id: tracked.request.proxy_id,
+    delivery_id: tracked.trigger.id,
+    change_id: tracked.trigger.change_id,
     attempt: tracked.attempt,
     origin_event_id: tracked.origin_event_id,
   };
