@@ -77,6 +77,49 @@ describe('node sandbox/start.ts', () => {
     expect(stderr).toContain('sandbox: SIGTERM, stopping');
   });
 
+  it("keeps the user's TRACKING_* settings, and says cold_start: true on the first invocation only", async () => {
+    child = spawn(process.execPath, ['sandbox/start.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: '0', TRACKING_INITIAL_DELAY_SECONDS: '4', POWERTOOLS_LOG_LEVEL: 'INFO' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const [, url] = await waitFor(child.stderr as NodeJS.ReadableStream, () => stderr, BANNER_URL);
+    // Its own default is 2 s; the user's 4 s must win.
+    expect(stderr).toContain('(every 4 s growing to 5 s)');
+
+    for (const file of ['events/scheduled-rule.json', 'events/pipeline-event.json']) {
+      const code = await send([file, '--url', url as string], {
+        out: captured().stream,
+        err: captured().stream,
+        env: {},
+        cwd: ROOT,
+      });
+      expect(code, file).toBe(0);
+    }
+    await waitFor(child.stdout as NodeJS.ReadableStream, () => stdout, /("message":"target outcome".*){2}/s);
+    const outcomes = stdout
+      .split('\n')
+      .filter((line) => line.includes('"message":"target outcome"'))
+      .map((line) => JSON.parse(line) as { cold_start: boolean; function_request_id: string });
+    const requests = [...new Set(outcomes.map((line) => line.function_request_id))];
+    expect(requests).toHaveLength(2);
+    const coldStarts = (requestId: string | undefined) => [
+      ...new Set(
+        outcomes.filter((line) => line.function_request_id === requestId).map((line) => line.cold_start),
+      ),
+    ];
+    expect(coldStarts(requests[0])).toEqual([true]);
+    expect(coldStarts(requests[1])).toEqual([false]);
+  });
+
   it('exits 1 naming the variable when a setting is wrong', async () => {
     child = spawn(process.execPath, ['sandbox/start.ts'], {
       cwd: ROOT,

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import type { ReceivedEntry } from '../stand-ins/eventbridge.ts';
+import { type IamStandIn, startIamStandIn } from '../stand-ins/iam.ts';
+import type { SentMessage } from '../stand-ins/sqs.ts';
+import { startTaurusDbStandIn, type TaurusDbExchange, type TaurusDbStandIn } from '../stand-ins/taurusdb.ts';
+import { type LocalAws, startLocalAws } from './local-aws.ts';
+import { SAMPLE_LATEST_VERSION, SAMPLE_PROXIES } from './sample-proxies.ts';
+
+/**
+ * Everything the functions call, on 127.0.0.1, as `npm start` (sandbox/start.ts) and `npm run invoke`
+ * (sandbox/invoke.ts) both run it: Huawei IAM, a TaurusDB world holding the events/ samples' proxies,
+ * Secrets Manager with both secrets, EventBridge, DynamoDB (dynalite) and, for the tracker, SQS.
+ * `env` is what a handler needs to reach them; nothing here can reach a real cloud.
+ */
+
+export const sandboxNames = {
+  credentialsSecretId: 'taurusdb-proxy-upgrader/sandbox/huawei-credentials',
+  webhookSecretId: 'taurusdb-proxy-upgrader/sandbox/webhook-signing-key',
+  eventBusName: 'taurusdb-proxy-upgrader-sandbox',
+  idempotencyTable: 'taurusdb-proxy-upgrader-sandbox-idempotency',
+  region: 'eu-west-1',
+  iamDomain: 'sandbox-domain',
+  iamUser: 'sandbox-operator',
+  trackingQueue: 'taurusdb-proxy-upgrader-sandbox-tracking',
+};
+
+export interface LocalServicesOptions {
+  /** Form of the credentials secret; the password form runs the whole IAM token path. */
+  credentials: 'password' | 'token';
+  webhookKey: string;
+  /** Duplicate suppression through dynalite. */
+  idempotency: boolean;
+  /** How long TaurusDB's upgrade workflow runs before the version moves (0: at once). */
+  upgradeDurationMs: number;
+  /** Every accepted workflow ends Failed with this reason instead of Completed. */
+  upgradeFailReason?: string | undefined;
+  onPublished: (entry: ReceivedEntry) => void;
+  /** Start the tracking queue; each message sent to it is given here. */
+  onQueued?: ((message: SentMessage) => void) | undefined;
+  onExchange?: ((exchange: TaurusDbExchange) => void) | undefined;
+}
+
+export interface LocalServices {
+  iam: IamStandIn;
+  taurusDb: TaurusDbStandIn;
+  aws: LocalAws;
+  /** Variables for the handlers; `undefined` means the variable must be removed. */
+  env: Record<string, string | undefined>;
+  close(): Promise<void>;
+}
+
+export async function startLocalServices(options: LocalServicesOptions): Promise<LocalServices> {
+  const started: Array<{ close(): Promise<void> }> = [];
+  const close = async () => {
+    for (const service of started.splice(0).reverse()) await service.close().catch(() => undefined);
+  };
+  try {
+    // Fresh per run and never printed: the credentials only ever travel between local processes.
+    const password = randomBytes(18).toString('base64url');
+    const staticToken = `MIIS-sandbox-${randomBytes(18).toString('hex')}`;
+    const iam = await startIamStandIn({
+      users: [{ domainName: sandboxNames.iamDomain, userName: sandboxNames.iamUser, password }],
+    });
+    started.push(iam);
+
+    // The TaurusDB stand-in as a world of its own: the samples' proxies, upgrades run as workflows.
+    const taurusDb = await startTaurusDbStandIn({
+      // What TaurusDB's gateway accepts: a token this IAM issued for that project and not yet expired,
+      // or the token of the token-form secret.
+      isAccepted: (token, projectId) =>
+        (options.credentials === 'token' && token === staticToken) ||
+        iam.issuedTokens.some(
+          (issued) =>
+            issued.token === token &&
+            issued.projectId === projectId &&
+            Date.parse(issued.expiresAt) > Date.now(),
+        ),
+      proxies: SAMPLE_PROXIES,
+      latestVersion: SAMPLE_LATEST_VERSION,
+      workflows: {
+        durationMs: options.upgradeDurationMs,
+        ...(options.upgradeFailReason === undefined ? {} : { failReason: options.upgradeFailReason }),
+      },
+      ...(options.onExchange === undefined ? {} : { onExchange: options.onExchange }),
+    });
+    started.push(taurusDb);
+
+    const onQueued = options.onQueued;
+    const aws = await startLocalAws({
+      region: sandboxNames.region,
+      secrets: {
+        [sandboxNames.credentialsSecretId]:
+          options.credentials === 'token'
+            ? { token: staticToken }
+            : { domain_name: sandboxNames.iamDomain, user_name: sandboxNames.iamUser, password },
+        [sandboxNames.webhookSecretId]: { key: options.webhookKey },
+      },
+      idempotencyTable: options.idempotency ? sandboxNames.idempotencyTable : undefined,
+      onPublished: options.onPublished,
+      ...(onQueued === undefined ? {} : { trackingQueue: { name: sandboxNames.trackingQueue, onQueued } }),
+    });
+    started.push(aws);
+
+    const env = {
+      ...aws.env,
+      TAURUSDB_ENDPOINT: taurusDb.url,
+      HUAWEI_REGION: undefined,
+      HUAWEI_IAM_ENDPOINT: iam.url,
+      HUAWEI_CREDENTIALS_SECRET_ID: sandboxNames.credentialsSecretId,
+      WEBHOOK_SECRET_ID: sandboxNames.webhookSecretId,
+      EVENT_BUS_NAME: sandboxNames.eventBusName,
+    };
+    return { iam, taurusDb, aws, env, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
