@@ -770,6 +770,12 @@ describe('serverless package for an existing bus and a secret given by ARN', () 
     ).toEqual([CREDENTIALS_SECRET_ARN]);
   });
 
+  it("counts the rules' lost dead letters under the given bus's name (taken from its ARN)", () => {
+    expect(lostDeliveryMetrics(template).metrics).toEqual(
+      lostDeliveryExpectations(template, 'shared-upgrades'),
+    );
+  });
+
   it('grants the secret given by ARN as exactly that ARN, the one given by name by its name', () => {
     const resources = statementsAllowing(deployment.statements, 'secretsmanager:GetSecretValue').flatMap(
       (statement) => statement.Resource,
@@ -854,6 +860,37 @@ function deadLetterQueueArns(template: Template): string[] {
   return [...arns];
 }
 
+/** The metrics the lost-deliveries alarm adds up, as "Namespace MetricName Dim=Value,...", and whether all are summed. */
+function lostDeliveryMetrics(template: Template): { metrics: string[]; summed: boolean } {
+  const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm')
+    .map(([, alarm]) => evaluate(template, alarm.Properties))
+    .filter((properties) => Array.isArray(properties.Metrics));
+  expect(alarms).toHaveLength(1);
+  const queries = alarms[0].Metrics as any[];
+  const inputs = queries.filter((query) => query.MetricStat);
+  const [output, ...others] = queries.filter((query) => query.ReturnData !== false);
+  expect(others).toEqual([]);
+  const describeMetric = ({ MetricStat: { Metric: metric } }: any) =>
+    `${metric.Namespace} ${metric.MetricName} ${asList<any>(metric.Dimensions)
+      .map((dimension) => `${dimension.Name}=${dimension.Value}`)
+      .join(',')}`;
+  const summed = inputs.every((query) => new RegExp(`\\b${query.Id}\\b`).test(output.Expression));
+  return { metrics: inputs.map(describeMetric).sort(), summed };
+}
+
+function lostDeliveryExpectations(template: Template, busName: string | undefined): string[] {
+  const rules = resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties.Name);
+  const functions = ['upgrade', 'track'].map((name) => functionWithHandler(template, name)[0]);
+  return [
+    ...rules.map(
+      (rule) =>
+        `AWS/Events InvocationsFailedToBeSentToDlq ${busName === undefined ? '' : `EventBusName=${busName},`}RuleName=${rule}`,
+    ),
+    'AWS/Scheduler InvocationsFailedToBeSentToDeadLetterCount ScheduleGroup=default',
+    ...functions.map((id) => `AWS/Lambda DestinationDeliveryFailures FunctionName=<${id}>`),
+  ].sort();
+}
+
 describe('what on-call gets from the packaged template (default parameters)', () => {
   let template: Template;
   let topicArn: string;
@@ -874,6 +911,13 @@ describe('what on-call gets from the packaged template (default parameters)', ()
       QueueName: `<${queueId}.QueueName>`,
     });
     expect([alarm.threshold, alarm.comparison]).toEqual([0, 'GreaterThanThreshold']);
+  });
+
+  it('alarms on every delivery that not even the queue got: rule and schedule dead letters, onFailure records', () => {
+    const [, bus] = onlyResourceOfType(template, 'AWS::Events::EventBus');
+    const { metrics, summed } = lostDeliveryMetrics(template);
+    expect(metrics).toEqual(lostDeliveryExpectations(template, bus.Properties.Name));
+    expect(summed).toBe(true);
   });
 
   it('alarms on errors and throttles of both functions', () => {
@@ -907,7 +951,7 @@ describe('what on-call gets from the packaged template (default parameters)', ()
 
   it('sends every alarm, and its recovery, to the one topic the stack creates', () => {
     const alarms = alarmsOf(template);
-    expect(alarms.length).toBeGreaterThanOrEqual(7);
+    expect(alarms.length).toBeGreaterThanOrEqual(8);
     for (const alarm of alarms) {
       expect(alarm.actions, alarm.id).toEqual([topicArn]);
       expect(alarm.okActions, alarm.id).toEqual([topicArn]);
@@ -1033,6 +1077,12 @@ describe('serverless package on the default bus, in the longest region, with the
     }
     expect(stageProblem(STAGE)).toBeUndefined();
     expect(stageProblem(`${STAGE}s`)).toMatch(/has 15 characters; at most 14/);
+  });
+
+  it('counts lost dead letters of default-bus rules by their name alone, as AWS/Events reports them', () => {
+    const { metrics, summed } = lostDeliveryMetrics(template);
+    expect(metrics).toEqual(lostDeliveryExpectations(template, undefined));
+    expect(summed).toBe(true);
   });
 
   it('notifies the existing topic it was given, creating none', () => {
