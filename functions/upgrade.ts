@@ -16,10 +16,20 @@ import { logger, metrics } from '../lib/observability.ts';
 import { parseUpgradeDelivery } from '../lib/upgrade/request.ts';
 import { correlationKeys } from '../lib/upgrade/trigger.ts';
 
+/** The trigger's keys for a log line about the event, when it is of a known kind. */
+function triggerKeys(event: unknown): Record<string, unknown> {
+  try {
+    const delivery = recogniseTrigger(event);
+    return { trigger_kind: delivery.kind, delivery_id: delivery.id };
+  } catch {
+    return {};
+  }
+}
+
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
   return middy()
-    .use(errorResponse({ logger }))
+    .use(errorResponse({ logger, correlate: triggerKeys }))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { throwOnEmptyMetrics: false }))
     .use(httpOnly(httpHeaderNormalizer()))
@@ -27,7 +37,7 @@ export function createHandler(dependencies: Dependencies) {
     .use(httpOnly(httpJsonBodyParser()))
     .handler(async (event: unknown, context: Context) => {
       const delivery = recogniseTrigger(event);
-      logger.appendKeys({ trigger_kind: delivery.kind, delivery_id: delivery.id });
+      logger.appendKeys(triggerKeys(event));
       const { requests, batch } = parseUpgradeDelivery(delivery.payload);
       logger.appendKeys(correlationKeys(delivery, requests, { requestId: context.awsRequestId }));
       dependencies.idempotency.registerLambdaContext(context);

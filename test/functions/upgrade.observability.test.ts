@@ -85,6 +85,25 @@ describe('logs and metrics of the handler (password credentials, so IAM tokens a
     for (const line of later) expect(line.delivery_id, String(line.message)).not.toBe('msg_obs_keys');
   });
 
+  it('names the delivery on the refusal line too, which is written after the keys are reset', async () => {
+    const before = jsonLines().length;
+    const answer = await world.invokeHttp(
+      signedHttpEvent(
+        world,
+        'http-api-v2.json',
+        { ...REQUEST, project_id: 'not valid' },
+        { id: 'msg_obs_refused' },
+      ),
+    );
+    expect(answer.statusCode).toBe(400);
+    const refused = jsonLines()
+      .slice(before)
+      .filter((line) => line.message === 'request refused');
+    expect(refused).toEqual([
+      expect.objectContaining({ level: 'WARN', trigger_kind: 'http', delivery_id: 'msg_obs_refused' }),
+    ]);
+  });
+
   it('says nothing about empty metrics when a request is refused before any outcome', async () => {
     const before = world.logLines().length;
     const answer = await world.invokeHttp(
