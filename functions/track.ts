@@ -16,7 +16,7 @@ import {
   trackedFromAccepted,
   trackedFromUnconfirmed,
 } from '../lib/tracking/message.ts';
-import type { CheckReport } from '../lib/tracking/tracker.ts';
+import { type CheckReport, trackedLogKeys } from '../lib/tracking/tracker.ts';
 
 /**
  * Follows each accepted upgrade's workflow, and each unconfirmed upgrade's proxy version, to its end
@@ -108,7 +108,11 @@ export function createHandler(dependencies: TrackingDependencies) {
       // Time kept back from the Lambda timeout to publish or queue what a check found.
       const signal = upstreamSignal(context.getRemainingTimeInMillis(), dependencies.awsCalls);
       if (isSqsEvent(event)) return checkRecords(event.Records, signal);
-      return describe(await tracker.check(trackedFromEvent(event, dependencies.eventSource), signal));
+      // One upgrade per first check: every line of the invocation names it (reset afterwards). A
+      // batch of re-checks runs several at once, so there each line carries its own (tracker.ts).
+      const tracked = trackedFromEvent(event, dependencies.eventSource);
+      logger.appendKeys(trackedLogKeys(tracked));
+      return describe(await tracker.check(tracked, signal));
     });
 }
 

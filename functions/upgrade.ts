@@ -14,11 +14,22 @@ import httpOnly from '../lib/http/middleware/http-only.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { logger, metrics } from '../lib/observability.ts';
 import { assertDeferralOrigin, assertServedRegions, parseUpgradeDelivery } from '../lib/upgrade/request.ts';
+import { correlationKeys } from '../lib/upgrade/trigger.ts';
+
+/** The trigger's keys for a log line about the event, when it is of a known kind. */
+function triggerKeys(event: unknown): Record<string, unknown> {
+  try {
+    const delivery = recogniseTrigger(event);
+    return { trigger_kind: delivery.kind, delivery_id: delivery.id };
+  } catch {
+    return {};
+  }
+}
 
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
   return middy()
-    .use(errorResponse({ logger }))
+    .use(errorResponse({ logger, correlate: triggerKeys }))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { throwOnEmptyMetrics: false }))
     .use(httpOnly(httpHeaderNormalizer()))
@@ -26,10 +37,12 @@ export function createHandler(dependencies: Dependencies) {
     .use(httpOnly(httpJsonBodyParser()))
     .handler(async (event: unknown, context: Context) => {
       const delivery = recogniseTrigger(event);
+      logger.appendKeys(triggerKeys(event));
       const parsed = parseUpgradeDelivery(delivery.payload);
       assertDeferralOrigin(delivery.kind, parsed);
       assertServedRegions(parsed, dependencies.servesRegion);
       const { requests, batch } = parsed;
+      logger.appendKeys(correlationKeys(delivery, requests, { requestId: context.awsRequestId }));
       dependencies.idempotency.registerLambdaContext(context);
       // Stop waiting for TaurusDB early enough to store and publish what came back before Lambda's
       // own timeout (lib/aws/deadline-reserve.ts).

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_EVENT_SOURCE } from './events/detail-types.ts';
 import {
   isKnownRegion,
   REGION_PLACEHOLDER,
@@ -190,7 +191,7 @@ function parseConfig(env: Record<string, string | undefined>): {
       credentialsSecretId: e.HUAWEI_CREDENTIALS_SECRET_ID,
       webhookSecretId: e.WEBHOOK_SECRET_ID,
       eventBusName: e.EVENT_BUS_NAME,
-      eventSource: e.EVENT_SOURCE ?? 'taurusdb.proxy-upgrader',
+      eventSource: e.EVENT_SOURCE ?? DEFAULT_EVENT_SOURCE,
       idempotencyTable: e.IDEMPOTENCY_TABLE,
       idempotencyWindowSeconds: {
         http: e.IDEMPOTENCY_WINDOW_HTTP_SECONDS,

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { signWebhook } from '../test/support/webhook-signing.ts';
+import { TRACKED_DETAIL_TYPES } from './local-tracking.ts';
 import { upgradesUrlFrom, webhookKeyFrom } from './settings.ts';
 
 /**
@@ -37,7 +38,8 @@ export interface Payload {
 const USAGE = `usage: npm run send -- <file.json> [--id <webhook-id>] [--url <url>]
 
   <file.json>  an events/ sample: an HTTP event (its body is sent), an EventBridge event (its detail
-               is sent), or an upgrade request or batch (sent as is)
+               is sent), or an upgrade request or batch (sent as is); the tracking-*.json samples
+               are the tracker's (npm run invoke -- track <file>)
   --id         webhook-id to use instead of a fresh one; the same id again shows duplicate suppression
   --url        where to POST (default http://127.0.0.1:$PORT/upgrades, PORT defaulting to 3000)
 `;
@@ -76,6 +78,13 @@ export function payloadOf(text: string, file: string): Payload {
       origin: `the body of an HTTP event${encoded ? ' (base64-decoded)' : ''}`,
     };
   }
+  const forTracker = trackerSample(sample);
+  if (forTracker !== undefined) {
+    throw new UsageError(
+      `${file} is ${forTracker} for the tracking function (functions/track.ts), not an upgrade request; ` +
+        `the sandbox's tracker gets those by itself, or run it alone: npm run invoke -- track ${file}`,
+    );
+  }
   if (isObject(sample) && typeof sample['detail-type'] === 'string' && 'detail' in sample) {
     return {
       body: JSON.stringify(sample.detail),
@@ -84,6 +93,23 @@ export function payloadOf(text: string, file: string): Payload {
     };
   }
   return { body: JSON.stringify(sample), contentType: 'application/json', origin: 'the whole file' };
+}
+
+/** What the sample is when it is one of the tracker's (events/tracking-*.json), else undefined. */
+function trackerSample(sample: unknown): string | undefined {
+  if (!isObject(sample)) return undefined;
+  const detailType = sample['detail-type'];
+  if (typeof detailType === 'string' && TRACKED_DETAIL_TYPES.includes(detailType)) {
+    return `a "${detailType}" event`;
+  }
+  const records = sample.Records;
+  if (
+    Array.isArray(records) &&
+    records.some((record) => isObject(record) && record.eventSource === 'aws:sqs')
+  ) {
+    return 'a tracking-queue (SQS) batch';
+  }
+  return undefined;
 }
 
 export function newWebhookId(): string {

@@ -1,19 +1,19 @@
-import { randomBytes } from 'node:crypto';
 import { relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { knownRegions } from '../lib/huawei/endpoints.ts';
 import type { ReceivedEntry } from '../stand-ins/eventbridge.ts';
-import { type IamStandIn, startIamStandIn } from '../stand-ins/iam.ts';
-import { type StoredSchedule, startSchedulerStandIn } from '../stand-ins/scheduler.ts';
+import type { IamStandIn } from '../stand-ins/iam.ts';
+import type { StoredSchedule } from '../stand-ins/scheduler.ts';
 import type { SentMessage } from '../stand-ins/sqs.ts';
-import { startTaurusDbStandIn, type TaurusDbExchange, type TaurusDbStandIn } from '../stand-ins/taurusdb.ts';
+import type { TaurusDbExchange, TaurusDbStandIn } from '../stand-ins/taurusdb.ts';
 import { type HttpAdapter, type LambdaHandler, startHttpAdapter } from './http-adapter.ts';
-import { type LocalAws, startLocalAws } from './local-aws.ts';
+import type { LocalAws } from './local-aws.ts';
 import { createLocalScheduler, type UpgradeHandler } from './local-scheduler.ts';
+import { sandboxNames, startLocalServices } from './local-services.ts';
 import { createLocalTracking, type LocalTracking, type TrackHandler } from './local-tracking.ts';
-import { SAMPLE_LATEST_VERSION, SAMPLE_PROXIES } from './sample-proxies.ts';
 import { DEFAULT_PORT, portFrom, UPGRADES_PATH, webhookKeyFrom } from './settings.ts';
+
+export { sandboxNames };
 
 /**
  * `npm start`: the real handler (functions/upgrade.ts) on http://127.0.0.1:3000/upgrades, behind an
@@ -26,9 +26,10 @@ import { DEFAULT_PORT, portFrom, UPGRADES_PATH, webhookKeyFrom } from './setting
  *
  * Output. stdout carries one JSON line per published event, `{"published":{...PutEvents entry}}`,
  * one per TaurusDB call, `{"taurusdb":{...}}`, and one per re-check queued, `{"queued":{...}}`; the
- * handlers' own Powertools logs are JSON lines as well, told apart by their `level` key
- * (`npm start | jq -c 'select(.published)'` keeps the events). The banner and sandbox notes go to
- * stderr so that stdout stays JSON lines.
+ * handlers' own Powertools logs, every level, are JSON lines on the same stream, told apart by their
+ * `level` key (see withStderrAs). The banner and sandbox notes go to stderr so that stdout stays JSON
+ * lines: `npm start --silent | jq -c 'select(.published)'` keeps the events (`--silent` keeps npm's
+ * own "> node sandbox/start.ts" banner off stdout). A reader that goes away (EPIPE) stops the sandbox.
  */
 
 export interface SandboxOptions {
@@ -78,28 +79,6 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-export const sandboxNames = {
-  credentialsSecretId: 'taurusdb-proxy-upgrader/sandbox/huawei-credentials',
-  webhookSecretId: 'taurusdb-proxy-upgrader/sandbox/webhook-signing-key',
-  eventBusName: 'taurusdb-proxy-upgrader-sandbox',
-  idempotencyTable: 'taurusdb-proxy-upgrader-sandbox-idempotency',
-  region: 'eu-west-1',
-  iamDomain: 'sandbox-domain',
-  iamUser: 'sandbox-operator',
-  trackingQueue: 'taurusdb-proxy-upgrader-sandbox-tracking',
-  scheduleGroup: 'taurusdb-proxy-upgrader-sandbox-deferred',
-};
-
-/** Deferred attempts on a sandbox's scale: 10 s, then 20 s, for an hour. */
-const SANDBOX_DEFERRAL_ENV = {
-  BUSY_RETRY_DELAY_SECONDS: '10',
-  BUSY_RETRY_MAX_DELAY_SECONDS: '20',
-  BUSY_RETRY_FOR: 'PT1H',
-  DEFERRAL_TARGET_ARN:
-    'arn:aws:lambda:eu-west-1:000000000000:function:taurusdb-proxy-upgrader-sandbox-upgrade',
-  DEFERRAL_ROLE_ARN: 'arn:aws:iam::000000000000:role/taurusdb-proxy-upgrader-sandbox-scheduler',
-};
-
 /** A schedule as the console shows it. */
 function scheduleLine(key: 'scheduled' | 'fired', schedule: StoredSchedule) {
   const input = schedule.input as { proxy_id?: unknown; deferral?: { attempt?: unknown } } | undefined;
@@ -145,6 +124,8 @@ function queuedLine(message: SentMessage) {
 let startedInThisProcess = false;
 
 function line(stream: Writable, value: unknown) {
+  // A stream whose reader went away (main() stops the sandbox then) takes nothing more.
+  if (stream.destroyed || stream.writableEnded) return;
   stream.write(`${JSON.stringify(value)}\n`);
 }
 
@@ -162,6 +143,28 @@ function applyEnv(variables: Record<string, string | undefined>): () => void {
       else process.env[name] = value;
     }
   };
+}
+
+/** The entries of `defaults` whose variable `env` does not set already (an empty value counts as unset). */
+function withoutThoseSet(defaults: Record<string, string>, env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(defaults).filter(([name]) => !env[name]?.trim()));
+}
+
+/**
+ * Runs `load` (the handlers' first import) with `process.stderr` standing for `out`. Powertools'
+ * Logger builds its console from process.stdout and process.stderr when lib/observability.ts is first
+ * loaded and writes WARN and ERROR lines to stderr, as Lambda expects; the sandbox promises one
+ * stream of JSON lines (stdout), so for this process its stderr is `out` too. Lambda itself is
+ * unaffected: nothing in functions/ or lib/ knows of this.
+ */
+async function withStderrAs<T>(out: Writable, load: () => Promise<T>): Promise<T> {
+  const original = Object.getOwnPropertyDescriptor(process, 'stderr');
+  Object.defineProperty(process, 'stderr', { configurable: true, enumerable: true, get: () => out });
+  try {
+    return await load();
+  } finally {
+    if (original) Object.defineProperty(process, 'stderr', original);
+  }
 }
 
 function describeError(error: unknown): string {
@@ -194,102 +197,55 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 
   try {
-    // Fresh per run and never printed: the credentials only ever travel between local processes.
-    const password = randomBytes(18).toString('base64url');
-    const staticToken = `MIIS-sandbox-${randomBytes(18).toString('hex')}`;
-    const iam = await startIamStandIn({
-      users: [{ domainName: sandboxNames.iamDomain, userName: sandboxNames.iamUser, password }],
-    });
-    cleanups.push(() => iam.close());
-
-    // The TaurusDB stand-in as a world of its own: the samples' proxies, upgrades run as workflows.
-    const taurusDb = await startTaurusDbStandIn({
-      // What TaurusDB's gateway accepts: a token this IAM issued for that project and not yet expired,
-      // or the token of the token-form secret.
-      isAccepted: (token, projectId) =>
-        (credentialsForm === 'token' && token === staticToken) ||
-        iam.issuedTokens.some(
-          (issued) =>
-            issued.token === token &&
-            issued.projectId === projectId &&
-            Date.parse(issued.expiresAt) > Date.now(),
-        ),
-      proxies: SAMPLE_PROXIES,
-      latestVersion: SAMPLE_LATEST_VERSION,
-      ...(options.busyForMs ? { busyUntil: Date.now() + options.busyForMs } : {}),
-      workflows: {
-        durationMs: options.upgradeDurationMs ?? 0,
-        ...(options.upgradeFailReason === undefined ? {} : { failReason: options.upgradeFailReason }),
-      },
-      ...(options.showTaurusDbCalls === false
-        ? {}
-        : { onExchange: (exchange: TaurusDbExchange) => line(out, { taurusdb: exchange }) }),
-    });
-    cleanups.push(() => taurusDb.close());
-
     // Set once the tracker is loaded; events and messages before that have nobody to go to.
     let localTracking: LocalTracking | undefined;
-    const aws = await startLocalAws({
-      region: sandboxNames.region,
-      secrets: {
-        [sandboxNames.credentialsSecretId]:
-          credentialsForm === 'token'
-            ? { token: staticToken }
-            : { domain_name: sandboxNames.iamDomain, user_name: sandboxNames.iamUser, password },
-        [sandboxNames.webhookSecretId]: { key: options.webhookKey ?? webhookKeyFrom(process.env) },
-      },
-      idempotencyTable: options.idempotency === false ? undefined : sandboxNames.idempotencyTable,
+    const services = await startLocalServices({
+      credentials: credentialsForm,
+      webhookKey: options.webhookKey ?? webhookKeyFrom(process.env),
+      idempotency: options.idempotency !== false,
+      upgradeDurationMs: options.upgradeDurationMs ?? 0,
+      upgradeFailReason: options.upgradeFailReason,
+      busyForMs: options.busyForMs,
+      onScheduled: (schedule) => line(out, scheduleLine('scheduled', schedule)),
       onPublished: (entry) => {
         events.push(entry);
         line(out, { published: entry });
         localTracking?.onPublished(entry);
       },
-      ...(options.tracking
-        ? {
-            trackingQueue: {
-              name: sandboxNames.trackingQueue,
-              onQueued: (message: SentMessage) => {
-                line(out, queuedLine(message));
-                localTracking?.onQueued(message);
-              },
-            },
+      onQueued: options.tracking
+        ? (message: SentMessage) => {
+            line(out, queuedLine(message));
+            localTracking?.onQueued(message);
           }
-        : {}),
+        : undefined,
+      onExchange:
+        options.showTaurusDbCalls === false
+          ? undefined
+          : (exchange: TaurusDbExchange) => line(out, { taurusdb: exchange }),
     });
-    cleanups.push(() => aws.close());
-    const scheduler = await startSchedulerStandIn({
-      groups: [sandboxNames.scheduleGroup],
-      region: sandboxNames.region,
-      onCreated: (schedule) => line(out, scheduleLine('scheduled', schedule)),
-    });
-    cleanups.push(() => scheduler.close());
+    cleanups.push(() => services.close());
+    const { iam, taurusDb, aws } = services;
 
     const restoreEnv = applyEnv({
-      ...aws.env,
-      ...SANDBOX_DEFERRAL_ENV,
-      AWS_ENDPOINT_URL_SCHEDULER: scheduler.url,
-      DEFERRAL_SCHEDULE_GROUP: sandboxNames.scheduleGroup,
-      TAURUSDB_ENDPOINT: taurusDb.url,
-      HUAWEI_REGION: undefined,
-      // A request naming a region reaches the stand-in too: nothing leaves the machine.
-      TAURUSDB_ENDPOINTS: JSON.stringify(
-        Object.fromEntries(knownRegions().map((region) => [region, taurusDb.url])),
-      ),
-      HUAWEI_IAM_ENDPOINT: iam.url,
-      HUAWEI_CREDENTIALS_SECRET_ID: sandboxNames.credentialsSecretId,
-      WEBHOOK_SECRET_ID: sandboxNames.webhookSecretId,
-      EVENT_BUS_NAME: sandboxNames.eventBusName,
+      ...services.env,
       // EMF metric blobs would drown the log lines; `POWERTOOLS_METRICS_DISABLED=false npm start` shows them.
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
-      ...(options.tracking ? SANDBOX_TRACKING_ENV : {}),
+      // What the Lambda runtime sets, and what Powertools reads to say cold_start: true on the first
+      // invocation of this process (one process plays both functions' first containers).
+      AWS_LAMBDA_INITIALIZATION_TYPE: process.env.AWS_LAMBDA_INITIALIZATION_TYPE ?? 'on-demand',
+      // The sandbox's scale, unless the user set a TRACKING_* variable of their own.
+      ...(options.tracking ? withoutThoseSet(SANDBOX_TRACKING_ENV, process.env) : {}),
       ...options.env,
     });
     cleanups.push(restoreEnv);
 
-    const { handler } = (await import('../functions/upgrade.ts')) as { handler: LambdaHandler };
+    const { handler } = await withStderrAs(
+      out,
+      () => import('../functions/upgrade.ts') as Promise<{ handler: LambdaHandler }>,
+    );
     // EventBridge Scheduler's side: due schedules fire into the handler, as its Lambda target would.
     const localScheduler = createLocalScheduler({
-      scheduler,
+      scheduler: services.scheduler,
       // The same handler, given the Scheduler input as its event (functions/upgrade.ts takes any).
       handler: handler as unknown as UpgradeHandler,
       region: sandboxNames.region,
@@ -299,7 +255,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     cleanups.push(() => localScheduler.close());
     const sqs = aws.sqs;
     if (options.tracking && sqs) {
-      const track = (await import('../functions/track.ts')) as { handler: TrackHandler };
+      const track = await withStderrAs(
+        out,
+        () => import('../functions/track.ts') as Promise<{ handler: TrackHandler }>,
+      );
       const tracking = createLocalTracking({
         handler: track.handler,
         eventSource: process.env.EVENT_SOURCE?.trim() || 'taurusdb.proxy-upgrader',
@@ -356,6 +315,8 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options
   const sqs = sandbox.aws.sqs;
   const port = new URL(sandbox.url).port;
   const send = `${port === String(DEFAULT_PORT) ? '' : `PORT=${port} `}npm run send --`;
+  // Continuation lines of the examples below start under their explanations.
+  const more = ' '.repeat(`  ${send} `.length + 40);
   const settingsFile = relative(process.cwd(), fileURLToPath(new URL('./settings.ts', import.meta.url)));
   const proxies = sandbox.taurusDb
     .proxies()
@@ -394,17 +355,22 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options
       : []),
     '',
     'From another terminal, send a signed webhook:',
-    `  ${send} events/http-api-v2.json                 upgrades the first proxy; again: TaurusDB refuses`,
-    `  ${send} events/pipeline-event.json              any events/*.json works: its body, detail or itself is sent`,
+    `  ${send} events/http-api-v2.json                 upgrades the first proxy; again while its workflow runs: Rejected`,
+    `${more}("being upgraded"); again once it has ended: Skipped (at the target)`,
+    `  ${send} events/pipeline-event.json              an upgrade sample's body, detail or itself is sent;`,
+    `${more}the tracking-*.json samples are the tracker's: npm run invoke -- track <file>`,
     `  ${send} events/http-api-v2.json --id msg_demo1  twice: the second is replayed, TaurusDB is not called again`,
     `Webhooks are signed with the sandbox-only key in ${settingsFile}; SANDBOX_WEBHOOK_KEY overrides it on both sides.`,
     '',
     'Settings: PORT, SANDBOX_CREDENTIALS=password|token, SANDBOX_UPGRADE_SECONDS, SANDBOX_UPGRADE_FAIL_REASON,',
     'SANDBOX_BUSY_FOR (seconds every instance is busy: deferred, then upgraded),',
     'SANDBOX_WEBHOOK_KEY, TRACKING_INITIAL_DELAY_SECONDS, TRACKING_MAX_DELAY_SECONDS, TRACKING_MAX_SECONDS.',
-    'stdout: {"published":{...}} per event published, {"taurusdb":{...}} per TaurusDB call,',
+    'stdout, JSON lines only: {"published":{...}} per event published, {"taurusdb":{...}} per TaurusDB call,',
     '{"queued":{...}} per re-check the tracker queues, {"scheduled"/"fired":{...}} per deferred attempt,',
-    'and the handlers\' Powertools logs (JSON with "level"). Ctrl+C stops; restart for fresh versions.',
+    "and the handlers' Powertools logs of every level",
+    '(JSON with "level"); this banner and the sandbox\'s notes are on stderr. Only the events:',
+    "  npm start --silent | jq -c 'select(.published)'",
+    'Ctrl+C stops; restart for fresh versions.',
     '',
     '',
   ].join('\n');
@@ -471,6 +437,18 @@ async function main() {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  // `npm start | head`, or jq quitting: the next write fails with EPIPE. Nobody reads any more, so
+  // stop as a pipeline's producer does, instead of dying on an unhandled 'error' event.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write('sandbox: stdout was closed by its reader, stopping\n');
+    sandbox.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
 }
 
 if (import.meta.main) await main();

@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DETAIL_SCHEMAS, TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
 import { buildResultEvents } from '../lib/events/result-events.ts';
 import type { TargetOutcome } from '../lib/upgrade/outcome.ts';
 import {
@@ -17,14 +18,17 @@ const expectedFiles = [
   'proxy-upgrade-accepted.schema.json',
   'proxy-upgrade-completed.schema.json',
   'proxy-upgrade-deferred.schema.json',
+  'proxy-upgrade-failed-workflow-failed.schema.json',
   'proxy-upgrade-failed.schema.json',
   'proxy-upgrade-planned.schema.json',
   'proxy-upgrade-rejected.schema.json',
   'proxy-upgrade-skipped.schema.json',
   'proxy-upgrade-tracking-timed-out.schema.json',
   'proxy-upgrade-unconfirmed.schema.json',
+  'registry',
   'upgrade-request.schema.json',
 ];
+const schemaFiles = expectedFiles.filter((name) => name.endsWith('.schema.json'));
 
 async function committed(fileName: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(join(SCHEMA_DIRECTORY, fileName), 'utf8'));
@@ -40,7 +44,7 @@ describe('docs/schemas', () => {
   });
 
   it('names every document and says what it is', async () => {
-    for (const fileName of expectedFiles) {
+    for (const fileName of schemaFiles) {
       const document = await committed(fileName);
       expect(Object.keys(document).slice(0, 4)).toStrictEqual(['$schema', '$id', 'title', 'description']);
       expect(document.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
@@ -103,7 +107,6 @@ describe('docs/schemas', () => {
       ['proxy-upgrade-rejected.schema.json', ['resolved', 'result']],
       ['proxy-upgrade-failed.schema.json', ['error']],
       ['proxy-upgrade-skipped.schema.json', ['resolved', 'versions', 'reason']],
-      ['proxy-upgrade-planned.schema.json', ['would', 'resolved']],
       ['proxy-upgrade-unconfirmed.schema.json', ['resolved', 'sending_at', 'reason']],
     ] as const) {
       const document = await committed(fileName);
@@ -118,11 +121,39 @@ describe('docs/schemas', () => {
     }
   });
 
+  it('makes a Planned event say dry_run, and why whenever it would skip, refuse or defer', async () => {
+    const document = await committed('proxy-upgrade-planned.schema.json');
+    const variants = document.oneOf as JsonSchema[];
+    const byVerdict: Record<string, JsonSchema> = Object.fromEntries(
+      variants.map((variant) => [(variant.properties as Record<string, JsonSchema>).would?.const, variant]),
+    );
+    expect(Object.keys(byVerdict).sort()).toStrictEqual(['defer', 'refuse', 'skip', 'upgrade']);
+    for (const [verdict, variant] of Object.entries(byVerdict)) {
+      expect(variant.additionalProperties, verdict).toBe(false);
+      const required = variant.required as string[];
+      expect(required.includes('reason'), verdict).toBe(verdict !== 'upgrade');
+      const request = (variant.properties as Record<string, JsonSchema>).request as JsonSchema;
+      expect(request.required, verdict).toContain('dry_run');
+    }
+  });
+
+  it('refuses a Rejected event whose state is ACCEPT', async () => {
+    const document = await committed('proxy-upgrade-rejected.schema.json');
+    const result = (document.properties as Record<string, JsonSchema>).result as JsonSchema;
+    const state = (result.properties as Record<string, JsonSchema>).state as JsonSchema;
+    expect(schemaProblems(state, 'ACCEPT', document)).not.toStrictEqual([]);
+    expect(schemaProblems(state, 'REJECT', document)).toStrictEqual([]);
+    expect(schemaProblems(state, null, document)).toStrictEqual([]);
+  });
+
   it('lets only a Failed event leave proxy_id out (an instance that could not be expanded)', async () => {
-    for (const fileName of expectedFiles.filter((name) => name.startsWith('proxy-upgrade-'))) {
-      const request = ((await committed(fileName)).properties as Record<string, JsonSchema>).request;
-      const required = (request?.required ?? []) as string[];
-      expect(required.includes('proxy_id'), fileName).toBe(fileName !== 'proxy-upgrade-failed.schema.json');
+    for (const fileName of schemaFiles.filter((name) => name.startsWith('proxy-upgrade-'))) {
+      const document = await committed(fileName);
+      for (const variant of (document.oneOf as JsonSchema[] | undefined) ?? [document]) {
+        const request = (variant.properties as Record<string, JsonSchema>).request;
+        const required = (request?.required ?? []) as string[];
+        expect(required.includes('proxy_id'), fileName).toBe(!fileName.startsWith('proxy-upgrade-failed'));
+      }
     }
   });
 });
@@ -253,6 +284,25 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
     for (const event of events) {
       const schema = await committed(SCHEMA_FILES[event.detailType]);
       expect(schemaProblems(schema, event.detail, schema), event.detailType).toStrictEqual([]);
+      // The same event as EventBridge delivers it, against the registry's AWSEvent envelope.
+      const registry = await committed(
+        `registry/${SCHEMA_FILES[event.detailType].replace('.schema.json', '.json')}`,
+      );
+      const root = { $defs: (registry.components as { schemas: Record<string, JsonSchema> }).schemas };
+      const delivered = {
+        version: '0',
+        id: '6a7e8feb-b491-4cf7-a9f1-bf3703467718',
+        'detail-type': event.detailType,
+        source: 'taurusdb.proxy-upgrader',
+        account: '123456789012',
+        time: '2026-11-27T10:00:00Z',
+        region: 'eu-west-1',
+        resources: [],
+        detail: event.detail,
+      };
+      expect(schemaProblems(root.$defs.AWSEvent ?? {}, delivered, root), event.detailType).toStrictEqual([]);
+      const { detail: _detail, ...withoutDetail } = delivered;
+      expect(schemaProblems(root.$defs.AWSEvent ?? {}, withoutDetail, root)).not.toStrictEqual([]);
     }
   });
 
@@ -311,5 +361,40 @@ describe('generate-schemas', () => {
 
   it('generates the same text every time', () => {
     expect([...generateSchemas()]).toStrictEqual([...generateSchemas()]);
+  });
+});
+
+describe('docs/schemas/registry', () => {
+  const everyKey = (value: unknown): string[] =>
+    Array.isArray(value)
+      ? value.flatMap(everyKey)
+      : value !== null && typeof value === 'object'
+        ? Object.entries(value).flatMap(([key, item]) => [key, ...everyKey(item)])
+        : [];
+
+  it('holds one OpenAPI 3.0 document per published DetailType, each an AWSEvent envelope naming it', async () => {
+    const detailTypes = [
+      ...new Set([...Object.keys(DETAIL_SCHEMAS), ...Object.keys(TRACKING_DETAIL_SCHEMAS)]),
+    ];
+    const files = (await readdir(join(SCHEMA_DIRECTORY, 'registry'))).sort();
+    expect(files).toHaveLength(detailTypes.length);
+    const named: string[] = [];
+    for (const fileName of files) {
+      const document = await committed(`registry/${fileName}`);
+      expect(document.openapi).toBe('3.0.0');
+      const schemas = (document.components as { schemas: Record<string, JsonSchema> }).schemas;
+      const envelope = schemas.AWSEvent as JsonSchema;
+      expect(envelope['x-amazon-events-source']).toBe('taurusdb.proxy-upgrader');
+      named.push(envelope['x-amazon-events-detail-type'] as string);
+      expect((envelope.properties as Record<string, JsonSchema>).detail?.$ref).toMatch(
+        /^#\/components\/schemas\/ProxyUpgrade/,
+      );
+      // What the registry's OpenAPI 3.0 (and JSON Schema Draft 4) importer does not take.
+      const keys = everyKey(document);
+      for (const keyword of ['$schema', '$id', '$defs', 'const'])
+        expect(keys, `${fileName} ${keyword}`).not.toContain(keyword);
+      expect(JSON.stringify(document), fileName).not.toMatch(/"type":\s*\[/);
+    }
+    expect(named.sort()).toStrictEqual(detailTypes.sort());
   });
 });

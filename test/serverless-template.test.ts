@@ -8,12 +8,16 @@ import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIdempotentRunner } from '../lib/aws/idempotency.ts';
 import { loadConfig, loadTrackingConfig } from '../lib/config.ts';
+import { DETAIL_SCHEMAS, TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
 import { DETAIL_TYPES, TRACKING_DETAIL_TYPES } from '../lib/events/detail-types.ts';
 import { JWT_UPGRADE_ROUTE, UPGRADE_ROUTE } from '../lib/http/routes.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../lib/observability.ts';
 import { parseUpgradePayload } from '../lib/upgrade/request.ts';
+import { MAX_STAGE_LENGTH, stageProblem } from '../scripts/deploy.ts';
 import { type DynaliteStandIn, startDynalite } from '../stand-ins/dynamodb.ts';
 import { lambdaContext } from './support/lambda-context.ts';
+import { emittedMetricNames } from './support/metric-names.ts';
 import { type PackagedService, packageService, projectRoot } from './support/serverless-package.ts';
 
 const runFile = promisify(execFile);
@@ -207,6 +211,11 @@ function describeTracking(template: Template) {
     ruleArn: `arn:aws:events:${REGION}:${ACCOUNT}:rule/${rule?.Properties.EventBusName}/${rule?.Properties.Name}`,
   };
 }
+
+// provider.tracing: X-Ray's write actions take no resource ARN, so they are the one "*" a role may hold.
+const X_RAY_GRANTS = ['xray:PutTelemetryRecords *', 'xray:PutTraceSegments *'];
+const withoutXRay = (statements: Statement[]) =>
+  statements.filter((statement) => !statement.Action.every((action) => action.startsWith('xray:')));
 
 /** Every "action resource" pair a list of statements allows. */
 function grantsOf(statements: Statement[]): string[] {
@@ -407,7 +416,7 @@ describe('serverless package with the default parameters', () => {
 
   it('lets only Lambda assume the function role, which names every resource it grants', () => {
     expect(trustedServices(template, deployment.roleId)).toEqual(['lambda.amazonaws.com']);
-    for (const statement of deployment.statements) {
+    for (const statement of withoutXRay(deployment.statements)) {
       expect(statement.Resource.length, JSON.stringify(statement)).toBeGreaterThan(0);
       expect(statement.Resource, JSON.stringify(statement)).not.toContain('*');
       expect(statement.Action.filter((action) => action.endsWith('*'))).toEqual([]);
@@ -682,7 +691,7 @@ describe('serverless package with the default parameters', () => {
       const { roleId, statements, queueId } = tracking;
       expect(roleId).not.toBe(deployment.roleId);
       expect(trustedServices(template, roleId)).toEqual(['lambda.amazonaws.com']);
-      for (const statement of statements) {
+      for (const statement of withoutXRay(statements)) {
         expect(statement.Effect).toBe('Allow');
         expect(statement.Resource, JSON.stringify(statement)).not.toContain('*');
         expect(statement.Action.filter((action) => action.endsWith('*'))).toEqual([]);
@@ -705,6 +714,7 @@ describe('serverless package with the default parameters', () => {
           `sqs:ReceiveMessage <${queueId}.Arn>`,
           `sqs:SendMessage <${queueId}.Arn>`,
           `sqs:SendMessage ${failedQueueArn}`,
+          ...X_RAY_GRANTS,
         ].sort(),
       );
       // The credentials secret only: the tracker never reads the webhook key.
@@ -813,6 +823,12 @@ describe('serverless package for an existing bus and a secret given by ARN', () 
     ).toEqual([CREDENTIALS_SECRET_ARN]);
   });
 
+  it("counts the rules' lost dead letters under the given bus's name (taken from its ARN)", () => {
+    expect(lostDeliveryMetrics(template).metrics).toEqual(
+      lostDeliveryExpectations(template, 'shared-upgrades'),
+    );
+  });
+
   it('grants the secret given by ARN as exactly that ARN, the one given by name by its name', () => {
     const resources = statementsAllowing(deployment.statements, 'secretsmanager:GetSecretValue').flatMap(
       (statement) => statement.Resource,
@@ -882,4 +898,335 @@ describe('the JWT route POST /upgrades/oauth', () => {
       JwtConfiguration: { Issuer: ISSUER, Audience: ['taurusdb-proxy-upgrader', 'change-management'] },
     });
   }, 180_000);
+});
+
+// ---- Operability (issue 16): alarms, topic, dashboard, tracing, access logs, retention, the
+// default-bus dead letters, the stage-name limit, the schema registry.
+
+/** A template evaluated in another region: `Ref AWS::Region` and `${AWS::Region}` replaced. */
+function inRegion(template: Template, region: string): Template {
+  return JSON.parse(
+    JSON.stringify(template)
+      .replaceAll('{"Ref":"AWS::Region"}', JSON.stringify(region))
+      // Fn::Sub's reference to the region (written \u0024 so it does not read as a template literal).
+      .replaceAll('\u0024{AWS::Region}', region),
+  );
+}
+
+interface AlarmView {
+  id: string;
+  namespace: string;
+  metric: string;
+  dimensions: Record<string, string>;
+  threshold: number;
+  comparison: string;
+  actions: string[];
+  okActions: string[];
+}
+
+function alarmsOf(template: Template): AlarmView[] {
+  return resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([id, alarm]) => {
+    const properties = evaluate(template, alarm.Properties);
+    return {
+      id,
+      namespace: properties.Namespace,
+      metric: properties.MetricName,
+      dimensions: Object.fromEntries(
+        asList<any>(properties.Dimensions).map((dimension) => [dimension.Name, dimension.Value]),
+      ),
+      threshold: properties.Threshold,
+      comparison: properties.ComparisonOperator,
+      actions: asList(properties.AlarmActions),
+      okActions: asList(properties.OKActions),
+    };
+  });
+}
+
+function alarmOn(template: Template, namespace: string, metric: string, dimensions: Record<string, string>) {
+  const found = alarmsOf(template).filter(
+    (alarm) =>
+      alarm.namespace === namespace &&
+      alarm.metric === metric &&
+      JSON.stringify(alarm.dimensions) === JSON.stringify(dimensions),
+  );
+  expect(found, `alarm on ${namespace} ${metric} ${JSON.stringify(dimensions)}`).toHaveLength(1);
+  return found[0] as AlarmView;
+}
+
+/** Every queue the template sends undelivered or unprocessed things to. */
+function deadLetterQueueArns(template: Template): string[] {
+  const arns = new Set<string>();
+  for (const [, rule] of resourcesOfType(template, 'AWS::Events::Rule')) {
+    for (const target of evaluate(template, rule.Properties.Targets)) arns.add(target.DeadLetterConfig?.Arn);
+  }
+  for (const [, schedule] of resourcesOfType(template, 'AWS::Scheduler::Schedule')) {
+    arns.add(evaluate(template, schedule.Properties).Target.DeadLetterConfig?.Arn);
+  }
+  for (const [, config] of resourcesOfType(template, 'AWS::Lambda::EventInvokeConfig')) {
+    arns.add(evaluate(template, config.Properties).DestinationConfig?.OnFailure?.Destination);
+  }
+  for (const [, queue] of resourcesOfType(template, 'AWS::SQS::Queue')) {
+    const redrive = evaluate(template, queue.Properties).RedrivePolicy;
+    if (redrive) arns.add(redrive.deadLetterTargetArn);
+  }
+  return [...arns];
+}
+
+/** The metrics the lost-deliveries alarm adds up, as "Namespace MetricName Dim=Value,...", and whether all are summed. */
+function lostDeliveryMetrics(template: Template): { metrics: string[]; summed: boolean } {
+  const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm')
+    .map(([, alarm]) => evaluate(template, alarm.Properties))
+    .filter((properties) => Array.isArray(properties.Metrics));
+  expect(alarms).toHaveLength(1);
+  const queries = alarms[0].Metrics as any[];
+  const inputs = queries.filter((query) => query.MetricStat);
+  const [output, ...others] = queries.filter((query) => query.ReturnData !== false);
+  expect(others).toEqual([]);
+  const describeMetric = ({ MetricStat: { Metric: metric } }: any) =>
+    `${metric.Namespace} ${metric.MetricName} ${asList<any>(metric.Dimensions)
+      .map((dimension) => `${dimension.Name}=${dimension.Value}`)
+      .join(',')}`;
+  const summed = inputs.every((query) => new RegExp(`\\b${query.Id}\\b`).test(output.Expression));
+  return { metrics: inputs.map(describeMetric).sort(), summed };
+}
+
+function lostDeliveryExpectations(template: Template, busName: string | undefined): string[] {
+  const rules = resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties.Name);
+  const functions = ['upgrade', 'track'].map((name) => functionWithHandler(template, name)[0]);
+  // The example schedule runs in the default group, the deferred attempts in the stack's own.
+  const groups = resourcesOfType(template, 'AWS::Scheduler::ScheduleGroup').map(
+    ([, group]) => group.Properties.Name,
+  );
+  expect(groups).toHaveLength(1);
+  return [
+    ...rules.map(
+      (rule) =>
+        `AWS/Events InvocationsFailedToBeSentToDlq ${busName === undefined ? '' : `EventBusName=${busName},`}RuleName=${rule}`,
+    ),
+    'AWS/Scheduler InvocationsFailedToBeSentToDeadLetterCount ScheduleGroup=default',
+    ...groups.map(
+      (group) => `AWS/Scheduler InvocationsFailedToBeSentToDeadLetterCount ScheduleGroup=${group}`,
+    ),
+    ...functions.map((id) => `AWS/Lambda DestinationDeliveryFailures FunctionName=<${id}>`),
+  ].sort();
+}
+
+describe('what on-call gets from the packaged template (default parameters)', () => {
+  let template: Template;
+  let topicArn: string;
+
+  beforeAll(async () => {
+    template = (await packageService()).template;
+    const [topicId, topic] = onlyResourceOfType(template, 'AWS::SNS::Topic');
+    expect(conditionHolds(template, topic.Condition)).toBe(true);
+    topicArn = `<${topicId}>`;
+  }, 180_000);
+
+  it('alarms on the depth of the one queue every dead letter and failed run goes to', () => {
+    const queues = deadLetterQueueArns(template);
+    // Lambda onFailure of both functions, both rules, the schedule, the tracking queue's redrive.
+    expect(queues).toHaveLength(1);
+    const queueId = queueIdOf(template, queues[0] as string);
+    const alarm = alarmOn(template, 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', {
+      QueueName: `<${queueId}.QueueName>`,
+    });
+    expect([alarm.threshold, alarm.comparison]).toEqual([0, 'GreaterThanThreshold']);
+  });
+
+  it('alarms on every delivery that not even the queue got: rule and schedule dead letters, onFailure records', () => {
+    const [, bus] = onlyResourceOfType(template, 'AWS::Events::EventBus');
+    const { metrics, summed } = lostDeliveryMetrics(template);
+    expect(metrics).toEqual(lostDeliveryExpectations(template, bus.Properties.Name));
+    expect(summed).toBe(true);
+  });
+
+  it('alarms on errors and throttles of both functions', () => {
+    for (const name of ['upgrade', 'track']) {
+      const [functionId] = functionWithHandler(template, name);
+      for (const metric of ['Errors', 'Throttles']) {
+        const alarm = alarmOn(template, 'AWS/Lambda', metric, { FunctionName: `<${functionId}>` });
+        expect([alarm.threshold, alarm.comparison], `${name} ${metric}`).toEqual([0, 'GreaterThanThreshold']);
+      }
+    }
+  });
+
+  it("alarms when the tracking queue's oldest re-check is older than any re-check schedule explains", () => {
+    const tracking = describeTracking(template);
+    const alarm = alarmOn(template, 'AWS/SQS', 'ApproximateAgeOfOldestMessage', {
+      QueueName: `<${tracking.queueId}.QueueName>`,
+    });
+    const queue = template.Resources[tracking.queueId].Properties;
+    // The longest wait of a healthy check: the longest delay, then a failed receive's visibility timeout.
+    expect(alarm.threshold).toBeGreaterThan(
+      tracking.config.tracking.maxDelaySeconds + queue.VisibilityTimeout,
+    );
+    expect(alarm.comparison).toBe('GreaterThanThreshold');
+  });
+
+  it("alarms on PublishFailed, the metric the publisher emits under the functions' namespace and service", () => {
+    expect(emittedMetricNames()).toContain('PublishFailed');
+    const alarm = alarmOn(template, METRICS_NAMESPACE, 'PublishFailed', { service: SERVICE_NAME });
+    expect([alarm.threshold, alarm.comparison]).toEqual([0, 'GreaterThanThreshold']);
+  });
+
+  it('sends every alarm, and its recovery, to the one topic the stack creates', () => {
+    const alarms = alarmsOf(template);
+    expect(alarms.length).toBeGreaterThanOrEqual(8);
+    for (const alarm of alarms) {
+      expect(alarm.actions, alarm.id).toEqual([topicArn]);
+      expect(alarm.okActions, alarm.id).toEqual([topicArn]);
+    }
+    expect(evaluate(template, template.Outputs.AlarmTopicArn.Value)).toBe(topicArn);
+  });
+
+  it('has one dashboard showing every metric the functions emit', () => {
+    const [, dashboard] = onlyResourceOfType(template, 'AWS::CloudWatch::Dashboard');
+    const body = JSON.parse(evaluate(template, dashboard.Properties.DashboardBody));
+    const shown = new Set<string>();
+    for (const widget of body.widgets) {
+      let previous: string[] = [];
+      for (const row of widget.properties.metrics as unknown[][]) {
+        // CloudWatch's shorthand: "." repeats the row above, "..." the rest of it.
+        const cells = row.filter((cell) => typeof cell === 'string') as string[];
+        const expanded =
+          cells[0] === '...' ? previous : cells.map((cell, i) => (cell === '.' ? previous[i] : cell));
+        if (expanded[0] === METRICS_NAMESPACE) shown.add(expanded[1] as string);
+        previous = expanded as string[];
+      }
+    }
+    expect([...shown].sort()).toEqual(emittedMetricNames());
+  });
+
+  it('traces both functions with X-Ray through the runtime', () => {
+    for (const name of ['upgrade', 'track']) {
+      const [, fn] = functionWithHandler(template, name);
+      expect(fn.Properties.TracingConfig, name).toEqual({ Mode: 'Active' });
+      const roleId = /^<(.+)\.Arn>$/.exec(evaluate(template, fn.Properties.Role))?.[1] ?? '';
+      expect(grantsOf(roleStatements(template, roleId)), name).toEqual(expect.arrayContaining(X_RAY_GRANTS));
+    }
+  });
+
+  it('writes an HTTP API access log line per request, as JSON naming the request', () => {
+    const [, stage] = onlyResourceOfType(template, 'AWS::ApiGatewayV2::Stage');
+    const settings = evaluate(template, stage.Properties.AccessLogSettings);
+    const logGroupId = /^<(.+)\.Arn>$/.exec(settings.DestinationArn)?.[1] ?? '';
+    expect(template.Resources[logGroupId]?.Type).toBe('AWS::Logs::LogGroup');
+    expect(JSON.parse(settings.Format)).toMatchObject({
+      requestId: '$context.requestId',
+      status: '$context.status',
+    });
+  });
+
+  it('keeps the table, the queues and every log group when the stack is removed or they are replaced', () => {
+    const kept = [
+      ...resourcesOfType(template, 'AWS::DynamoDB::Table'),
+      ...resourcesOfType(template, 'AWS::SQS::Queue'),
+      ...resourcesOfType(template, 'AWS::Logs::LogGroup'),
+    ];
+    expect(kept.length).toBe(1 + 2 + 3);
+    for (const [id, resource] of kept) {
+      expect([resource.DeletionPolicy, resource.UpdateReplacePolicy], id).toEqual(['Retain', 'Retain']);
+    }
+  });
+
+  it('adds no schema registry unless asked to', () => {
+    const registry = [
+      ...resourcesOfType(template, 'AWS::EventSchemas::Registry'),
+      ...resourcesOfType(template, 'AWS::EventSchemas::Schema'),
+    ];
+    expect(registry.length).toBeGreaterThan(1);
+    for (const [id, resource] of registry)
+      expect(conditionHolds(template, resource.Condition), id).toBe(false);
+  });
+});
+
+describe('serverless package on the default bus, in the longest region, with the longest stage', () => {
+  const LONGEST_REGION = 'ap-southeast-1';
+  const STAGE = 's'.repeat(MAX_STAGE_LENGTH);
+  const TOPIC = `arn:aws:sns:${LONGEST_REGION}:${ACCOUNT}:on-call`;
+  const SOURCE = 'com.example.upgrades';
+  let template: Template;
+
+  beforeAll(async () => {
+    const packaged = await packageService(STAGE, [
+      '--region',
+      LONGEST_REGION,
+      '--param',
+      'eventBus=default',
+      '--param',
+      `alarmTopic=${TOPIC}`,
+      '--param',
+      'schemaRegistry=true',
+      '--param',
+      `eventSource=${SOURCE}`,
+    ]);
+    template = inRegion(packaged.template, LONGEST_REGION);
+  }, 180_000);
+
+  it('lets EventBridge write dead letters for both rules, whose ARNs on the default bus have no bus part', () => {
+    const rules = resourcesOfType(template, 'AWS::Events::Rule');
+    expect(rules).toHaveLength(2);
+    for (const [id, rule] of rules) {
+      expect(rule.Properties.EventBusName, id).toBeUndefined();
+      const ruleArn = `arn:aws:events:${LONGEST_REGION}:${ACCOUNT}:rule/${rule.Properties.Name}`;
+      const target = evaluate(template, rule.Properties.Targets[0]);
+      const [sender, ...others] = deadLetterSenders(template, target.DeadLetterConfig.Arn);
+      expect(others).toEqual([]);
+      expect(sourceArnAllowed(sender as Statement, ruleArn), ruleArn).toBe(true);
+      expect(sourceArnAllowed(sender as Statement, ruleArn.replace(/[^/]+$/, 'someone-elses-rule'))).toBe(
+        false,
+      );
+    }
+    expect(resourcesOfType(template, 'AWS::Events::EventBus')).toEqual([]);
+  });
+
+  it('fits every generated name in its limit, the role name exactly: the stage limit is the one computed', () => {
+    const roles = resourcesOfType(template, 'AWS::IAM::Role')
+      .map(([, role]) => evaluate(template, role.Properties.RoleName))
+      .filter((name) => typeof name === 'string');
+    expect(roles).toContain(`taurusdb-proxy-upgrader-${STAGE}-${LONGEST_REGION}-lambdaRole`);
+    // One more stage character would not fit IAM's 64: the role name is exactly at the limit.
+    expect(Math.max(...roles.map((name) => name.length))).toBe(64);
+    for (const [id, resource] of Object.entries<any>(template.Resources)) {
+      const properties = evaluate(template, resource.Properties ?? {});
+      for (const key of ['RoleName', 'FunctionName', 'Name', 'RegistryName']) {
+        const name = properties[key];
+        if (typeof name === 'string' && !name.startsWith('<'))
+          expect(name.length, `${id}.${key}`).toBeLessThanOrEqual(64);
+      }
+    }
+    expect(stageProblem(STAGE)).toBeUndefined();
+    expect(stageProblem(`${STAGE}s`)).toMatch(/has 15 characters; at most 14/);
+  });
+
+  it('counts lost dead letters of default-bus rules by their name alone, as AWS/Events reports them', () => {
+    const { metrics, summed } = lostDeliveryMetrics(template);
+    expect(metrics).toEqual(lostDeliveryExpectations(template, undefined));
+    expect(summed).toBe(true);
+  });
+
+  it('notifies the existing topic it was given, creating none', () => {
+    const [, topic] = onlyResourceOfType(template, 'AWS::SNS::Topic');
+    expect(conditionHolds(template, topic.Condition)).toBe(false);
+    for (const alarm of alarmsOf(template)) expect(alarm.actions, alarm.id).toEqual([TOPIC]);
+  });
+
+  it("registers one schema per published DetailType, under the stack's own event source", () => {
+    const [, registry] = onlyResourceOfType(template, 'AWS::EventSchemas::Registry');
+    expect(conditionHolds(template, registry.Condition)).toBe(true);
+    const schemas = resourcesOfType(template, 'AWS::EventSchemas::Schema').map(([, schema]) => schema);
+    const detailTypes = new Set([...Object.keys(DETAIL_SCHEMAS), ...Object.keys(TRACKING_DETAIL_SCHEMAS)]);
+    expect(schemas).toHaveLength(detailTypes.size);
+    const registered = schemas.map((schema) => {
+      expect(conditionHolds(template, schema.Condition)).toBe(true);
+      expect(schema.Properties.Type).toBe('OpenApi3');
+      const envelope = JSON.parse(schema.Properties.Content).components.schemas.AWSEvent;
+      expect(envelope['x-amazon-events-source']).toBe(SOURCE);
+      expect(schema.Properties.SchemaName).toBe(
+        `${SOURCE}@${envelope['x-amazon-events-detail-type'].replaceAll(' ', '')}`,
+      );
+      return envelope['x-amazon-events-detail-type'];
+    });
+    expect(registered.sort()).toEqual([...detailTypes].sort());
+  });
 });

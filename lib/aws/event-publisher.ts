@@ -1,3 +1,4 @@
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   EventBridgeClient,
   PutEventsCommand,
@@ -5,6 +6,7 @@ import {
   type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
 import { PublishError } from '../errors.ts';
+import { metrics as defaultMetrics } from '../observability.ts';
 import { type BackoffOptions, backoffCeilingMs, backoffDelayMs } from '../retry.ts';
 import { awsErrorName } from './error-name.ts';
 
@@ -47,6 +49,8 @@ export interface EventPublisherOptions extends PublishTiming {
   random?: () => number;
   /** The clock the publish budget is measured on, in milliseconds (Date.now). */
   now?: () => number;
+  /** Where `PublishFailed` is counted (lib/observability.ts's metrics; serverless.yml alarms on it). */
+  metrics?: Pick<Metrics, 'addMetric'>;
 }
 
 export interface PublishReport {
@@ -250,6 +254,8 @@ async function publish(publisher: Publisher, events: PublishableEvent[]): Promis
   if (run.failed.length > 0) {
     const failed = run.failed.sort((a, b) => a.index - b.index).map((entry) => toFailed(entry, events));
     const message = describeFailure(failed, events.length, publisher.options.busName);
+    // One count per event that did not reach the bus: the PublishFailuresAlarm's metric.
+    (publisher.options.metrics ?? defaultMetrics).addMetric('PublishFailed', 'Count', failed.length);
     throw new EventsNotPublishedError(message, failed, { cause: run.lastCause });
   }
   return { calls: run.calls, published: run.published };

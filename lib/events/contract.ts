@@ -5,7 +5,7 @@ import {
   DETAIL_TYPES,
   MAX_UPSTREAM_FIELD_BYTES,
   MAX_UPSTREAM_TEXT_BYTES,
-  PLAN_VERDICTS,
+  type PLAN_VERDICTS,
   TRACKING_DETAIL_TYPES,
   TRACKING_EVENT_NAMESPACE,
   UNCONFIRMED_REASON,
@@ -176,6 +176,8 @@ export const rejectedDetailSchema = z
     result: resultDetail(
       z
         .string()
+        // "Not ACCEPT" in a form JSON Schema and OpenAPI carry (a zod refinement would not be exported).
+        .regex(/^(?!ACCEPT$)/)
         .nullable()
         .meta({ description: 'Any state but ACCEPT (e.g. REJECT); null when TaurusDB sent none.' }),
     ),
@@ -251,29 +253,50 @@ export const skippedDetailSchema = z
       'No upgrade call was made: the version read found the proxy already at or past the target, or the target was "latest" and TaurusDB reported can_upgrade false.',
   });
 
+const plannedFields = {
+  event_id: resultEventIdSchema,
+  request: requestDetailSchema
+    .extend({ dry_run: z.literal(true).meta({ description: 'Always true: this is a dry run.' }) })
+    .meta({ description: 'The target of the upgrade, as requested ("latest" literally).' }),
+  resolved: resolvedDetailSchema,
+  versions: versionsDetailSchema.optional(),
+  advisory: advisoryDetailSchema,
+  trigger: triggerDetailSchema,
+  occurred_at: resultOccurredAtSchema,
+};
+
+const planReason = z.string().min(1).meta({ description: 'Why it would skip, refuse or defer.' });
+
+/** One variant per verdict, so that a skip or a refusal cannot come without its reason. */
+const plannedVariant = <R extends z.ZodType>(
+  would: (typeof PLAN_VERDICTS)[number],
+  description: string,
+  reason: R,
+) => z.strictObject({ ...plannedFields, would: z.literal(would).meta({ description }), reason });
+
 export const plannedDetailSchema = z
-  .strictObject({
-    event_id: resultEventIdSchema,
-    request: requestDetailSchema,
-    would: z.enum(PLAN_VERDICTS).meta({
-      description:
-        'What the real run would do: upgrade (call TaurusDB with resolved), skip (a Skipped event), refuse (a Failed event: VERSION_MISMATCH, INSTANCE_UNAVAILABLE) or defer (a Deferred event: outside the maintenance window, or the instance busy; the reason says until when).',
-    }),
-    reason: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({ description: 'Why it would skip or refuse; absent for upgrade.' }),
-    resolved: resolvedDetailSchema,
-    versions: versionsDetailSchema.optional(),
-    advisory: advisoryDetailSchema,
-    trigger: triggerDetailSchema,
-    occurred_at: resultOccurredAtSchema,
-  })
+  .discriminatedUnion('would', [
+    plannedVariant(
+      'upgrade',
+      'The real run would call TaurusDB with resolved.',
+      z.string().min(1).optional().meta({ description: 'Absent for upgrade.' }),
+    ),
+    plannedVariant('skip', 'The real run would skip the proxy (a Skipped event).', planReason),
+    plannedVariant(
+      'refuse',
+      'The real run would refuse it (a Failed event: VERSION_MISMATCH, INSTANCE_UNAVAILABLE).',
+      planReason,
+    ),
+    plannedVariant(
+      'defer',
+      'The real run would defer it (a Deferred event: outside the maintenance window, or the instance busy; the reason says until when).',
+      planReason,
+    ),
+  ])
   .meta({
     title: 'Proxy Upgrade Planned (event detail)',
     description:
-      'A dry run ("dry_run": true): every check ran (version read, proxy listing) and nothing that changes state was called. Says what a real run would do with this proxy.',
+      'A dry run ("dry_run": true): every check ran (version read, proxy listing) and nothing that changes state was called. Says what a real run would do with this proxy (would), and why when it would skip or refuse (reason).',
   });
 
 export const unconfirmedDetailSchema = z

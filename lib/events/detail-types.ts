@@ -5,6 +5,9 @@
  * builders (result-events.ts, tracking-events.ts) both import it and never each other's values.
  */
 
+/** `Source` of the published events unless EVENT_SOURCE says otherwise (serverless.yml's eventSource). */
+export const DEFAULT_EVENT_SOURCE = 'taurusdb.proxy-upgrader';
+
 export const DETAIL_TYPES = {
   accepted: 'Proxy Upgrade Accepted',
   rejected: 'Proxy Upgrade Rejected',

@@ -12,7 +12,7 @@ import type {
   SkippedDetail,
   UnconfirmedDetail,
 } from './contract.ts';
-import { DETAIL_TYPES } from './detail-types.ts';
+import { DETAIL_TYPES, type PlanVerdict } from './detail-types.ts';
 import { contentEventId } from './event-id.ts';
 
 /**
@@ -116,15 +116,10 @@ function draftsOf(input: ResultEventInput): Draft[] {
           detail: { ...proxy, versions: outcome.versions, reason: outcome.reason, ...advisory },
         },
       ];
-    case 'planned': {
-      const reason = outcome.reason === undefined ? {} : { reason: outcome.reason };
+    case 'planned':
       return [
-        {
-          detailType: DETAIL_TYPES.planned,
-          detail: { ...proxy, would: outcome.would, ...reason, ...versions, ...advisory },
-        },
+        { detailType: DETAIL_TYPES.planned, detail: plannedDetail(proxy, outcome, versions, advisory) },
       ];
-    }
     case 'unconfirmed': {
       const readError = outcome.read_error === undefined ? {} : { read_error: outcome.read_error };
       const detail = {
@@ -230,4 +225,25 @@ function requireResolved(resolved: ResolvedVersions | undefined): ResolvedVersio
   if (resolved === undefined)
     throw new TypeError('an outcome past the version read carries resolved versions');
   return resolved;
+}
+
+type PlannedDraft = PlannedDetail extends infer D ? (D extends unknown ? Omit<D, 'event_id'> : never) : never;
+
+/**
+ * A dry run's event: its request always says dry_run, and a skip or a refusal always says why (the
+ * Planned schema has one variant per verdict).
+ */
+function plannedDetail(
+  proxy: Pick<PlannedDraft, 'resolved' | 'trigger' | 'occurred_at'> & { request: UpgradeTarget },
+  outcome: { would: PlanVerdict; reason?: string | undefined },
+  versions: { versions?: ProxyVersions },
+  advisory: Pick<PlannedDraft, 'advisory'>,
+): PlannedDraft {
+  const request = { ...proxy.request, proxy_id: requireProxy(proxy.request), dry_run: true as const };
+  if (outcome.would === 'upgrade') {
+    const reason = outcome.reason === undefined ? {} : { reason: outcome.reason };
+    return { ...proxy, request, would: 'upgrade', ...reason, ...versions, ...advisory };
+  }
+  if (outcome.reason === undefined) throw new TypeError(`a planned ${outcome.would} carries its reason`);
+  return { ...proxy, request, would: outcome.would, reason: outcome.reason, ...versions, ...advisory };
 }

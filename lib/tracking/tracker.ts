@@ -219,7 +219,7 @@ async function attemptRead<T>(
     deps.metrics.addMetric('TrackingReadFailures', 'Count', 1);
     const what = tracked.follow === 'workflow' ? 'the job' : 'the proxy version';
     deps.log.warn(`${what} could not be read; checking again later`, {
-      ...subject(tracked),
+      ...trackedLogKeys(tracked),
       error: { name: error.name, message: error.message },
     });
     return { error: boundText(`${error.name}: ${error.message}`, MAX_ERROR_BYTES) };
@@ -285,7 +285,7 @@ async function finish(deps: Deps, tracked: TrackedUpgrade, found: Finding, end: 
     end.event.detailType === TRACKING_DETAIL_TYPES.failed ? end.event.detail.fail_reason : undefined;
   const what = tracked.follow === 'workflow' ? 'the upgrade workflow' : 'the unconfirmed upgrade';
   deps.log.info(`${what} ${completed ? 'completed' : 'failed'}`, {
-    ...subject(tracked),
+    ...trackedLogKeys(tracked),
     ...(failReason === undefined ? {} : { fail_reason: failReason }),
   });
   return { kind: end.kind, status: found.status ?? '' } as const;
@@ -303,7 +303,7 @@ async function timeOut(deps: Deps, tracked: TrackedUpgrade, found: Finding) {
   await deps.publisher.publish([buildTimedOutEvent(tracked, facts, new Date(found.checkedAt))]);
   deps.metrics.addMetric('TrackingTimedOut', 'Count', 1);
   deps.log.warn('tracking gave up: the maximum tracking time is over', {
-    ...subject(tracked),
+    ...trackedLogKeys(tracked),
     last_status: found.status,
     max_seconds: deps.maxSeconds,
   });
@@ -326,19 +326,23 @@ async function recheck(
   const next = { ...tracked, attempt: tracked.attempt + 1 };
   const messageId = await deps.queue.schedule(next, delaySeconds, signal);
   deps.log.info('the upgrade is not over; checking again later', {
-    ...subject(tracked),
+    ...trackedLogKeys(tracked),
     status: found.status ?? (found.error === undefined ? 'not visible yet' : 'unreadable'),
     next_check_in_seconds: delaySeconds,
   });
   return { kind: 'rechecking', status: found.status, ...errorOf(found), delaySeconds, messageId } as const;
 }
 
-/** The ids a log line names the followed upgrade by. */
-function subject(tracked: TrackedUpgrade) {
+/** The ids a log line names the followed upgrade by (functions/track.ts appends them to a first check's lines). */
+export function trackedLogKeys(tracked: TrackedUpgrade) {
   return {
     follow: tracked.follow,
     workflow_id: tracked.workflow_id,
+    project_id: tracked.request.project_id,
+    instance_id: tracked.request.instance_id,
     proxy_id: tracked.request.proxy_id,
+    delivery_id: tracked.trigger.id,
+    change_id: tracked.trigger.change_id,
     attempt: tracked.attempt,
     origin_event_id: tracked.origin_event_id,
   };

@@ -8,7 +8,7 @@ import { targetOf } from './request.ts';
 export type LoggerLike = Pick<Logger, 'info' | 'warn' | 'error'>;
 export type MetricsLike = Pick<Metrics, 'addMetric'>;
 
-const METRIC_NAMES: Record<OutcomeLabel, string> = {
+export const METRIC_NAMES: Record<OutcomeLabel, string> = {
   accepted: 'Accepted',
   rejected: 'Rejected',
   failed: 'Failed',

@@ -87,3 +87,26 @@ export function suppressionIdOf(trigger: TriggerInfo): string {
   if (trigger.auth !== 'jwt') return trigger.id;
   return JSON.stringify(['jwt', trigger.client_id ?? null, trigger.sub ?? null, trigger.id]);
 }
+
+/**
+ * The keys every log line of an invocation carries (functions/upgrade.ts appends them, Powertools'
+ * resetKeys drops them after it): the trigger kind, and the delivery id and change id when the whole
+ * delivery has one (a batch whose items name different ones leaves that key to each outcome line).
+ */
+export function correlationKeys(
+  delivery: Delivery,
+  requests: readonly UpgradeRequest[],
+  invocation: InvocationInfo,
+): { trigger_kind: TriggerKind; delivery_id?: string; change_id?: string } {
+  const only = (values: Array<string | undefined>) => {
+    const distinct = [...new Set(values)];
+    return distinct.length === 1 ? distinct[0] : undefined;
+  };
+  const deliveryId = only(requests.map((request) => triggerFor(delivery, request, invocation).id));
+  const changeId = only(requests.map((request) => request.change_id));
+  return {
+    trigger_kind: delivery.kind,
+    ...(deliveryId === undefined ? {} : { delivery_id: deliveryId }),
+    ...(changeId === undefined ? {} : { change_id: changeId }),
+  };
+}

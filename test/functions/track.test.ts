@@ -124,6 +124,28 @@ describe('the tracking function (functions/track.ts) with every collaborator on 
     expect(world.iam.issuedTokens.map((issued) => issued.token)).toContain(read?.headers['x-auth-token']);
   });
 
+  it('names the followed upgrade on its log lines: the proxy, the delivery and the change', async () => {
+    const event = acceptedEvent();
+    // The sample was accepted long ago, so this check gives up: one warning about the upgrade.
+    world.taurusDb.setJob(event.detail.result.workflow_id, { status: 'Running' });
+    const before = world.logLines().length;
+    await tracking.invoke(event);
+    const lines = world
+      .logLines()
+      .slice(before)
+      .filter((line): line is Record<string, unknown> => typeof line === 'object' && line !== null)
+      .filter((line) => typeof line.level === 'string');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      workflow_id: event.detail.result.workflow_id,
+      project_id: event.detail.request.project_id,
+      instance_id: event.detail.request.instance_id,
+      proxy_id: event.detail.request.proxy_id,
+      delivery_id: event.detail.trigger.id,
+      change_id: event.detail.trigger.change_id,
+    });
+  });
+
   it('publishes Proxy Upgrade Failed with the fail_reason of a failed workflow', async () => {
     const event = acceptedEvent();
     world.taurusDb.setJob(event.detail.result.workflow_id, {

@@ -59,6 +59,65 @@ describe('logs and metrics of the handler (password credentials, so IAM tokens a
     });
   });
 
+  it('puts the delivery id, change id and trigger kind on every line of an invocation, and on no later one', async () => {
+    world.taurusDb.script(replies.serverError());
+    const before = jsonLines().length;
+    await world.invokeHttp(signedHttpEvent(world, 'http-api-v2.json', REQUEST, { id: 'msg_obs_keys' }));
+    const lines = jsonLines()
+      .slice(before)
+      .filter((line) => 'level' in line);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      expect(line, String(line.message)).toMatchObject({
+        delivery_id: 'msg_obs_keys',
+        change_id: 'CHG0031337',
+        trigger_kind: 'http',
+      });
+    }
+    // The keys are reset after the invocation: the next one carries its own.
+    world.taurusDb.script(replies.accept({ workflow_id: 'wf-obs-keys' }));
+    const next = jsonLines().length;
+    await world.invoke(sample('scheduled-rule.json'));
+    const later = jsonLines()
+      .slice(next)
+      .filter((line) => 'level' in line);
+    expect(later.length).toBeGreaterThan(0);
+    for (const line of later) expect(line.delivery_id, String(line.message)).not.toBe('msg_obs_keys');
+  });
+
+  it('names the delivery on the refusal line too, which is written after the keys are reset', async () => {
+    const before = jsonLines().length;
+    const answer = await world.invokeHttp(
+      signedHttpEvent(
+        world,
+        'http-api-v2.json',
+        { ...REQUEST, project_id: 'not valid' },
+        { id: 'msg_obs_refused' },
+      ),
+    );
+    expect(answer.statusCode).toBe(400);
+    const refused = jsonLines()
+      .slice(before)
+      .filter((line) => line.message === 'request refused');
+    expect(refused).toEqual([
+      expect.objectContaining({ level: 'WARN', trigger_kind: 'http', delivery_id: 'msg_obs_refused' }),
+    ]);
+  });
+
+  it('says nothing about empty metrics when a request is refused before any outcome', async () => {
+    const before = world.logLines().length;
+    const answer = await world.invokeHttp(
+      signedHttpEvent(world, 'http-api-v2.json', REQUEST, { key: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }),
+    );
+    expect(answer.statusCode).toBe(401);
+    const text = world
+      .logLines()
+      .slice(before)
+      .map((line) => (typeof line === 'string' ? line : JSON.stringify(line)))
+      .join('\n');
+    expect(text).not.toContain('No application metrics');
+  });
+
   it('emits EMF metrics for each outcome and the upstream latency', async () => {
     const before = jsonLines().length;
     world.taurusDb.script(replies.reject('insufficient subnet ip'));

@@ -52,6 +52,21 @@ describe('send: what it takes from a sample', () => {
     expect(JSON.parse(payloadOf(scheduler, 's').body)).toEqual(JSON.parse(scheduler));
   });
 
+  it('names the tracker as the function of every tracking sample, and sends nothing', async () => {
+    for (const name of [
+      'tracking-accepted-event.json',
+      'tracking-unconfirmed-event.json',
+      'tracking-sqs-recheck.json',
+      'tracking-sqs-recheck-version.json',
+    ]) {
+      const { code, err } = await run([`events/${name}`, '--url', 'http://127.0.0.1:9/upgrades']);
+      expect(code, name).toBe(2);
+      expect(err, name).toContain('for the tracking function (functions/track.ts)');
+      expect(err, name).toContain(`npm run invoke -- track events/${name}`);
+      expect(err, name).not.toContain('-> POST');
+    }
+  });
+
   it('refuses a file that is not JSON, naming it', () => {
     expect(() => payloadOf('{nope', 'broken.json')).toThrow('broken.json is not JSON');
   });

@@ -35,27 +35,44 @@ async function waitFor(
   }
 }
 
+/** `node sandbox/start.ts` with these variables, its output collected as it comes. */
+function startCli(env: Record<string, string>) {
+  const started = spawn(process.execPath, ['sandbox/start.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child = started;
+  const output = { stdout: '', stderr: '' };
+  started.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    output.stdout += chunk;
+  });
+  started.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    output.stderr += chunk;
+  });
+  return {
+    process: started,
+    output,
+    stdoutStream: started.stdout as NodeJS.ReadableStream,
+    stderrStream: started.stderr as NodeJS.ReadableStream,
+  };
+}
+
 describe('node sandbox/start.ts', () => {
   it('serves the handler with the token-form secret, prints events on stdout, and stops cleanly on SIGTERM', async () => {
-    child = spawn(process.execPath, ['sandbox/start.ts'], {
-      cwd: ROOT,
-      env: { ...process.env, PORT: '0', SANDBOX_CREDENTIALS: 'token', POWERTOOLS_LOG_LEVEL: 'SILENT' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const {
+      process: sandbox,
+      output,
+      stdoutStream,
+      stderrStream,
+    } = startCli({
+      SANDBOX_CREDENTIALS: 'token',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const stderrStream = child.stderr as NodeJS.ReadableStream;
-    const stdoutStream = child.stdout as NodeJS.ReadableStream;
 
-    const [, url] = await waitFor(stderrStream, () => stderr, BANNER_URL);
-    expect(stderr).toContain('credentials secret in the token form');
-    expect(stderr).toMatch(/PORT=\d+ npm run send -- events\/http-api-v2\.json/);
+    const [, url] = await waitFor(stderrStream, () => output.stderr, BANNER_URL);
+    expect(output.stderr).toContain('credentials secret in the token form');
+    expect(output.stderr).toMatch(/PORT=\d+ npm run send -- events\/http-api-v2\.json/);
 
     const out = captured();
     const code = await send(['events/scheduled-rule.json', '--url', url as string], {
@@ -66,15 +83,53 @@ describe('node sandbox/start.ts', () => {
     });
     expect(code).toBe(0);
     expect(JSON.parse(out.text()).outcomes).toEqual([expect.objectContaining({ outcome: 'accepted' })]);
-    await waitFor(stdoutStream, () => stdout, /"published":\{[^\n]*"DetailType":"Proxy Upgrade Accepted"/);
+    await waitFor(
+      stdoutStream,
+      () => output.stdout,
+      /"published":\{[^\n]*"DetailType":"Proxy Upgrade Accepted"/,
+    );
     // The static token authorised the call: TaurusDB answered 200, not 401.
-    expect(stdout).toMatch(/"taurusdb":\{"method":"POST"[^\n]*"status":200/);
+    expect(output.stdout).toMatch(/"taurusdb":\{"method":"POST"[^\n]*"status":200/);
 
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
+    const exited = once(sandbox, 'exit');
+    sandbox.kill('SIGTERM');
     const [exitCode] = await exited;
     expect(exitCode).toBe(0);
-    expect(stderr).toContain('sandbox: SIGTERM, stopping');
+    expect(output.stderr).toContain('sandbox: SIGTERM, stopping');
+  });
+
+  it("keeps the user's TRACKING_* settings, and says cold_start: true on the first invocation only", async () => {
+    const { output, stdoutStream, stderrStream } = startCli({
+      TRACKING_INITIAL_DELAY_SECONDS: '4',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    });
+    const [, url] = await waitFor(stderrStream, () => output.stderr, BANNER_URL);
+    // Its own default is 2 s; the user's 4 s must win.
+    expect(output.stderr).toContain('(every 4 s growing to 5 s)');
+
+    for (const file of ['events/scheduled-rule.json', 'events/pipeline-event.json']) {
+      const code = await send([file, '--url', url as string], {
+        out: captured().stream,
+        err: captured().stream,
+        env: {},
+        cwd: ROOT,
+      });
+      expect(code, file).toBe(0);
+    }
+    await waitFor(stdoutStream, () => output.stdout, /("message":"target outcome".*){2}/s);
+    const outcomes = output.stdout
+      .split('\n')
+      .filter((line) => line.includes('"message":"target outcome"'))
+      .map((line) => JSON.parse(line) as { cold_start: boolean; function_request_id: string });
+    const requests = [...new Set(outcomes.map((line) => line.function_request_id))];
+    expect(requests).toHaveLength(2);
+    const coldStarts = (requestId: string | undefined) => [
+      ...new Set(
+        outcomes.filter((line) => line.function_request_id === requestId).map((line) => line.cold_start),
+      ),
+    ];
+    expect(coldStarts(requests[0])).toEqual([true]);
+    expect(coldStarts(requests[1])).toEqual([false]);
   });
 
   it('exits 1 naming the variable when a setting is wrong', async () => {

@@ -18,6 +18,11 @@ export function schemaProblems(
     'description',
     '$defs',
     'format',
+    // OpenAPI 3.0 (the registry documents): `nullable` is read by `type` below; the EventBridge
+    // extensions only annotate.
+    'nullable',
+    'x-amazon-events-source',
+    'x-amazon-events-detail-type',
     ...Object.keys(checks),
   ]);
   const unknown = Object.keys(schema).filter((keyword) => !known.has(keyword));
@@ -45,7 +50,9 @@ const typeOf = (value: unknown) =>
 const checks: Record<string, (keyword: unknown, value: unknown, where: Where) => string[]> = {
   $ref: (ref, value, { root, at }) =>
     schemaProblems(
-      (root.$defs as Record<string, JsonSchema>)[String(ref).replace('#/$defs/', '')] ?? {},
+      (root.$defs as Record<string, JsonSchema>)[
+        String(ref).replace(/^#\/(\$defs|components\/schemas)\//, '')
+      ] ?? {},
       value,
       root,
       at,
@@ -54,8 +61,14 @@ const checks: Record<string, (keyword: unknown, value: unknown, where: Where) =>
     (options as JsonSchema[]).some((option) => schemaProblems(option, value, root, at).length === 0)
       ? []
       : [`${at}: matches no anyOf option`],
-  type: (type, value, { at }) => {
-    const allowed = [type].flat();
+  oneOf: (options, value, { root, at }) => {
+    const matching = (options as JsonSchema[]).filter(
+      (option) => schemaProblems(option, value, root, at).length === 0,
+    ).length;
+    return matching === 1 ? [] : [`${at}: matches ${matching} oneOf options, not exactly one`];
+  },
+  type: (type, value, { schema, at }) => {
+    const allowed = [type, ...(schema.nullable === true ? ['null'] : [])].flat();
     const actual = typeOf(value);
     return allowed.includes(actual) || (actual === 'integer' && allowed.includes('number'))
       ? []

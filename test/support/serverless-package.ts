@@ -34,6 +34,11 @@ export async function packageService(stage = 'test', extraArgs: string[] = []): 
       },
     ),
   );
+  return readPackagedService(directory);
+}
+
+/** What `serverless package --package <directory>` wrote there. */
+export async function readPackagedService(directory: string): Promise<PackagedService> {
   const template = JSON.parse(
     await readFile(join(directory, 'cloudformation-template-update-stack.json'), 'utf8'),
   );

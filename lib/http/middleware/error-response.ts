@@ -12,7 +12,18 @@ type ErrorLogger = Pick<Logger, 'warn' | 'error'>;
  * trigger gets the error rethrown, so the invocation fails and Lambda's retry and failure destination
  * take over. Either way the error is logged once, refusals as warnings and faults as errors.
  */
-export default function errorResponseMiddleware({ logger }: { logger: ErrorLogger }): MiddlewareObj {
+export default function errorResponseMiddleware({
+  logger,
+  correlate = () => ({}),
+}: {
+  logger: ErrorLogger;
+  /**
+   * The correlation keys of the event (functions/upgrade.ts: trigger kind and delivery id). This
+   * middleware runs last, after Powertools has reset the keys the handler appended (resetKeys), so
+   * its own line names the delivery itself.
+   */
+  correlate?: (event: unknown) => Record<string, unknown>;
+}): MiddlewareObj {
   return {
     name: 'errorResponse',
     onError: (request) => {
@@ -20,8 +31,14 @@ export default function errorResponseMiddleware({ logger }: { logger: ErrorLogge
       const refusal =
         (error instanceof AppError && error.expose && error.statusCode < 500) ||
         (error instanceof HttpError && error.statusCode < 500);
-      if (refusal) logger.warn('request refused', { error: { name: error.name, message: error.message } });
-      else logger.error('request failed', error instanceof Error ? error : new Error(String(error)));
+      const keys = correlate(request.event);
+      if (refusal)
+        logger.warn('request refused', { ...keys, error: { name: error.name, message: error.message } });
+      else
+        logger.error('request failed', {
+          ...keys,
+          error: error instanceof Error ? error : new Error(String(error)),
+        });
       if (!isHttpEvent(request.event)) return undefined;
       return errorResponse(error, request.context.awsRequestId);
     },

@@ -1,6 +1,7 @@
 import { Agent } from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient, type PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -276,6 +277,24 @@ describe('createEventPublisher', () => {
     expect(error.message).toBe(
       '1 of 3 events not published to event bus proxy-upgrades: Proxy Upgrade Failed (AccessDeniedException) x1',
     );
+  });
+
+  it('counts every event it could not publish as the EMF metric PublishFailed, none when all were published', async () => {
+    const metrics = new Metrics({ namespace: 'TaurusDbProxyUpgrader', serviceName: 'test' });
+    await publisher({ metrics }).publish(upgradeEvents(3));
+    expect(metrics.hasStoredMetrics()).toBe(false);
+
+    eventBridge.script({ failDetailType: 'Proxy Upgrade Failed', errorCode: 'AccessDeniedException' });
+    const events = [
+      ...upgradeEvents(1),
+      { detailType: 'Proxy Upgrade Failed', detail: { seq: 1 } },
+      { detailType: 'Proxy Upgrade Failed', detail: { seq: 2 } },
+    ];
+    await publishError(publisher({ metrics }).publish(events));
+    const emf = metrics.serializeMetrics();
+    expect(emf._aws.CloudWatchMetrics[0]?.Metrics).toEqual([{ Name: 'PublishFailed', Unit: 'Count' }]);
+    expect(emf._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
+    expect(emf).toMatchObject({ PublishFailed: 2, service: 'test' });
   });
 
   it('does not retry a whole call refused with a non-retryable error', async () => {
