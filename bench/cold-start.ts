@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
@@ -16,6 +16,7 @@ export type ServerlessEsbuildOptions = Record<string, unknown>;
 // strips before handing the rest to esbuild (its bundle.ts).
 const pluginDefaults = {
   bundle: true,
+  outputFileExtension: '.js',
   target: 'node18',
   external: [],
   exclude: ['aws-sdk'],
@@ -44,29 +45,30 @@ const pluginOnlyKeys = [
 ];
 
 /**
- * The esbuild options serverless-esbuild derives from `custom.esbuild`, so the floor is bundled exactly
- * as the function is. `extraExternal` marks more packages external (the runtime-SDK variant).
+ * The esbuild options serverless-esbuild derives from `custom.esbuild`, its plugins file loaded as it
+ * loads it, so the floor is bundled exactly as the function is.
  */
-export function esbuildOptionsFrom(
-  custom: ServerlessEsbuildOptions,
-  extraExternal: string[] = [],
-): BuildOptions {
-  if (custom.plugins !== undefined || custom.config !== undefined) {
-    throw new Error(
-      'custom.esbuild uses plugins or a config file, which bench/cold-start.ts does not reproduce',
-    );
+export async function esbuildOptionsFrom(custom: ServerlessEsbuildOptions): Promise<BuildOptions> {
+  if (custom.config !== undefined) {
+    throw new Error('custom.esbuild uses a config file, which bench/cold-start.ts does not reproduce');
   }
   const merged: Record<string, unknown> = { ...pluginDefaults, ...custom };
   const exclude = (merged.exclude as string[] | undefined) ?? [];
-  const options = Object.fromEntries(
+  const { plugins, ...options } = Object.fromEntries(
     Object.entries(merged).filter(([key]) => !pluginOnlyKeys.includes(key)),
-  ) as BuildOptions;
+  ) as BuildOptions & { plugins?: unknown };
+  const loaded =
+    typeof plugins === 'string'
+      ? ((await import(pathToFileURL(join(projectRoot, plugins)).href)) as { default: Plugin[] }).default
+      : ((plugins as Plugin[] | undefined) ?? []);
+  const extension = merged.outputFileExtension as string | undefined;
   return {
     ...options,
+    plugins: loaded,
+    ...(extension && extension !== '.js' ? { outExtension: { '.js': extension } } : {}),
     external: [
       ...((merged.external as string[] | undefined) ?? []),
       ...(exclude.includes('*') ? [] : exclude),
-      ...extraExternal,
     ],
     absWorkingDir: projectRoot,
     logLevel: 'error',
@@ -74,102 +76,119 @@ export function esbuildOptionsFrom(
   };
 }
 
-export interface Bundle {
-  code: Buffer;
-  /** The project's own source files in it (not node_modules), relative to the project root. */
-  ownSources: string[];
+/** Files of one build or one zip, by path relative to the function's root (`functions/...`). */
+export type BuiltFiles = Map<string, Buffer>;
+
+/** Bundles one entry point with those options, as serverless-esbuild does (outdir: the entry's folder). */
+export async function bundle(entry: string, options: BuildOptions): Promise<BuiltFiles> {
+  const outdir = join(projectRoot, '.bench-out');
+  const result = await build({ ...options, entryPoints: [entry], outdir: join(outdir, dirname(entry)) });
+  return new Map(
+    (result.outputFiles ?? []).map((file) => [relative(outdir, file.path), Buffer.from(file.contents)]),
+  );
 }
 
-/** Bundles one entry point with those options. */
-export async function bundle(entry: string, options: BuildOptions): Promise<Bundle> {
-  const result = await build({
-    ...options,
-    entryPoints: [entry],
-    outdir: join(projectRoot, '.bench-out'),
-    metafile: true,
-  });
-  const [output, ...others] = result.outputFiles ?? [];
-  if (output === undefined || others.length > 0) {
-    throw new Error(`bundling ${entry} did not produce exactly one file`);
-  }
-  const inputs = Object.keys(result.metafile?.inputs ?? {});
-  return {
-    code: Buffer.from(output.contents),
-    ownSources: inputs.filter((input) => !input.includes('node_modules/') && !input.startsWith('(')),
-  };
+export function sameFiles(a: BuiltFiles, b: BuiltFiles): boolean {
+  return a.size === b.size && [...a].every(([name, code]) => b.get(name)?.equals(code) === true);
 }
 
 export interface Variant {
   name: string;
+  /** The entry module, `<directory>/functions/<name>.mjs`. */
   file: string;
+  /** Every file of the variant (entry and chunks), and deflated as a zip stores them. */
   bytes: number;
-  /** Deflated as a zip stores it: what is uploaded and unpacked. */
   deflatedBytes: number;
 }
 
-export async function writeVariant(directory: string, name: string, code: Buffer): Promise<Variant> {
-  await mkdir(directory, { recursive: true });
-  const file = join(directory, `${name}.mjs`);
-  await writeFile(file, code);
-  return { name, file, bytes: code.length, deflatedBytes: deflateRawSync(code).length };
+/** Writes the files under `directory`; `entry` is the entry module's path among them. */
+export async function writeVariant(
+  directory: string,
+  name: string,
+  files: BuiltFiles,
+  entry: string,
+): Promise<Variant> {
+  let bytes = 0;
+  let deflatedBytes = 0;
+  for (const [path, code] of files) {
+    await mkdir(dirname(join(directory, path)), { recursive: true });
+    await writeFile(join(directory, path), code);
+    bytes += code.length;
+    deflatedBytes += deflateRawSync(code).length;
+  }
+  if (!files.has(entry)) throw new Error(`${name}: no ${entry} among ${[...files.keys()].join(', ')}`);
+  return { name, file: join(directory, entry), bytes, deflatedBytes };
+}
+
+/** One cold start in a fresh process: the import, then the first invocation, each timed. */
+export interface ColdStart {
+  importMs: number;
+  /** From the import resolved to the first answer. */
+  firstMs: number;
+  /** Import + first invocation: what a Lambda user waits for. */
+  totalMs: number;
+  /** process.cpuUsage() (user + system) over the same span, every thread of the process. */
+  cpuMs: number;
+  /** Bytes of the bundle's files Node had loaded when the first answer came back. */
+  loadedBytes: number;
+  /** Why the answer is not 200 with the one target accepted; undefined when it is. */
+  problem: string | undefined;
 }
 
 /**
- * A directory whose bundles resolve bare imports (`@aws-sdk/...`) to the project's node_modules, as
- * the Lambda runtime resolves them to its own copy of the SDK.
+ * The child's script: imports `file`, invokes its handler once with the event in argv[1], prints the
+ * figures. With `countBytes`, a module hook first records each file Node loads (a separate run, so
+ * the hook's own cost is in no timing).
  */
-export async function runtimeSdkDirectory(directory: string): Promise<string> {
-  await mkdir(directory, { recursive: true });
-  await symlink(join(projectRoot, 'node_modules'), join(directory, 'node_modules'), 'dir');
-  return directory;
-}
-
-/** Milliseconds from `import()` called to resolved, in a fresh Node process with `environment`. */
-export async function importTime(file: string, environment: Record<string, string>): Promise<number> {
-  const script = [
+function coldStartScript(file: string, countBytes: boolean): string {
+  return [
+    "import { statSync } from 'node:fs';",
+    "import { registerHooks } from 'node:module';",
+    'const loaded = new Set();',
+    countBytes
+      ? 'registerHooks({ load(url, context, next) { loaded.add(url); return next(url, context); } });'
+      : '',
+    'const event = JSON.parse(process.argv[1]);',
+    'const deadline = Date.now() + 29000;',
+    "const context = { awsRequestId: 'cold-' + process.pid, functionName: process.env.AWS_LAMBDA_FUNCTION_NAME, functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:bench', memoryLimitInMB: '512', logGroupName: 'bench', logStreamName: 'bench', callbackWaitsForEmptyEventLoop: true, getRemainingTimeInMillis: () => deadline - Date.now() };",
+    'const cpu = process.cpuUsage();',
     'const startedAt = performance.now();',
     `const module = await import(${JSON.stringify(pathToFileURL(file).href)});`,
-    'const elapsed = performance.now() - startedAt;',
-    "if (typeof module.handler !== 'function') throw new Error('no handler export');",
-    'process.stdout.write(String(elapsed));',
+    'const importedAt = performance.now();',
+    'const answer = await module.handler(event, context);',
+    'const answeredAt = performance.now();',
+    'const used = process.cpuUsage(cpu);',
+    "const bytes = [...loaded].filter((url) => url.startsWith('file:')).reduce((total, url) => total + statSync(new URL(url)).size, 0);",
+    'process.stdout.write("\\n@@cold " + JSON.stringify({ importMs: importedAt - startedAt, firstMs: answeredAt - importedAt, cpuMs: (used.user + used.system) / 1000, bytes, answer }));',
+    'process.exit(0);',
   ].join('\n');
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
-    env: { PATH: process.env.PATH ?? '', ...environment },
-    timeout: 30_000,
-  });
-  const elapsed = Number(stdout);
-  if (!Number.isFinite(elapsed)) throw new Error(`import of ${file} printed ${stdout}`);
-  return elapsed;
 }
 
-/** Each variant imported `rounds` times, the variants taking turns so drift hits them alike. */
-export async function importTimes(
-  variants: Variant[],
+/** One cold start of `file` in a fresh Node process with `environment`, invoked with `event`. */
+export async function coldStart(
+  file: string,
   environment: Record<string, string>,
-  rounds: number,
-): Promise<Map<Variant, number[]>> {
-  const times = new Map<Variant, number[]>(variants.map((variant) => [variant, []]));
-  for (let round = 0; round < rounds; round += 1) {
-    for (const variant of variants) times.get(variant)?.push(await importTime(variant.file, environment));
-  }
-  return times;
-}
-
-/** The function's environment as serverless.yml deploys it, with CloudFormation references filled in. */
-export function deployedEnvironment(providerEnvironment: Record<string, unknown>): Record<string, string> {
-  const environment: Record<string, string> = {
-    AWS_REGION: 'eu-west-1',
-    AWS_LAMBDA_FUNCTION_NAME: 'taurusdb-proxy-upgrader-bench-upgrade',
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
-    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-    AWS_SECRET_ACCESS_KEY: 'bench-secret-access-key',
+  event: unknown,
+  describeProblem: (answer: unknown) => string | undefined,
+  countBytes = false,
+): Promise<ColdStart> {
+  const { stdout } = await run(
+    process.execPath,
+    ['--input-type=module', '-e', coldStartScript(file, countBytes), JSON.stringify(event)],
+    { env: { PATH: process.env.PATH ?? '', ...environment }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+  );
+  // The handler logs to stdout too: the figures are the line after the marker.
+  const marker = stdout.lastIndexOf('\n@@cold ');
+  if (marker < 0) throw new Error(`cold start of ${file} printed no figures: ${stdout.slice(-500)}`);
+  const printed = JSON.parse(stdout.slice(marker + '\n@@cold '.length));
+  return {
+    importMs: printed.importMs,
+    firstMs: printed.firstMs,
+    totalMs: printed.importMs + printed.firstMs,
+    cpuMs: printed.cpuMs,
+    loadedBytes: printed.bytes,
+    problem: describeProblem(printed.answer),
   };
-  for (const [name, value] of Object.entries(providerEnvironment)) {
-    environment[name] =
-      typeof value === 'string' ? value : `bench-${name.toLowerCase().replaceAll('_', '-')}`;
-  }
-  return environment;
 }
 
 export async function readServerlessState(directory: string): Promise<{
@@ -179,33 +198,3 @@ export async function readServerlessState(directory: string): Promise<{
   const state = JSON.parse(await readFile(join(directory, 'serverless-state.json'), 'utf8'));
   return { esbuild: state.service.custom.esbuild, environment: state.service.provider.environment ?? {} };
 }
-
-const NAMED_ZOD_IMPORT = "import { z } from 'zod';";
-
-/** Those of `sources` (paths relative to the project root) that import zod's `z` by name. */
-export async function namedZodImports(sources: string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const source of sources) {
-    if ((await readFile(join(projectRoot, source), 'utf8')).includes(NAMED_ZOD_IMPORT)) found.push(source);
-  }
-  return found;
-}
-
-/**
- * For the what-if row only: bundles the sources as if they imported zod as a namespace. zod's entry
- * exports `z` as a namespace object; a named import of that object keeps every export of zod (all its
- * locales, JSON Schema conversion, ...) in the bundle, while `import * as z` lets esbuild keep only
- * what is used. The deployed bundle is never built this way.
- */
-export const zodNamespacePlugin: Plugin = {
-  name: 'what-if-zod-namespace',
-  setup(builder) {
-    const ownSources = new RegExp(
-      `^${projectRoot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\\\\/](functions|lib)[\\\\/].*\\.ts$`,
-    );
-    builder.onLoad({ filter: ownSources }, async ({ path }) => ({
-      contents: (await readFile(path, 'utf8')).replace(NAMED_ZOD_IMPORT, "import * as z from 'zod';"),
-      loader: 'ts',
-    }));
-  },
-};

@@ -8,21 +8,22 @@ import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { packageService, projectRoot } from '../test/support/serverless-package.ts';
 import {
+  type BuiltFiles,
   bundle,
-  deployedEnvironment,
+  type ColdStart,
+  coldStart,
   esbuildOptionsFrom,
-  importTimes,
-  namedZodImports,
   readServerlessState,
-  runtimeSdkDirectory,
+  sameFiles,
   type Variant,
   writeVariant,
-  zodNamespacePlugin,
 } from './cold-start.ts';
-import { type Figures, renderMarkdown, renderTable } from './report.ts';
+import { type CpuFigures, type CpuJob, warmCpu } from './cpu.ts';
+import { type ColdStartFigures, type Figures, renderMarkdown, renderTable } from './report.ts';
 import { median, percentile, sum } from './stats.ts';
-import { type Latencies, startUpstreams, type UpstreamCounts } from './upstreams.ts';
+import { type Latencies, startUpstreams, type UpstreamCounts, type Upstreams } from './upstreams.ts';
 import {
+  answerProblem,
   countsDelta,
   type Handler,
   handlerEnvironment,
@@ -40,8 +41,13 @@ const settings = {
   /** Deliberately short, so the function's own time is not lost in them; DynamoDB's covers dynalite's. */
   latency: { taurusDb: 5, eventBridge: 3, dynamoDb: 5 } satisfies Latencies,
   batch: { targets: 50, concurrency: 10, latencyMs: 100, runs: 3 },
-  importRounds: Number(process.env.BENCH_IMPORT_ROUNDS ?? 15),
+  /** Fresh processes per variant for the cold start, the variants taking turns. */
+  coldRounds: Number(process.env.BENCH_COLD_ROUNDS ?? 15),
+  /** Warm invocations per CPU run, and runs per variant (taking turns; the median is reported). */
+  cpu: { invocations: Number(process.env.BENCH_CPU_INVOCATIONS ?? 500), rounds: 3 },
 };
+
+const ENTRY = 'functions/upgrade.mjs';
 
 const output = captureHandlerOutput();
 const print = (line = '') => output.print(`${line}\n`);
@@ -59,11 +65,12 @@ async function main() {
 
   print('packaging with `serverless package` ...');
   const service = await packageService('bench');
-  const [entry, ...others] = await service.artifact('upgrade');
-  if (entry === undefined || others.length > 0) throw new Error('expected one file in upgrade.zip');
+  const packaged: BuiltFiles = new Map(
+    (await service.artifact('upgrade')).map((file) => [file.name, file.read()]),
+  );
   const work = await mkdtemp(join(tmpdir(), 'tpu-bench-'));
-  const bundleFile = join(work, 'upgrade.mjs');
-  await writeFile(bundleFile, entry.read());
+  // One unpacked copy per container: each import of its entry is a new module graph, chunks included.
+  const unpacked = async (name: string) => (await writeVariant(join(work, name), name, packaged, ENTRY)).file;
   const zipBytes = (await readFile(join(service.directory, 'upgrade.zip'))).length;
 
   const upstreams = await startUpstreams(settings.latency);
@@ -115,7 +122,7 @@ async function main() {
 
   print(`warm invocations, duplicate suppression off (${settings.invocations}) ...`);
   const offHandler = await importHandler(
-    bundleFile,
+    await unpacked('off'),
     handlerEnvironment(upstreams, { idempotency: false, concurrency: settings.batch.concurrency }),
     'off',
   );
@@ -126,7 +133,7 @@ async function main() {
 
   print(`warm invocations, duplicate suppression on (${settings.invocations}) ...`);
   const onHandler = await importHandler(
-    bundleFile,
+    await unpacked('on'),
     handlerEnvironment(upstreams, { idempotency: true, concurrency: settings.batch.concurrency }),
     'on',
   );
@@ -142,53 +149,29 @@ async function main() {
   const batchOff = await batchRuns(offHandler);
   const batchOn = await batchRuns(onHandler);
   const late = await upstreams.counts();
-  await upstreams.close();
 
-  print(`cold start: bundling the floor, importing each variant ${settings.importRounds} times ...`);
+  print(
+    `CPU per warm invocation: ${settings.cpu.rounds} x ${settings.cpu.invocations} invocations per variant ...`,
+  );
+  const cpu = await cpuRuns(upstreams, await unpacked('cpu'), versionRead);
+
+  print(`cold start: import + first invocation, ${settings.coldRounds} fresh processes per variant ...`);
   const state = await readServerlessState(service.directory);
-  const bundled = esbuildOptionsFrom(state.esbuild);
-  // The SDK as the Lambda runtime provides it: @aws-sdk/* and the @smithy/* packages they are built on.
-  const runtimeSdk = esbuildOptionsFrom(state.esbuild, ['@aws-sdk/*', '@smithy/*']);
-  const rebuilt = await bundle('functions/upgrade.ts', bundled);
-  const sameWay = rebuilt.code.equals(entry.read());
-  const runtimeDirectory = await runtimeSdkDirectory(join(work, 'runtime-sdk'));
-  const variants: Record<string, Variant> = {
-    real: await writeVariant(work, 'function', entry.read()),
-    floor: await writeVariant(work, 'floor', (await bundle('bench/floor.ts', bundled)).code),
-    realRuntimeSdk: await writeVariant(
-      runtimeDirectory,
-      'function',
-      (await bundle('functions/upgrade.ts', runtimeSdk)).code,
-    ),
-    floorRuntimeSdk: await writeVariant(
-      runtimeDirectory,
+  const options = await esbuildOptionsFrom(state.esbuild);
+  const sameWay = sameFiles(await bundle('functions/upgrade.ts', options), packaged);
+  const variants = {
+    function: await writeVariant(join(work, 'cold'), 'function', packaged, ENTRY),
+    floor: await writeVariant(
+      join(work, 'floor'),
       'floor',
-      (await bundle('bench/floor.ts', runtimeSdk)).code,
+      await bundle('bench/floor.ts', options),
+      'bench/floor.mjs',
     ),
   };
-  // What the change proposed in docs/performance.md would give, while the sources still need it.
-  const zodFiles = await namedZodImports(rebuilt.ownSources);
-  const whatIf =
-    zodFiles.length > 0
-      ? await writeVariant(
-          work,
-          'function-zod-namespace',
-          (await bundle('functions/upgrade.ts', { ...bundled, plugins: [zodNamespacePlugin] })).code,
-        )
-      : undefined;
-  const times = await importTimes(
-    [...Object.values(variants), ...(whatIf ? [whatIf] : [])],
-    deployedEnvironment(state.environment),
-    settings.importRounds,
-  );
+  const cold = await coldStarts(upstreams, variants);
+  await upstreams.close();
   output.restore();
 
-  const importMs = (variant: Variant) => median(times.get(variant) ?? []);
-  const variantFigures = (variant: Variant) => ({
-    bytes: variant.bytes,
-    deflatedBytes: variant.deflatedBytes,
-    importMs: importMs(variant),
-  });
   const figures: Figures = {
     machine,
     settings,
@@ -210,14 +193,8 @@ async function main() {
       eventBridge: late.eventBridge.late,
       dynamoDb: late.dynamoDb.late,
     },
-    coldStart: {
-      sameWay,
-      zipBytes,
-      variants: Object.fromEntries(
-        Object.entries(variants).map(([name, variant]) => [name, variantFigures(variant)]),
-      ) as Figures['coldStart']['variants'],
-      ...(whatIf ? { zodNamespace: { ...variantFigures(whatIf), files: zodFiles } } : {}),
-    },
+    cpu,
+    coldStart: { sameWay, zipBytes, function: cold.function, floor: cold.floor },
   };
 
   print();
@@ -238,6 +215,93 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The function's and the bare loop's CPU runs, taking turns; the median run of each. */
+async function cpuRuns(upstreams: Upstreams, bundleFile: string, versionRead: boolean) {
+  const { invocations, rounds } = settings.cpu;
+  const functionJob = (idempotency: boolean): CpuJob => ({
+    kind: 'function',
+    bundleFile,
+    environment: handlerEnvironment(upstreams, { idempotency, concurrency: settings.batch.concurrency }),
+    events: Array.from({ length: invocations + 1 }, () =>
+      signedHttpEvent(upstreams.webhookKey, SAMPLE_REQUEST),
+    ),
+  });
+  const bareJob = (idempotencyTable: string | undefined): CpuJob => ({
+    kind: 'bare',
+    upstreams: {
+      taurusDb: upstreams.taurusDb,
+      eventBridge: upstreams.eventBridge,
+      dynamoDb: upstreams.dynamoDb,
+    },
+    iterations: invocations,
+    versionRead,
+    idempotencyTable,
+  });
+  const jobs = {
+    off: () => functionJob(false),
+    bare: () => bareJob(undefined),
+    on: () => functionJob(true),
+    bareWithTable: () => bareJob(upstreams.tableName),
+  };
+  const runs: Record<keyof typeof jobs, CpuFigures[]> = { off: [], bare: [], on: [], bareWithTable: [] };
+  for (let round = 0; round < rounds; round += 1) {
+    for (const [name, job] of Object.entries(jobs) as Array<[keyof typeof jobs, () => CpuJob]>) {
+      runs[name].push(await warmCpu(job()));
+    }
+  }
+  const middle = (list: CpuFigures[]) => ({
+    invocations: list[0]?.invocations ?? 0,
+    cpuMs: median(list.map((run) => run.cpuMs)),
+    allocatedBytes: median(list.map((run) => run.allocatedBytes)),
+    failures: 0,
+  });
+  return {
+    off: middle(runs.off),
+    on: middle(runs.on),
+    bare: middle(runs.bare),
+    bareWithTable: middle(runs.bareWithTable),
+  };
+}
+
+/**
+ * Cold starts of each variant in fresh processes, taking turns, with no injected latency (it would only
+ * dilute the ratio); then one more each with the module hook that counts the bytes loaded.
+ */
+async function coldStarts(upstreams: Upstreams, variants: Record<'function' | 'floor', Variant>) {
+  upstreams.setLatency({ taurusDb: 0, eventBridge: 0, dynamoDb: 0 });
+  const environment = {
+    ...handlerEnvironment(upstreams, { idempotency: true, concurrency: settings.batch.concurrency }),
+    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+  };
+  const once = async (variant: Variant, countBytes = false) => {
+    const event = signedHttpEvent(upstreams.webhookKey, SAMPLE_REQUEST);
+    const start = await coldStart(
+      variant.file,
+      environment,
+      event,
+      (answer) => answerProblem(answer, 1),
+      countBytes,
+    );
+    if (start.problem) throw new Error(`cold start of the ${variant.name}: ${start.problem}`);
+    return start;
+  };
+  const runs = { function: [] as ColdStart[], floor: [] as ColdStart[] };
+  for (let round = 0; round < settings.coldRounds; round += 1) {
+    runs.function.push(await once(variants.function));
+    runs.floor.push(await once(variants.floor));
+  }
+  const figures = async (name: 'function' | 'floor'): Promise<ColdStartFigures> => ({
+    bytes: variants[name].bytes,
+    deflatedBytes: variants[name].deflatedBytes,
+    loadedBytes: (await once(variants[name], true)).loadedBytes,
+    importMs: median(runs[name].map((run) => run.importMs)),
+    firstMs: median(runs[name].map((run) => run.firstMs)),
+    totalMs: median(runs[name].map((run) => run.totalMs)),
+    cpuMs: median(runs[name].map((run) => run.cpuMs)),
+  });
+  return { function: await figures('function'), floor: await figures('floor') };
+}
 
 /**
  * The handler logs a JSON line and an EMF blob per invocation to stdout, as on Lambda; they are

@@ -170,6 +170,8 @@ export interface BareLoopOptions {
   versionRead: boolean;
   /** Also write the four duplicate-suppression records, with the SDK's DynamoDB client. */
   idempotencyTable?: string | undefined;
+  /** Makes the records' keys distinct from another loop's in the same process. */
+  keyPrefix?: string;
 }
 
 /**
@@ -232,7 +234,7 @@ export async function runBareLoop(upstreams: Upstreams, options: BareLoopOptions
   for (let index = 0; index < options.iterations; index += 1) {
     const before = upstreams.tally();
     const startedAt = performance.now();
-    const key = `bench.bare#${process.pid}-${index}`;
+    const key = `bench.bare#${process.pid}-${options.keyPrefix ?? ''}${index}`;
     // The delivery record (the request's hash), once per delivery, before anything else.
     if (dynamo)
       await dynamo.send(

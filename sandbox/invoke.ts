@@ -1,6 +1,6 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -112,10 +112,17 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const fn = functionOf(service, args.name);
-  const [entry] = (await service.artifact(args.name)).filter((item) => item.name.endsWith('.mjs'));
-  if (entry === undefined) throw new UsageError(`${args.name}.zip holds no .mjs bundle`);
-  const bundle = join(await mkdtemp(join(tmpdir(), 'tpu-invoke-')), `${args.name}.mjs`);
-  await writeFile(bundle, entry.read());
+  // The whole zip, unpacked as Lambda does: the entry imports its code-split chunks by relative path.
+  const files = await service.artifact(args.name);
+  const directory = await mkdtemp(join(tmpdir(), 'tpu-invoke-'));
+  for (const file of files) {
+    await mkdir(dirname(join(directory, file.name)), { recursive: true });
+    await writeFile(join(directory, file.name), file.read());
+  }
+  const entryName = `functions/${args.name}.mjs`;
+  if (!files.some((file) => file.name === entryName))
+    throw new UsageError(`${args.name}.zip holds no ${entryName}`);
+  const bundle = join(directory, entryName);
 
   const webhookKey = webhookKeyFrom(process.env);
   const services = await startLocalServices({

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, posix, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PackagedService, packageService } from './support/serverless-package.ts';
+import { signedHttpEvent, startWorld, type World } from './support/world.ts';
 
 const run = promisify(execFile);
 
@@ -22,38 +24,89 @@ describe('serverless package', () => {
     expect(fn.Properties.Handler).toBe('functions/upgrade.handler');
   });
 
-  it('bundles the upgrade function into one ESM file that Node loads as a module', async () => {
-    const entries = await service.artifact('upgrade');
-    expect(entries.map((entry) => entry.name)).toEqual(['functions/upgrade.mjs']);
-    const [bundle] = entries;
-    const source = bundle?.read().toString('utf8') ?? '';
-    expect(source).toMatch(/export\s*\{[^}]*\bhandler\b/);
-    // Development tooling stays out of what is deployed: the sandbox's webhook key, its TaurusDB and
-    // the test stand-ins would each leave these strings behind.
-    const { SANDBOX_WEBHOOK_KEY } = await import('../sandbox/settings.ts');
-    expect(source).not.toContain(SANDBOX_WEBHOOK_KEY);
-    expect(source).not.toMatch(/sandbox|stand-in|dynalite|fast-check/i);
+  it("packs each function's entry with its own chunks only, every import among them resolving", async () => {
+    for (const [name, other] of [
+      ['upgrade', 'track'],
+      ['track', 'upgrade'],
+    ] as const) {
+      const names = (await service.artifact(name)).map((entry) => entry.name);
+      // The entry and its code-split chunks (scripts/esbuild-plugins.ts), nothing of the other function.
+      expect(names[0]).toBe(`functions/${name}.mjs`);
+      expect(names.length).toBeGreaterThan(1);
+      for (const chunk of names.slice(1))
+        expect(chunk).toMatch(new RegExp(`^functions/${name}-chunks/[\\w-]+\\.mjs$`));
+      expect(names.join('\n')).not.toContain(other);
+      const files = new Map(
+        (await service.artifact(name)).map((entry) => [entry.name, entry.read().toString('utf8')]),
+      );
+      // Static and dynamic imports between the files: a chunk only some invocations load must be there too.
+      for (const [file, source] of files) {
+        for (const [, target] of source.matchAll(/(?:from\s*|import\(\s*)"(\.{1,2}\/[^"]+)"/g)) {
+          expect(
+            files.has(posix.join(posix.dirname(file), target as string)),
+            `${file} imports ${target}`,
+          ).toBe(true);
+        }
+      }
+    }
+  });
 
-    // The real proof of "ESM": a fresh Node process imports the bundle and finds the handler.
-    const file = join(service.directory, 'upgrade.mjs');
-    await writeFile(file, source);
-    const { stdout } = await run(
-      process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        `const m = await import(${JSON.stringify(file)}); console.log(typeof m.handler);`,
-      ],
-      {
-        env: {
-          PATH: process.env.PATH,
-          HUAWEI_REGION: 'ap-southeast-1',
-          HUAWEI_CREDENTIALS_SECRET_ID: 'huawei/credentials',
-          EVENT_BUS_NAME: 'taurusdb-upgrades',
-          AWS_REGION: 'eu-west-1',
+  describe('the packaged upgrade function in a fresh Node process', () => {
+    let world: World;
+    beforeAll(async () => {
+      world = await startWorld({ credentials: 'password', idempotency: true });
+    });
+    afterAll(() => world.close());
+
+    it('imports, answers a signed webhook end to end and loads only files of its zip', async () => {
+      const directory = join(service.directory, 'unpacked-upgrade');
+      const entries = await service.artifact('upgrade');
+      for (const entry of entries) {
+        await mkdir(dirname(join(directory, entry.name)), { recursive: true });
+        await writeFile(join(directory, entry.name), entry.read());
+      }
+      const source = entries[0]?.read().toString('utf8') ?? '';
+      expect(source).toMatch(/export\s*\{[^}]*\bhandler\b/);
+      // Development tooling stays out of what is deployed: the sandbox's webhook key, its TaurusDB and
+      // the test stand-ins would each leave these strings behind.
+      const { SANDBOX_WEBHOOK_KEY } = await import('../sandbox/settings.ts');
+      for (const entry of entries) {
+        const text = entry.read().toString('utf8');
+        expect(text).not.toContain(SANDBOX_WEBHOOK_KEY);
+        expect(text).not.toMatch(/sandbox|stand-in|dynalite|fast-check/i);
+      }
+
+      const event = signedHttpEvent(world, 'http-api-v2.json');
+      const script = [
+        "import { registerHooks } from 'node:module';",
+        'const loaded = [];',
+        'registerHooks({ load(url, context, next) { loaded.push(url); return next(url, context); } });',
+        `const { handler } = await import(${JSON.stringify(pathToFileURL(join(directory, 'functions/upgrade.mjs')).href)});`,
+        "const context = { awsRequestId: 'package-test', functionName: 'upgrade', getRemainingTimeInMillis: () => 29000 };",
+        'const answer = await handler(JSON.parse(process.argv[1]), context);',
+        "process.stdout.write('\\n@@answer ' + JSON.stringify({ answer, loaded: loaded.filter((url) => url.startsWith('file:')) }));",
+        'process.exit(0);',
+      ].join('\n');
+      const { stdout } = await run(
+        process.execPath,
+        ['--input-type=module', '-e', script, JSON.stringify(event)],
+        {
+          env: { ...process.env, PATH: process.env.PATH },
         },
-      },
-    );
-    expect(stdout.trim()).toBe('function');
+      );
+      const { answer, loaded } = JSON.parse(
+        stdout.slice(stdout.lastIndexOf('\n@@answer ') + '\n@@answer '.length),
+      );
+      expect(answer.statusCode).toBe(200);
+      expect(JSON.parse(answer.body).outcomes).toMatchObject([{ outcome: 'accepted' }]);
+      expect(world.taurusDb.upgradeRequests()).toBe(1);
+      expect(world.eventBridge.calls).toHaveLength(1);
+      // The entry and the chunks it needed came from the zip, and some were chunks.
+      const files = (loaded as string[]).map((url) => relative(directory, fileURLToPath(url)));
+      expect(files[0]).toBe('functions/upgrade.mjs');
+      expect(files.filter((file) => file.startsWith('functions/upgrade-chunks/')).length).toBeGreaterThan(0);
+      const packed = new Set(entries.map((entry) => entry.name));
+      for (const file of files) expect(packed.has(file), file).toBe(true);
+    });
   });
 });

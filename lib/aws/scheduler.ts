@@ -1,4 +1,4 @@
-import { ConflictException, CreateScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import type { CreateScheduleCommand } from '@aws-sdk/client-scheduler';
 import { DeferralError } from '../errors.ts';
 import { type AwsCallSettings, awsClientOptions } from './call-budget.ts';
 import { awsErrorName } from './error-name.ts';
@@ -48,14 +48,19 @@ export function atExpression(at: Date): string {
   return `at(${whole.toISOString().slice(0, 19)})`;
 }
 
+// Loaded on the first deferral, not at every cold start: only a delivery that finds an instance busy
+// or outside its window schedules anything (docs/performance.md, "Cold start").
+const schedulerSdk = () => import('@aws-sdk/client-scheduler');
+
 export function createDeferralScheduler(options: DeferralSchedulerOptions): DeferralScheduler {
   let client = options.client;
-  const clientOf = () => {
-    client ??= new SchedulerClient(awsClientOptions(options.awsCalls));
+  const clientOf = async () => {
+    client ??= new (await schedulerSdk()).SchedulerClient(awsClientOptions(options.awsCalls));
     return client;
   };
   return {
     async schedule(attempt, signal) {
+      const { ConflictException, CreateScheduleCommand } = await schedulerSdk();
       const command = new CreateScheduleCommand({
         Name: attempt.name,
         GroupName: options.groupName,
@@ -75,7 +80,7 @@ export function createDeferralScheduler(options: DeferralSchedulerOptions): Defe
         },
       });
       try {
-        await clientOf().send(command, ...(signal === undefined ? [] : [{ abortSignal: signal }]));
+        await (await clientOf()).send(command, ...(signal === undefined ? [] : [{ abortSignal: signal }]));
         return 'created';
       } catch (error) {
         if (error instanceof ConflictException) return 'existing';

@@ -14,8 +14,9 @@
  * pending FIN/RST be processed, and a request it had not started moves to a fresh connection.
  */
 import { setImmediate } from 'node:timers/promises';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { readBounded } from './bounded-read.ts';
+import { Agent } from './undici-agent.ts';
 
 /** What a pool is made with; clients with the same settings share it. */
 export interface PoolSettings {
