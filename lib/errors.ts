@@ -168,3 +168,26 @@ export class DeferralError extends AppError {
   override readonly statusCode = 503;
   override readonly expose = true;
 }
+
+/**
+ * A rollout id already names a rollout of another request (issue 17: the same rollout_id with a
+ * different request is a 409). The same request replays the rollout's status instead.
+ */
+export class RolloutReusedError extends AppError {
+  override readonly statusCode = 409;
+  override readonly expose = true;
+}
+
+/**
+ * Another advance tick wrote the rollout record first (its revision moved on): this tick sent
+ * nothing, and the state machine's Retry runs it again on the fresh record.
+ */
+export class RolloutConflictError extends AppError {
+  override readonly statusCode = 409;
+}
+
+/** The rollout table could not be read or written; nothing was started. Retried by the caller. */
+export class RolloutStoreError extends AppError {
+  override readonly statusCode = 503;
+  override readonly expose = true;
+}

@@ -1,0 +1,168 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { RolloutReusedError, RolloutStoreError } from '../errors.ts';
+import type { RolloutFlags, RolloutRecord } from '../rollouts/record.ts';
+import { type AwsCallSettings, awsClientOptions } from './call-budget.ts';
+import { awsErrorName } from './error-name.ts';
+
+/**
+ * The rollout record in DynamoDB (partition key `id` = the rollout id), one item per rollout.
+ *
+ * - `create` is the first guard against a redelivered request: a put conditional on the id being
+ *   new. The same request (by its digest) again finds its rollout ('exists'); another request under
+ *   the same id is a RolloutReusedError (409).
+ * - `save` writes only what the advance tick owns, conditional on the revision it read, and bumps
+ *   it: of two ticks on one revision only one writes, and the other sends nothing
+ *   (lib/rollouts/advance.ts). The flags (paused, cancelled, approved) are the control routes'
+ *   attributes, which `save` never writes, so an approve call between a tick's read and its write
+ *   is neither lost nor a conflict.
+ * - One item holds up to MAX_PLANNED_TARGETS (lib/rollouts/plan.ts) targets: about 200 bytes each,
+ *   well inside DynamoDB's 400 KB item limit.
+ */
+
+export interface RolloutStore {
+  create(record: RolloutRecord, requestDigest: string): Promise<'created' | 'exists'>;
+  get(rolloutId: string): Promise<RolloutRecord | undefined>;
+  save(record: RolloutRecord): Promise<boolean>;
+  setFlags(rolloutId: string, flags: Partial<RolloutFlags>): Promise<void>;
+}
+
+export interface RolloutStoreOptions {
+  tableName: string;
+  awsCalls?: AwsCallSettings;
+  client?: DynamoDBClient;
+  now?: () => Date;
+}
+
+/** The attributes a tick writes; everything else of the record is written once, at create. */
+const TICK_OWNED = ['status', 'wave', 'targets', 'wave_ended_at'] as const;
+
+export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
+  const { tableName } = options;
+  const documents = DynamoDBDocumentClient.from(
+    options.client ?? new DynamoDBClient(awsClientOptions(options.awsCalls)),
+    { marshallOptions: { removeUndefinedValues: true } },
+  );
+  const now = options.now ?? (() => new Date());
+  const failed = (what: string, id: string, error: unknown) =>
+    new RolloutStoreError(
+      `rollout table ${tableName} could not be used to ${what} rollout ${id} (${awsErrorName(error)}); nothing was started`,
+      { cause: error },
+    );
+
+  async function get(rolloutId: string): Promise<RolloutRecord | undefined> {
+    let item: Record<string, unknown> | undefined;
+    try {
+      ({ Item: item } = await documents.send(
+        new GetCommand({ TableName: tableName, Key: { id: rolloutId }, ConsistentRead: true }),
+      ));
+    } catch (error) {
+      throw failed('read', rolloutId, error);
+    }
+    return item === undefined ? undefined : recordOf(item);
+  }
+
+  return {
+    get,
+    async create(record, requestDigest) {
+      const { flags, rollout_id, ...rest } = record;
+      const item = {
+        id: rollout_id,
+        ...rest,
+        ...flags,
+        request_digest: requestDigest,
+        created_at: now().toISOString(),
+      };
+      try {
+        await documents.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(id)',
+          }),
+        );
+        return 'created';
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw failed('create', rollout_id, error);
+      }
+      const existing = await documents.send(
+        new GetCommand({ TableName: tableName, Key: { id: rollout_id }, ConsistentRead: true }),
+      );
+      if (existing.Item?.request_digest === requestDigest) return 'exists';
+      throw new RolloutReusedError(
+        `rollout ${rollout_id} already exists for another request; choose another rollout_id (or send the same request to see its status)`,
+      );
+    },
+    async save(record) {
+      try {
+        await documents.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { id: record.rollout_id },
+            ...tickUpdate(record),
+            ConditionExpression: '#revision = :read',
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) return false;
+        throw failed('write', record.rollout_id, error);
+      }
+    },
+    async setFlags(rolloutId, flags) {
+      const entries = Object.entries(flags).filter(([, value]) => value !== undefined);
+      if (entries.length === 0) return;
+      try {
+        await documents.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { id: rolloutId },
+            UpdateExpression: `SET ${entries.map(([name]) => `#${name} = :${name}`).join(', ')}`,
+            ConditionExpression: 'attribute_exists(id)',
+            ExpressionAttributeNames: Object.fromEntries(entries.map(([name]) => [`#${name}`, name])),
+            ExpressionAttributeValues: Object.fromEntries(
+              entries.map(([name, value]) => [`:${name}`, value]),
+            ),
+          }),
+        );
+      } catch (error) {
+        throw failed('flag', rolloutId, error);
+      }
+    },
+  };
+}
+
+/** The tick's attributes set (or removed when absent) and the revision moved on from the one it read. */
+function tickUpdate(record: RolloutRecord) {
+  const names: Record<string, string> = { '#revision': 'revision' };
+  const values: Record<string, unknown> = { ':read': record.revision, ':next': record.revision + 1 };
+  const sets = ['#revision = :next'];
+  const removes: string[] = [];
+  for (const attribute of TICK_OWNED) {
+    names[`#${attribute}`] = attribute;
+    if (record[attribute] === undefined) {
+      removes.push(`#${attribute}`);
+    } else {
+      values[`:${attribute}`] = record[attribute];
+      sets.push(`#${attribute} = :${attribute}`);
+    }
+  }
+  return {
+    UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+}
+
+function recordOf(item: Record<string, unknown>): RolloutRecord {
+  const { id, paused, cancelled, approved, request_digest: _digest, created_at: _created, ...rest } = item;
+  return {
+    ...(rest as Omit<RolloutRecord, 'rollout_id' | 'flags'>),
+    rollout_id: id as string,
+    flags: {
+      paused: paused === true,
+      cancelled: cancelled === true,
+      ...(approved === undefined ? {} : { approved: approved as RolloutFlags['approved'] }),
+    },
+  };
+}
