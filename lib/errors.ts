@@ -186,8 +186,11 @@ export class RolloutConflictError extends AppError {
   override readonly statusCode = 409;
 }
 
-/** The rollout table could not be read or written; nothing was started. Retried by the caller. */
-export class RolloutStoreError extends AppError {
+/**
+ * The rollout table or Step Functions could not be used; what the message names was not done, and
+ * the caller's retry (the sender's, or the state machine's Retry) does it again.
+ */
+export class RolloutServiceError extends AppError {
   override readonly statusCode = 503;
   override readonly expose = true;
 }

@@ -84,6 +84,16 @@ function resourcesOfType(template: Template, type: string): [string, any][] {
   return Object.entries<any>(template.Resources).filter(([, resource]) => resource.Type === type);
 }
 
+/** The upgrade function's table (RolloutTable, issue 17, is the rollouts functions' own). */
+function idempotencyTableOf(template: Template): [string, any] {
+  const tables = resourcesOfType(template, 'AWS::DynamoDB::Table').filter(([id]) => id !== 'RolloutTable');
+  expect(
+    tables.map(([id]) => id),
+    'AWS::DynamoDB::Table',
+  ).toHaveLength(1);
+  return tables[0] as [string, any];
+}
+
 function onlyResourceOfType(template: Template, type: string): [string, any] {
   const found = resourcesOfType(template, type);
   expect(
@@ -297,7 +307,10 @@ describe('serverless package with the default parameters', () => {
     const invokers = resourcesOfType(template, 'AWS::Lambda::Permission')
       .map(([, permission]) => evaluate(template, permission.Properties))
       .filter((properties) => properties.Principal === 'apigateway.amazonaws.com');
-    expect(invokers.map((properties) => properties.FunctionName)).toEqual([deployment.functionArn]);
+    // The upgrade function, and the rollouts function for its own POST /rollouts (issue 17).
+    expect(invokers.map((properties) => properties.FunctionName).sort()).toEqual(
+      [deployment.functionArn, '<RolloutsLambdaFunction.Arn>'].sort(),
+    );
   });
 
   it('declares the example Scheduler schedule disabled, aimed at the function, with retries and a dead-letter queue', () => {
@@ -449,7 +462,7 @@ describe('serverless package with the default parameters', () => {
   });
 
   it('allows the idempotency item calls on the idempotency table only', () => {
-    const tableArn = `<${onlyResourceOfType(template, 'AWS::DynamoDB::Table')[0]}.Arn>`;
+    const tableArn = `<${idempotencyTableOf(template)[0]}.Arn>`;
     const dynamo = deployment.statements.filter((statement) =>
       statement.Action.some((action) => action.startsWith('dynamodb:')),
     );
@@ -470,14 +483,14 @@ describe('serverless package with the default parameters', () => {
     });
 
     it('is the one the function is configured with, billed per request, expiring records by TTL', () => {
-      const [tableId, table] = onlyResourceOfType(template, 'AWS::DynamoDB::Table');
+      const [tableId, table] = idempotencyTableOf(template);
       expect(deployment.environment.IDEMPOTENCY_TABLE).toBe(`<${tableId}>`);
       expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
       expect(table.Properties.TimeToLiveSpecification.Enabled).toBe(true);
     });
 
     it('has the layout Powertools idempotency writes: its key, and its expiry under the TTL attribute', async () => {
-      const [, table] = onlyResourceOfType(template, 'AWS::DynamoDB::Table');
+      const [, table] = idempotencyTableOf(template);
       const { AttributeDefinitions, KeySchema, BillingMode, TimeToLiveSpecification } = table.Properties;
       const client = dynamo.client();
       await client.send(
@@ -829,10 +842,15 @@ describe('the JWT route POST /upgrades/oauth', () => {
     );
   }
   const routeKeyOf = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
+  // The rollouts function's POST /rollouts (issue 17) is checked in test/state-machine.test.ts.
+  const upgradeRoutes = (routes: [string, any][]) =>
+    routes.filter(([, route]) => route.Properties.RouteKey !== 'POST /rollouts');
 
   it('is not deployed without an issuer and an audience: only the signed route, no authorizer', async () => {
     const { template } = await packageService('test');
-    const routes = deployed(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+    const routes = upgradeRoutes(deployed(template, 'AWS::ApiGatewayV2::Route')).map(
+      ([, route]) => route.Properties,
+    );
     expect(routes.map((route) => route.RouteKey)).toEqual([routeKeyOf(UPGRADE_ROUTE)]);
     expect(routes[0].AuthorizationType).toBeUndefined();
     expect(deployed(template, 'AWS::ApiGatewayV2::Authorizer')).toEqual([]);
@@ -848,7 +866,7 @@ describe('the JWT route POST /upgrades/oauth', () => {
       'jwtScopes=taurusdb-proxy-upgrader/upgrade',
     ]);
     const routes = Object.fromEntries(
-      deployed(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => [
+      upgradeRoutes(deployed(template, 'AWS::ApiGatewayV2::Route')).map(([, route]) => [
         route.Properties.RouteKey,
         route.Properties,
       ]),

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { RolloutReusedError, RolloutStoreError } from '../errors.ts';
+import { RolloutReusedError, RolloutServiceError } from '../errors.ts';
 import type { RolloutFlags, RolloutRecord } from '../rollouts/record.ts';
 import { type AwsCallSettings, awsClientOptions } from './call-budget.ts';
 import { awsErrorName } from './error-name.ts';
@@ -34,8 +34,8 @@ export interface RolloutStoreOptions {
   now?: () => Date;
 }
 
-/** The attributes a tick writes; everything else of the record is written once, at create. */
-const TICK_OWNED = ['status', 'wave', 'targets', 'wave_ended_at'] as const;
+/** The attributes a tick (and the plan task) writes; the rest is written once, at create. */
+const TICK_OWNED = ['status', 'wave', 'targets', 'wave_ended_at', 'wave_ends', 'budget'] as const;
 
 export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
   const { tableName } = options;
@@ -45,7 +45,7 @@ export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
   );
   const now = options.now ?? (() => new Date());
   const failed = (what: string, id: string, error: unknown) =>
-    new RolloutStoreError(
+    new RolloutServiceError(
       `rollout table ${tableName} could not be used to ${what} rollout ${id} (${awsErrorName(error)}); nothing was started`,
       { cause: error },
     );

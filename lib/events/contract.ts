@@ -120,7 +120,7 @@ const triggerDetailSchema = z
     kind: z.enum(TRIGGER_KINDS).meta({ description: 'What started the function.' }),
     id: z.string().min(1).meta({
       description:
-        'Delivery id: webhook-id or svix-id (http), the Idempotency-Key header (http on the JWT route), EventBridge event id (event), delivery_id or Lambda request id (schedule).',
+        'Delivery id: webhook-id or svix-id (http), the Idempotency-Key header (http on the JWT route), EventBridge event id (event), delivery_id or Lambda request id (schedule), rollout/<rollout_id>/<project>/<instance>/<proxy>#<attempt> (rollout).',
     }),
     auth: z.literal('jwt').optional().meta({
       description:
@@ -130,6 +130,14 @@ const triggerDetailSchema = z
     sub: jwtClaimText("The token's sub claim (JWT route), when it has one."),
     change_id: shape.change_id,
     requested_by: shape.requested_by,
+    rollout_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .optional()
+      .meta({
+        description:
+          'Present when kind is rollout: the fleet rollout (README.md "Fleet rollouts") this upgrade is a target of.',
+      }),
     attempt: z.int().min(2).optional().meta({
       description:
         'Present on a deferred attempt (README.md "Deferred upgrades"): its number, 2 for the first; kind and id stay those of the delivery that first asked.',

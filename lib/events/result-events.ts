@@ -88,6 +88,7 @@ function draftsOf(input: ResultEventInput): Draft[] {
       ...(trigger.sub === undefined ? {} : { sub: trigger.sub }),
       ...(trigger.change_id === undefined ? {} : { change_id: trigger.change_id }),
       ...(trigger.requested_by === undefined ? {} : { requested_by: trigger.requested_by }),
+      ...(trigger.rollout_id === undefined ? {} : { rollout_id: trigger.rollout_id }),
       ...(trigger.attempt === undefined ? {} : { attempt: trigger.attempt }),
     },
     occurred_at: input.occurredAt.toISOString(),

@@ -86,7 +86,7 @@ export const deliveryIdOf = (rolloutId: string, target: RolloutTarget) =>
 
 export async function advanceRollout(stored: RolloutRecord, c: AdvanceCollaborators): Promise<TickAnswer> {
   const record: RolloutRecord = structuredClone(stored);
-  if (TERMINAL.has(record.status)) return answerOf(record);
+  if (TERMINAL.has(record.status) || record.status === 'planning') return answerOf(record);
   await follow(record, c);
   decide(record, c.now());
   const claimed = record.status === 'running' ? claim(record, c.now()) : [];

@@ -1,5 +1,5 @@
 import type { PlannedTarget, RolloutPlan } from './plan.ts';
-import type { RolloutRequest } from './request.ts';
+import type { RolloutRequest, TargetEntry } from './request.ts';
 
 /**
  * The rollout record (lib/aws/rollout-store.ts keeps it in DynamoDB): the plan, each target's state,
@@ -52,6 +52,7 @@ export interface RolloutTarget extends PlannedTarget {
 }
 
 export const ROLLOUT_STATUSES = [
+  'planning',
   'running',
   'soaking',
   'awaiting_approval',
@@ -74,7 +75,14 @@ export interface RolloutFlags {
 
 export type RolloutSettings = Pick<
   RolloutRequest,
-  'concurrency' | 'gate' | 'soak_minutes' | 'window' | 'only_if_advised' | 'target_version'
+  | 'concurrency'
+  | 'gate'
+  | 'soak_minutes'
+  | 'window'
+  | 'only_if_advised'
+  | 'target_version'
+  | 'waves'
+  | 'max_failures'
 > &
   Partial<Pick<RolloutRequest, 'source_version' | 'change_id' | 'requested_by'>>;
 
@@ -88,6 +96,8 @@ export interface RolloutRecord {
   wave_ends: number[];
   budget: number;
   settings: RolloutSettings;
+  /** The targets as requested; the plan task expands them into `targets`. */
+  entries: TargetEntry[];
   /** When the current wave's last target ended: the soak of an auto gate counts from here. */
   wave_ended_at?: string;
   targets: RolloutTarget[];
@@ -120,17 +130,17 @@ export const failuresOf = (targets: readonly RolloutTarget[]) =>
 
 export const isActive = (target: RolloutTarget) => target.state === 'started' || target.state === 'in_flight';
 
-/** The record a new rollout starts with: every planned target pending, every skipped one ended. */
-export function initialRecord(request: RolloutRequest, plan: RolloutPlan): RolloutRecord {
+/** The record a new rollout starts with, before the plan task has read the fleet. */
+export function requestedRecord(request: RolloutRequest): RolloutRecord {
   const { concurrency, gate, soak_minutes, window, only_if_advised, target_version } = request;
-  const { source_version, change_id, requested_by } = request;
+  const { source_version, change_id, requested_by, waves, max_failures } = request;
   return {
     rollout_id: request.rollout_id,
     revision: 0,
-    status: 'running',
+    status: 'planning',
     wave: 0,
-    wave_ends: plan.wave_ends,
-    budget: plan.budget,
+    wave_ends: [],
+    budget: 1,
     settings: {
       concurrency,
       gate,
@@ -138,15 +148,34 @@ export function initialRecord(request: RolloutRequest, plan: RolloutPlan): Rollo
       window,
       only_if_advised,
       target_version,
+      waves,
+      max_failures,
       ...(source_version === undefined ? {} : { source_version }),
       ...(change_id === undefined ? {} : { change_id }),
       ...(requested_by === undefined ? {} : { requested_by }),
     },
+    entries: request.targets,
+    targets: [],
+    flags: { paused: false, cancelled: false },
+  };
+}
+
+/** The record once planned: every planned target pending, every skipped one ended. */
+export function plannedRecord(record: RolloutRecord, plan: RolloutPlan): RolloutRecord {
+  return {
+    ...record,
+    status: 'running',
+    wave_ends: plan.wave_ends,
+    budget: plan.budget,
     targets: plan.targets.map((target) =>
       target.wave === undefined
         ? { ...target, state: 'ended', outcome: 'skipped', attempt: 0 }
         : { ...target, state: 'pending', attempt: 0 },
     ),
-    flags: { paused: false, cancelled: false },
   };
+}
+
+/** A request planned at once over known candidates (tests, the sandbox). */
+export function initialRecord(request: RolloutRequest, plan: RolloutPlan): RolloutRecord {
+  return plannedRecord(requestedRecord(request), plan);
 }

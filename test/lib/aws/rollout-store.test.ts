@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRolloutStore, type RolloutStore } from '../../../lib/aws/rollout-store.ts';
-import { RolloutReusedError, RolloutStoreError } from '../../../lib/errors.ts';
+import { RolloutReusedError, RolloutServiceError } from '../../../lib/errors.ts';
 import { type AdvanceCollaborators, advanceRollout } from '../../../lib/rollouts/advance.ts';
 import { planRollout } from '../../../lib/rollouts/plan.ts';
 import { initialRecord, type RolloutRecord } from '../../../lib/rollouts/record.ts';
@@ -99,7 +99,7 @@ describe('rollout store (DynamoDB through dynalite)', () => {
     expect(next.status).toBe('paused');
   });
 
-  it('an unreachable table is a RolloutStoreError naming the rollout, never a silent pass', async () => {
+  it('an unreachable table is a RolloutServiceError naming the rollout, never a silent pass', async () => {
     const unreachable = createRolloutStore({
       tableName: 'rollouts',
       client: new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient({
@@ -109,7 +109,7 @@ describe('rollout store (DynamoDB through dynalite)', () => {
         maxAttempts: 1,
       }),
     });
-    await expect(unreachable.get('any')).rejects.toBeInstanceOf(RolloutStoreError);
+    await expect(unreachable.get('any')).rejects.toBeInstanceOf(RolloutServiceError);
     await expect(unreachable.save(newRecord('any'))).rejects.toThrow(/rollout any/);
   });
 });
