@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
 import type { RolloutRecord } from '../lib/rollouts/record.ts';
 import { type DynaliteStandIn, startDynalite } from '../stand-ins/dynamodb.ts';
 import { type EventBridgeStandIn, startEventBridgeStandIn } from '../stand-ins/eventbridge.ts';
 import { type SecretsManagerStandIn, startSecretsManagerStandIn } from '../stand-ins/secrets-manager.ts';
 import { type StepFunctionsStandIn, startStepFunctionsStandIn } from '../stand-ins/stepfunctions.ts';
 import { startTaurusDbStandIn, type TaurusDbStandIn } from '../stand-ins/taurusdb.ts';
+import { expectDetailsMatchSchemas } from './support/detail-schemas.ts';
 import { lambdaContext } from './support/lambda-context.ts';
 import {
   aslValidator,
@@ -252,6 +254,20 @@ describe('the rollout state machine', () => {
       `rollout fleet-1: ${runs.length} executions, history events per execution ${history.join(', ')}`,
     );
     expect(Math.max(...history)).toBeLessThan(1000);
+    // The tick, the one poller of rollout upgrades, publishes each one's end, as the tracker would.
+    const completed = eventBridge.events().filter((entry) => entry.DetailType === 'Proxy Upgrade Completed');
+    expect(
+      completed.map((entry) => (entry.Detail as { request: { proxy_id: string } }).request.proxy_id).sort(),
+    ).toEqual([...upgraded].sort());
+    // The upgrade events are what the committed schemas say, the tick's end events what the tracker's do.
+    await expectDetailsMatchSchemas(
+      eventBridge.events().filter((entry) => entry.DetailType !== 'Proxy Upgrade Completed'),
+    );
+    for (const entry of completed) {
+      expect(
+        TRACKING_DETAIL_SCHEMAS['Proxy Upgrade Completed'].safeParse(entry.Detail).error?.issues ?? [],
+      ).toEqual([]);
+    }
     // Each upgrade's events name the rollout.
     const accepted = eventBridge.events().filter((entry) => entry.DetailType === 'Proxy Upgrade Accepted');
     expect(accepted).toHaveLength(upgraded.length);

@@ -4,6 +4,7 @@ import { createRolloutStore } from '../aws/rollout-store.ts';
 import { createSecretReader, type SecretReader } from '../aws/secrets.ts';
 import type { RolloutConfig } from '../config.ts';
 import { createWebhookVerifier, type WebhookVerifier } from '../http/webhook-verifier.ts';
+import { announcerFor } from '../rollouts/announcer.ts';
 import { createRolloutTasks } from '../rollouts/tasks.ts';
 import { runRolloutUpgrade } from '../rollouts/upgrade-runner.ts';
 import { pollTarget } from '../rollouts/workflow-poller.ts';
@@ -32,13 +33,15 @@ export function createRolloutDependencies(
     windowSeconds: config.idempotencyWindowSeconds,
     awsCalls: config.awsCalls,
   });
+  const publisher = createPublisher(config);
   const upgrades = createUpgradeService({
     client: taurusDb,
-    publisher: createPublisher(config),
+    publisher,
     idempotency,
     concurrency: 1,
   });
   const { rollouts } = config;
+  const announce = announcerFor(publisher, { trackingMaxSeconds: rollouts.trackingMaxSeconds });
   const settings = {
     trackingMaxMs: rollouts.trackingMaxSeconds * 1000,
     busyRetryDelayMs: config.busyRetry.firstDelayMs,
@@ -60,6 +63,7 @@ export function createRolloutDependencies(
         startUpgrade: (target, deliveryId) =>
           runRolloutUpgrade(upgrades, record, target, deliveryId, deliveryId),
         pollWorkflow: (target) => pollTarget(taurusDb, record, target),
+        announce: announce(record),
         now: () => new Date(),
         settings,
         parallelism: config.upgradeConcurrency,

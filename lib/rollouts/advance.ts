@@ -37,17 +37,34 @@ import {
 
 /** What the per-target upgrade step answered, as the tick needs it. */
 export type UpgradeResult =
-  | { kind: 'accepted'; workflow_id: string | null }
+  | {
+      kind: 'accepted';
+      workflow_id: string | null;
+      resolved?: { source_version: string; target_version: string };
+    }
   | { kind: 'ended'; outcome: TargetEnd; error?: TargetError }
   /** TaurusDB refused because the instance is busy, or the step deferred it: nothing ran. */
   | { kind: 'busy'; error?: TargetError; not_before?: string }
   /** Another invocation holds this very step: the next tick resumes it. */
   | { kind: 'in_progress' };
 
+/** TaurusDB's job as the poll read it: what the end events carry. */
+export interface FinishedJob {
+  created: string | null;
+  ended: string | null;
+  fail_reason?: string | null;
+}
+
 export type WorkflowState =
   | { kind: 'running' }
-  | { kind: 'completed' }
-  | { kind: 'failed'; error: TargetError };
+  | { kind: 'completed'; job?: FinishedJob }
+  | { kind: 'failed'; error: TargetError; job?: FinishedJob };
+
+/** How a followed upgrade ended, for its end event (Completed, Failed, Tracking Timed Out). */
+export interface FollowedEnd {
+  target: RolloutTarget;
+  state: Exclude<WorkflowState, { kind: 'running' }> | { kind: 'timed_out' };
+}
 
 export interface AdvanceSettings {
   /** An accepted upgrade whose workflow has not ended this long after it started ends Timed Out. */
@@ -64,6 +81,12 @@ export interface AdvanceCollaborators {
   /** Runs the per-target upgrade step (version read, duplicate suppression, windows, events). */
   startUpgrade(target: RolloutTarget, deliveryId: string): Promise<UpgradeResult>;
   pollWorkflow(target: RolloutTarget): Promise<WorkflowState>;
+  /**
+   * Publishes the end events of what this tick saw end, BEFORE the record says so: a publish that
+   * fails fails the tick, the record still shows them in flight, and the next tick polls and
+   * publishes again (the events are content-addressed, so a repeat has the same id).
+   */
+  announce(ends: FollowedEnd[]): Promise<void>;
   now(): Date;
   settings: AdvanceSettings;
   /** Calls TaurusDB at once at most (reads and upgrade requests alike). */
@@ -114,6 +137,7 @@ async function saveOrConflict(record: RolloutRecord, c: AdvanceCollaborators): P
 async function follow(record: RolloutRecord, c: AdvanceCollaborators): Promise<void> {
   const now = c.now();
   const active = record.targets.filter(isActive);
+  const ends: FollowedEnd[] = [];
   await mapWithConcurrency(active, c.parallelism, async (target) => {
     const since = now.getTime() - Date.parse(target.started_at ?? now.toISOString());
     if (target.state === 'started') {
@@ -132,8 +156,12 @@ async function follow(record: RolloutRecord, c: AdvanceCollaborators): Promise<v
     else if (state.kind === 'failed') end(target, 'failed', now, state.error);
     else if (since > c.settings.trackingMaxMs) {
       end(target, 'timed_out', now, { error_msg: 'the workflow had not ended within the tracking time' });
-    }
+      ends.push({ target, state: { kind: 'timed_out' } });
+      return;
+    } else return;
+    ends.push({ target, state });
   });
+  if (ends.length > 0) await c.announce(ends);
 }
 
 function end(target: RolloutTarget, outcome: TargetEnd, now: Date, error?: TargetError): void {
@@ -151,6 +179,7 @@ function apply(target: RolloutTarget, result: UpgradeResult, c: AdvanceCollabora
     case 'accepted':
       target.state = 'in_flight';
       target.workflow_id = result.workflow_id;
+      if (result.resolved !== undefined) target.resolved = result.resolved;
       return;
     case 'ended':
       end(target, result.outcome, now, result.error);

@@ -46,6 +46,8 @@ export interface RolloutTarget extends PlannedTarget {
   started_at?: string;
   /** The workflow (job) TaurusDB gave when it accepted; null when it gave none. */
   workflow_id?: string | null;
+  /** The versions of its upgrade as the step resolved them (what its end events repeat). */
+  resolved?: { source_version: string; target_version: string };
   outcome?: TargetEnd;
   error?: TargetError;
   ended_at?: string;

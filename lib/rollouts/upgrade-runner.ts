@@ -26,8 +26,16 @@ export async function runRolloutUpgrade(
   deliveryId: string,
   requestId: string,
 ): Promise<UpgradeResult> {
+  const request = requestOf(record, target);
+  const [report] = await service.run([request], deliveryOf(record, request, deliveryId), { requestId });
+  if (report === undefined) throw new TypeError(`the upgrade service reported nothing for ${target.key}`);
+  return resultOf(report.outcome);
+}
+
+/** The upgrade request a rollout sends for one target: the same for every attempt and for its events. */
+export function requestOf(record: RolloutRecord, target: RolloutTarget): UpgradeRequest {
   const { settings } = record;
-  const request: UpgradeRequest = {
+  return {
     project_id: target.project_id,
     instance_id: target.instance_id,
     proxy_id: target.proxy_id,
@@ -39,15 +47,10 @@ export async function runRolloutUpgrade(
     ...(settings.change_id === undefined ? {} : { change_id: settings.change_id }),
     ...(settings.requested_by === undefined ? {} : { requested_by: settings.requested_by }),
   };
-  const delivery: Delivery = {
-    kind: 'rollout',
-    id: deliveryId,
-    payload: request,
-    rollout_id: record.rollout_id,
-  };
-  const [report] = await service.run([request], delivery, { requestId });
-  if (report === undefined) throw new TypeError(`the upgrade service reported nothing for ${target.key}`);
-  return resultOf(report.outcome);
+}
+
+export function deliveryOf(record: RolloutRecord, request: UpgradeRequest, deliveryId: string): Delivery {
+  return { kind: 'rollout', id: deliveryId, payload: request, rollout_id: record.rollout_id };
 }
 
 /** A step's outcome as the tick counts it. */
@@ -56,8 +59,10 @@ export function resultOf(outcome: TargetOutcome): UpgradeResult {
   switch (outcome.kind) {
     case 'completed': {
       const label = labelOf(outcome);
-      if (label === 'accepted')
-        return { kind: 'accepted', workflow_id: outcome.items[0]?.workflow_id ?? null };
+      if (label === 'accepted') {
+        const resolved = outcome.resolved === undefined ? {} : { resolved: outcome.resolved };
+        return { kind: 'accepted', workflow_id: outcome.items[0]?.workflow_id ?? null, ...resolved };
+      }
       return {
         kind: 'ended',
         outcome: label === 'rejected' ? 'rejected' : 'failed',

@@ -10,7 +10,9 @@ export interface PollerClient {
     projectId: string,
     jobId: string,
     signal?: AbortSignal,
-  ): Promise<{ status: string; fail_reason: string | null } | undefined>;
+  ): Promise<
+    { status: string; created: string | null; ended: string | null; fail_reason: string | null } | undefined
+  >;
   getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersions>;
 }
 
@@ -29,10 +31,12 @@ export async function pollTarget(
     if (target.workflow_id) {
       const job = await client.getJob(target.project_id, target.workflow_id);
       const status = job?.status.toLowerCase();
-      if (status === 'completed') return { kind: 'completed' };
+      const finished = job && { created: job.created, ended: job.ended, fail_reason: job.fail_reason };
+      if (status === 'completed') return { kind: 'completed', ...(finished ? { job: finished } : {}) };
       if (status === 'failed') {
         return {
           kind: 'failed',
+          ...(finished ? { job: finished } : {}),
           error: {
             error_code: ERROR_CODES.jobFailed,
             error_msg: job?.fail_reason || 'the upgrade workflow failed',

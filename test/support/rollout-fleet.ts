@@ -32,6 +32,8 @@ export interface SimulatedFleet {
   store: { record: RolloutRecord; setFlags(flags: Partial<RolloutFlags>): void };
   collaborators: AdvanceCollaborators;
   posts: { key: string; deliveryId: string; inFlight: number; instanceBusy: boolean }[];
+  /** Every end the tick announced (`<key> <kind>`), in order. */
+  announced: string[];
   clock: { now: number };
   tick(): Promise<TickAnswer>;
   /** Ticks, a minute apart, until done or `max` ticks. */
@@ -56,6 +58,7 @@ export function simulateFleet(
   let stored = initialRecord(rollout, plan);
   const clock = { now: Date.parse('2026-12-02T01:00:00Z') };
   const posts: SimulatedFleet['posts'] = [];
+  const announced: string[] = [];
   const inFlight = new Map<string, { polls: number; instance: string }>();
   const busyLeft = new Map(
     proxies.map((proxy) => [
@@ -82,6 +85,9 @@ export function simulateFleet(
       const answer = byKey.get(target.key)?.answer ?? { kind: 'accepted', workflow_id: `job-${target.key}` };
       if (answer.kind === 'accepted') inFlight.set(target.key, { polls: 0, instance: instanceOf(target) });
       return answer;
+    },
+    async announce(ends) {
+      announced.push(...ends.map((ended) => `${ended.target.key} ${ended.state.kind}`));
     },
     async pollWorkflow(target): Promise<WorkflowState> {
       const flight = inFlight.get(target.key);
@@ -114,6 +120,7 @@ export function simulateFleet(
     },
     collaborators,
     posts,
+    announced,
     clock,
     tick: () => advanceRollout(stored, collaborators),
     async run(max = 10_000, between) {

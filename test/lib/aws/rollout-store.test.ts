@@ -42,6 +42,7 @@ function collaborators(posts: string[]): AdvanceCollaborators {
       return { kind: 'accepted', workflow_id: `job-${target.proxy_id}` };
     },
     pollWorkflow: async () => ({ kind: 'completed' }),
+    announce: async () => {},
     now: () => new Date('2026-12-02T02:00:00Z'),
     settings: {
       trackingMaxMs: 7_200_000,

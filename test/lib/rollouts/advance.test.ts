@@ -36,6 +36,9 @@ describe('advanceRollout', () => {
     expect(posted(fleet)).not.toContain('p1/i3/x9');
     expect(fleet.posts.every((post) => post.inFlight <= 4 && !post.instanceBusy)).toBe(true);
     expect(new Set(waves)).toEqual(new Set([0, 1, 2]));
+    // Every workflow end announced once (the tracker leaves rollout upgrades to the tick).
+    expect(fleet.announced).toHaveLength(27);
+    expect(new Set(fleet.announced).size).toBe(27);
   });
 
   it('never two upgrades in flight on one instance: the proxies of an instance go one after the other', async () => {
@@ -192,6 +195,23 @@ describe('advanceRollout', () => {
     const answer = await fleet.run();
     expect(answer).toMatchObject({ status: 'halted' });
     expect(fleet.store.record.targets[0]?.error?.error_code).toBe('INSTANCE_BUSY');
+  });
+
+  it('an end that could not be announced is not recorded: the next tick polls and announces it again', async () => {
+    const fleet = simulateFleet(fleetOf(1, 1), { waves: [{ percent: 100 }] }, { pollsToEnd: 1 });
+    await fleet.tick();
+    const { announce } = fleet.collaborators;
+    fleet.collaborators.announce = async () => {
+      throw new Error('PutEvents failed');
+    };
+    fleet.clock.now += 60_000;
+    await expect(fleet.tick()).rejects.toThrow('PutEvents failed');
+    expect(fleet.store.record.targets[0]?.state).toBe('in_flight');
+    fleet.collaborators.announce = announce;
+    // The stand-in's workflow ended at the first poll; a second poll of it reads it ended again.
+    fleet.collaborators.pollWorkflow = async () => ({ kind: 'completed' });
+    expect((await fleet.tick()).counts).toMatchObject({ completed: 1 });
+    expect(fleet.announced).toEqual(['p0/i0/x0 completed']);
   });
 
   it('a fleet already at the target completes at once', async () => {
