@@ -6,16 +6,19 @@ import type { Context } from 'aws-lambda';
 import { createRolloutDependencies, type RolloutDependencies } from '../lib/composition/rollout-function.ts';
 import { loadRolloutConfig } from '../lib/config.ts';
 import { jsonResponse } from '../lib/http/answers.ts';
-import { isHttpEvent } from '../lib/http/http-event.ts';
+import { type HttpEvent, httpMethodOf, httpPathOf, isHttpEvent } from '../lib/http/http-event.ts';
 import authentication from '../lib/http/middleware/authentication.ts';
 import errorResponse from '../lib/http/middleware/error-response.ts';
 import httpOnly from '../lib/http/middleware/http-only.ts';
-import { ROLLOUT_ROUTE, ROLLOUT_ROUTES } from '../lib/http/routes.ts';
+import { matchRoute, ROLLOUT_ROUTE, ROLLOUT_ROUTES } from '../lib/http/routes.ts';
 import { type DeliveryShape, recogniseTrigger, SCHEDULED_DETAIL_TYPE } from '../lib/http/triggers.ts';
 import { logger } from '../lib/observability.ts';
+import { CONTROL_ACTIONS } from '../lib/rollouts/control.ts';
 import { countsOf } from '../lib/rollouts/record.ts';
 import { parseRolloutRequest } from '../lib/rollouts/request.ts';
 import type { ExecutionInput } from '../lib/rollouts/tasks.ts';
+
+const routeOf = (event: HttpEvent) => matchRoute(httpMethodOf(event), httpPathOf(event), ROLLOUT_ROUTES);
 
 export const ROLLOUT_REQUESTED_DETAIL_TYPE = 'Proxy Rollout Requested';
 
@@ -28,7 +31,8 @@ const ROLLOUT_DELIVERIES: DeliveryShape = {
 
 /**
  * The rollout intake (POST /rollouts signed like every webhook, `Proxy Rollout Requested` events,
- * Scheduler input) and the state machine's two task handlers. A new rollout answers 202 with its
+ * Scheduler input), the control routes and the status (signed too, lib/rollouts/control.ts), and
+ * the state machine's two task handlers. A new rollout answers 202 with its
  * id and status; the same request again answers 200 with its current status (a replay).
  */
 export function createHandlers(dependencies: RolloutDependencies) {
@@ -38,8 +42,17 @@ export function createHandlers(dependencies: RolloutDependencies) {
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(httpOnly(httpHeaderNormalizer()))
     .use(httpOnly(authentication({ verifier: dependencies.webhookVerifier, routes: ROLLOUT_ROUTES })))
-    .use(httpOnly(httpJsonBodyParser()))
+    // Only the request has a body; status and control calls have none to parse.
+    .use(httpOnly(httpJsonBodyParser(), (event) => routeOf(event).route === ROLLOUT_ROUTE))
     .handler(async (event: unknown, context: Context) => {
+      if (isHttpEvent(event)) {
+        // The authentication middleware matched the route already; this names which one.
+        const { route, params } = routeOf(event);
+        const id = params.id ?? '';
+        if (route.method === 'GET') return jsonResponse(200, await tasks.status(id));
+        const action = CONTROL_ACTIONS.find((name) => route.path.endsWith(`/${name}`));
+        if (action !== undefined) return jsonResponse(200, await tasks.control(id, action));
+      }
       const delivery = recogniseTrigger(event, ROLLOUT_DELIVERIES);
       // Scheduler input has no envelope id: Lambda's request id, kept across Lambda's own retries.
       const deliveryId = `${delivery.kind}:${delivery.id ?? context.awsRequestId}`;

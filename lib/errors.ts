@@ -194,3 +194,15 @@ export class RolloutServiceError extends AppError {
   override readonly statusCode = 503;
   override readonly expose = true;
 }
+
+/** No rollout has this id. */
+export class RolloutNotFoundError extends AppError {
+  override readonly statusCode = 404;
+  override readonly expose = true;
+}
+
+/** The rollout is not in a state the control call applies to (its message names the state). */
+export class RolloutStateError extends AppError {
+  override readonly statusCode = 409;
+  override readonly expose = true;
+}

@@ -46,6 +46,8 @@ let sfn: StepFunctionsStandIn;
 let handlers: Handlers;
 const webhookKey = generateWebhookKey();
 const runs: (LocalRun & { name: string })[] = [];
+/** How long the Tick state waits here: 0 runs a rollout as fast as it goes; a gate test waits a little. */
+let tickMs = 0;
 const previousEnv = { ...process.env };
 
 beforeAll(async () => {
@@ -61,6 +63,15 @@ beforeAll(async () => {
       version: AT_TARGET.has(proxyId) ? '2.24.03.000' : '2.23.12.000',
     };
   });
+  // The approval test's own instance, which the fleet rollout does not name.
+  proxies.push(
+    ...[0, 1, 2, 3].map((index) => ({
+      projectId: 'project1',
+      instanceId: 'instance-gated',
+      proxyId: `g${index}`,
+      version: '2.23.12.000',
+    })),
+  );
   [taurusDb, secrets, eventBridge, dynalite] = await Promise.all([
     startTaurusDbStandIn({ acceptedTokens: [TOKEN], proxies, workflows: { durationMs: 0 } }),
     startSecretsManagerStandIn(),
@@ -78,7 +89,7 @@ beforeAll(async () => {
         Plan: (input) => handlers.plan(input as never),
         Advance: (input) => handlers.advance(input as never, lambdaContext()),
       },
-      ['Tick'],
+      { Tick: tickMs },
     );
     runs.push({ name: execution.name, ...run });
     return run.output;
@@ -128,6 +139,31 @@ function signedRollout(body: unknown, id: string) {
     signWebhook({ key: webhookKey, id, timestamp: Math.floor(Date.now() / 1000), body: event.body }),
   );
   return event;
+}
+
+let calls = 0;
+
+/** A signed call of a status or control route (an empty body, signed like any other). */
+async function call(method: 'GET' | 'POST', path: string) {
+  calls += 1;
+  const event = signedRollout('', `msg_control_${calls}`);
+  event.body = '';
+  Object.assign(
+    event.headers,
+    signWebhook({
+      key: webhookKey,
+      id: `msg_control_${calls}`,
+      timestamp: Math.floor(Date.now() / 1000),
+      body: '',
+    }),
+  );
+  event.routeKey = `${method} ${path}`;
+  event.rawPath = path;
+  event.requestContext.routeKey = `${method} ${path}`;
+  event.requestContext.http.path = path;
+  event.requestContext.http.method = method;
+  const answer = (await handlers.handler(event, lambdaContext())) as { statusCode: number; body: string };
+  return { statusCode: answer.statusCode, json: JSON.parse(answer.body) };
 }
 
 async function post(body: unknown, id: string) {
@@ -274,5 +310,46 @@ describe('the rollout state machine', () => {
     expect(
       accepted.map((entry) => (entry.Detail as { trigger: { kind: string; rollout_id: string } }).trigger),
     ).toEqual(accepted.map(() => expect.objectContaining({ kind: 'rollout', rollout_id: 'fleet-1' })));
+  });
+
+  it('an approval gate holds the next wave until POST /rollouts/{id}/approve; status and control are signed routes', async () => {
+    tickMs = 5;
+    const request = {
+      rollout_id: 'gated',
+      targets: [{ project_id: 'project1', instance_id: 'instance-gated', all_proxies: true }],
+      target_version: '2.24.03.000',
+      gate: 'approval',
+      waves: [{ size: 1 }, { percent: 100 }],
+    };
+    expect((await post(request, 'msg_gated')).statusCode).toBe(202);
+    const upgradesOfInstance = () =>
+      taurusDb.upgrades.filter((upgrade) => upgrade.instanceId === 'instance-gated');
+    let status = await call('GET', '/rollouts/gated');
+    for (let poll = 0; poll < 400 && status.json.status !== 'awaiting_approval'; poll += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      status = await call('GET', '/rollouts/gated');
+    }
+    expect({ ...status.json, targets: undefined }).toMatchObject({
+      status: 'awaiting_approval',
+      wave: 0,
+      counts: { completed: 1, pending: 3 },
+    });
+    expect(upgradesOfInstance()).toHaveLength(1);
+
+    const approved = await call('POST', '/rollouts/gated/approve');
+    expect(approved.statusCode).toBe(200);
+    expect(approved.json.flags.approved.wave).toBe(1);
+    // A redelivered approve changes nothing.
+    expect((await call('POST', '/rollouts/gated/approve')).statusCode).toBe(200);
+    await sfn.settled();
+    const done = await call('GET', '/rollouts/gated');
+    expect(done.json).toMatchObject({ status: 'completed', counts: { completed: 4 } });
+    expect(
+      done.json.targets.every((target: { workflow_id: string | null }) => target.workflow_id !== null),
+    ).toBe(true);
+    expect(upgradesOfInstance()).toHaveLength(4);
+    expect((await call('POST', '/rollouts/gated/cancel')).statusCode).toBe(409);
+    expect((await call('GET', '/rollouts/no-such-rollout')).statusCode).toBe(404);
+    tickMs = 0;
   });
 });

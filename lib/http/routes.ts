@@ -17,7 +17,18 @@ export const JWT_UPGRADE_ROUTE = { method: 'POST', path: '/upgrades/oauth', auth
 
 /** Fleet rollouts (README "Fleet rollouts"), served by functions/rollouts.ts. */
 export const ROLLOUT_ROUTE = { method: 'POST', path: '/rollouts', auth: 'webhook-signature' } as const;
-export const ROLLOUT_ROUTES: readonly Route[] = [ROLLOUT_ROUTE];
+export const ROLLOUT_STATUS_ROUTE = {
+  method: 'GET',
+  path: '/rollouts/{id}',
+  auth: 'webhook-signature',
+} as const;
+export const ROLLOUT_ROUTES: readonly Route[] = [
+  ROLLOUT_ROUTE,
+  ROLLOUT_STATUS_ROUTE,
+  ...['approve', 'pause', 'resume', 'cancel'].map(
+    (action) => ({ method: 'POST', path: `/rollouts/{id}/${action}`, auth: 'webhook-signature' }) as const,
+  ),
+];
 
 /** Every route the upgrade function serves; a route is added as data. */
 export const ROUTES: readonly Route[] = [UPGRADE_ROUTE, JWT_UPGRADE_ROUTE];

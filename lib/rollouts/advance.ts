@@ -113,7 +113,9 @@ export async function advanceRollout(stored: RolloutRecord, c: AdvanceCollaborat
   await follow(record, c);
   decide(record, c.now());
   const claimed = record.status === 'running' ? claim(record, c.now()) : [];
-  await saveOrConflict(record, c);
+  // A tick that changed nothing (a soak, a gate, workflows still running) writes nothing.
+  if (claimed.length > 0 || JSON.stringify(record) !== JSON.stringify(stored))
+    await saveOrConflict(record, c);
   if (claimed.length > 0) {
     await mapWithConcurrency(claimed, c.parallelism, async (target) =>
       apply(target, await c.startUpgrade(target, deliveryIdOf(record.rollout_id, target)), c),

@@ -7,6 +7,7 @@ import { canonicalJson } from '../events/event-id.ts';
 import type { ListedProxy, ProxyRef } from '../huawei/taurusdb-api.ts';
 import { decideUpgrade, isVersion, type ProxyVersions } from '../upgrade/versions.ts';
 import { type AdvanceCollaborators, advanceRollout, type TickAnswer } from './advance.ts';
+import { type ControlAction, controlRollout, loadRollout, statusOf } from './control.ts';
 import { type Candidate, MAX_PLANNED_TARGETS, planRollout, targetKey } from './plan.ts';
 import { plannedRecord, type RolloutRecord, requestedRecord } from './record.ts';
 import type { RolloutRequest } from './request.ts';
@@ -69,6 +70,10 @@ export function createRolloutTasks(o: RolloutTaskOptions) {
       await o.executions.start(request.rollout_id, 0);
       return { record: await load(request.rollout_id), created };
     },
+
+    status: async (rolloutId: string) => statusOf(await loadRollout(o.store, rolloutId)),
+    control: async (rolloutId: string, action: ControlAction) =>
+      statusOf(await controlRollout(o.store, rolloutId, action, new Date())),
 
     async plan(input: ExecutionInput): Promise<ExecutionInput> {
       const record = await load(input.rollout_id);

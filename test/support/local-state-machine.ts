@@ -57,12 +57,13 @@ export interface LocalRun {
   historyEvents: number;
 }
 
-/** Runs the definition with its Task states overridden by in-process handlers, Wait states at 0 ms. */
+/** Runs the definition with its Task states overridden by in-process handlers, its Wait states shortened. */
 export async function runLocally(
   definition: Record<string, unknown>,
   input: unknown,
   tasks: Record<string, (input: unknown) => Promise<unknown>>,
-  waits: readonly string[],
+  /** Wait state name → milliseconds it waits instead. */
+  waits: Record<string, number>,
 ): Promise<LocalRun> {
   // The machine is built from a copy: the engine must not change the definition the test checks.
   const machine = new StateMachine(structuredClone(definition) as never, {
@@ -71,7 +72,7 @@ export async function runLocally(
   const execution = machine.run(input as never, {
     overrides: {
       taskResourceLocalHandlers: tasks as never,
-      waitTimeOverrides: Object.fromEntries(waits.map((name) => [name, 0])),
+      waitTimeOverrides: waits,
       retryIntervalOverrides: Object.fromEntries(Object.keys(tasks).map((name) => [name, 0])),
     },
   });
