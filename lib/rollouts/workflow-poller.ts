@@ -10,6 +10,7 @@ export interface PollerClient {
     projectId: string,
     jobId: string,
     signal?: AbortSignal,
+    region?: string,
   ): Promise<
     { status: string; created: string | null; ended: string | null; fail_reason: string | null } | undefined
   >;
@@ -29,7 +30,8 @@ export async function pollTarget(
 ): Promise<WorkflowState> {
   try {
     if (target.workflow_id) {
-      const job = await client.getJob(target.project_id, target.workflow_id);
+      // The job lives in the proxy's region, like the upgrade that started it.
+      const job = await client.getJob(target.project_id, target.workflow_id, undefined, target.region);
       const status = job?.status.toLowerCase();
       const finished = job && { created: job.created, ended: job.ended, fail_reason: job.fail_reason };
       if (status === 'completed') return { kind: 'completed', ...(finished ? { job: finished } : {}) };

@@ -214,6 +214,26 @@ describe('advanceRollout', () => {
     expect(fleet.announced).toEqual(['p0/i0/x0 completed']);
   });
 
+  it('1,000 proxies over 100 instances of two regions: one request each, within concurrency and one per instance', async () => {
+    const proxies = fleetOf(1000, 100, (index) => ({
+      project_id: `p${index % 4}`,
+      region: index % 2 === 0 ? 'eu-west-101' : 'ap-southeast-3',
+      ...(index % 50 === 7 ? { skip_reason: 'already at 2.24.03.000' } : {}),
+    }));
+    const fleet = simulateFleet(
+      proxies,
+      { concurrency: 25, max_failures: { percent: 5 } },
+      { pollsToEnd: 3 },
+    );
+    const answer = await fleet.run();
+    expect(answer).toMatchObject({ status: 'completed', done: true });
+    expect(answer.counts).toMatchObject({ completed: 980, skipped: 20 });
+    expect(fleet.posts).toHaveLength(980);
+    expect(new Set(posted(fleet)).size).toBe(980);
+    expect(Math.max(...fleet.posts.map((post) => post.inFlight))).toBe(25);
+    expect(fleet.posts.some((post) => post.instanceBusy)).toBe(false);
+  });
+
   it('a fleet already at the target completes at once', async () => {
     const fleet = simulateFleet(
       fleetOf(3, 3, () => ({ skip_reason: 'already at 2.24.03.000' })),
