@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ValidationError, type ValidationIssue } from '../../../lib/errors.ts';
 import { deriveRolloutId, MAX_ROLLOUT_ENTRIES, parseRolloutRequest } from '../../../lib/rollouts/request.ts';
@@ -52,6 +54,16 @@ describe('parseRolloutRequest', () => {
       requested_by: 'alice@example.com',
     };
     expect(parseRolloutRequest(payload, 'ignored')).toEqual(payload);
+  });
+
+  it('accepts the sample events/rollout.json', () => {
+    const sample = JSON.parse(
+      readFileSync(join(import.meta.dirname, '../../../events/rollout.json'), 'utf8'),
+    );
+    expect(parseRolloutRequest(sample, 'delivery-1')).toMatchObject({
+      rollout_id: 'kernel-2-24-canary',
+      gate: 'approval',
+    });
   });
 
   it('derives the same rollout id from the same delivery id, a path segment whatever the id holds', () => {
