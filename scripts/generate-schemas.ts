@@ -16,10 +16,12 @@ import {
   failedDetailSchema,
   plannedDetailSchema,
   rejectedDetailSchema,
+  rolloutDetailSchema,
   skippedDetailSchema,
   timedOutDetailSchema,
   unconfirmedDetailSchema,
 } from '../lib/events/contract.ts';
+import { rolloutRequestSchema } from '../lib/rollouts/request.ts';
 import { upgradePayloadSchema } from '../lib/upgrade/request.ts';
 
 export const SCHEMA_DIRECTORY = fileURLToPath(new URL('../docs/schemas/', import.meta.url));
@@ -38,6 +40,8 @@ const documents: ReadonlyArray<{ name: string; schema: z.ZodType }> = [
   { name: 'proxy-upgrade-deferred', schema: deferredDetailSchema },
   { name: 'proxy-upgrade-completed', schema: completedDetailSchema },
   { name: 'proxy-upgrade-tracking-timed-out', schema: timedOutDetailSchema },
+  { name: 'rollout-request', schema: rolloutRequestSchema },
+  { name: 'proxy-rollout-event', schema: rolloutDetailSchema },
 ];
 
 /** File name → file content (pretty-printed JSON, trailing newline), in a fixed order. */

@@ -14,6 +14,7 @@ import { SCHEMA_FILES } from './support/detail-schemas.ts';
 import { type JsonSchema, schemaProblems } from './support/json-schema-check.ts';
 
 const expectedFiles = [
+  'proxy-rollout-event.schema.json',
   'proxy-upgrade-accepted.schema.json',
   'proxy-upgrade-completed.schema.json',
   'proxy-upgrade-deferred.schema.json',
@@ -23,6 +24,7 @@ const expectedFiles = [
   'proxy-upgrade-skipped.schema.json',
   'proxy-upgrade-tracking-timed-out.schema.json',
   'proxy-upgrade-unconfirmed.schema.json',
+  'rollout-request.schema.json',
   'upgrade-request.schema.json',
 ];
 

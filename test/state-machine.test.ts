@@ -1,11 +1,15 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
+import { rolloutDetailSchema, TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
+import { SCHEMA_DIRECTORY } from '../scripts/generate-schemas.ts';
 import { type DynaliteStandIn, startDynalite } from '../stand-ins/dynamodb.ts';
 import { type EventBridgeStandIn, startEventBridgeStandIn } from '../stand-ins/eventbridge.ts';
 import { type SecretsManagerStandIn, startSecretsManagerStandIn } from '../stand-ins/secrets-manager.ts';
 import { type StepFunctionsStandIn, startStepFunctionsStandIn } from '../stand-ins/stepfunctions.ts';
 import { startTaurusDbStandIn, type TaurusDbStandIn } from '../stand-ins/taurusdb.ts';
 import { expectDetailsMatchSchemas } from './support/detail-schemas.ts';
+import { schemaProblems } from './support/json-schema-check.ts';
 import { lambdaContext } from './support/lambda-context.ts';
 import {
   aslValidator,
@@ -318,8 +322,38 @@ describe('the rollout state machine', () => {
     ).toEqual([...upgraded].sort());
     // The upgrade events are what the committed schemas say, the tick's end events what the tracker's do.
     await expectDetailsMatchSchemas(
-      eventBridge.events().filter((entry) => entry.DetailType !== 'Proxy Upgrade Completed'),
+      eventBridge
+        .events()
+        .filter(
+          (entry) =>
+            entry.DetailType?.startsWith('Proxy Upgrade') && entry.DetailType !== 'Proxy Upgrade Completed',
+        ),
     );
+    // The rollout's own events, each what its committed schema says.
+    const rolloutSchema = JSON.parse(
+      await readFile(join(SCHEMA_DIRECTORY, 'proxy-rollout-event.schema.json'), 'utf8'),
+    );
+    const lifecycle = eventBridge
+      .events()
+      .filter(
+        (entry) =>
+          entry.DetailType?.startsWith('Proxy Rollout') &&
+          (entry.Detail as { rollout_id: string }).rollout_id === 'fleet-1',
+      );
+    expect(lifecycle.map((entry) => entry.DetailType)).toEqual([
+      'Proxy Rollout Started',
+      'Proxy Rollout Wave Started',
+      'Proxy Rollout Wave Completed',
+      'Proxy Rollout Wave Started',
+      'Proxy Rollout Wave Completed',
+      'Proxy Rollout Wave Started',
+      'Proxy Rollout Wave Completed',
+      'Proxy Rollout Completed',
+    ]);
+    for (const entry of lifecycle) {
+      expect(rolloutDetailSchema.safeParse(entry.Detail).error?.issues ?? []).toEqual([]);
+      expect(schemaProblems(rolloutSchema, entry.Detail)).toEqual([]);
+    }
     for (const entry of completed) {
       expect(
         TRACKING_DETAIL_SCHEMAS['Proxy Upgrade Completed'].safeParse(entry.Detail).error?.issues ?? [],

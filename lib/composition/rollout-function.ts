@@ -64,6 +64,9 @@ export function createRolloutDependencies(
           runRolloutUpgrade(upgrades, record, target, deliveryId, deliveryId),
         pollWorkflow: (target) => pollTarget(taurusDb, record, target),
         announce: announce(record),
+        publishRollout: async (events) => {
+          await publisher.publish(events);
+        },
         now: () => new Date(),
         settings,
         parallelism: config.upgradeConcurrency,

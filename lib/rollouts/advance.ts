@@ -1,6 +1,7 @@
 import { mapWithConcurrency } from '../concurrency.ts';
 import { RolloutConflictError } from '../errors.ts';
 import { ERROR_CODES } from '../upgrade/error-codes.ts';
+import { lifecycleEvents, type RolloutEvent } from './lifecycle.ts';
 import {
   countsOf,
   failuresOf,
@@ -87,6 +88,8 @@ export interface AdvanceCollaborators {
    * publishes again (the events are content-addressed, so a repeat has the same id).
    */
   announce(ends: FollowedEnd[]): Promise<void>;
+  /** Publishes the rollout's own events (lib/rollouts/lifecycle.ts), before the write they describe. */
+  publishRollout(events: RolloutEvent[]): Promise<void>;
   now(): Date;
   settings: AdvanceSettings;
   /** Calls TaurusDB at once at most (reads and upgrade requests alike). */
@@ -115,15 +118,27 @@ export async function advanceRollout(stored: RolloutRecord, c: AdvanceCollaborat
   const claimed = record.status === 'running' ? claim(record, c.now()) : [];
   // A tick that changed nothing (a soak, a gate, workflows still running) writes nothing.
   if (claimed.length > 0 || JSON.stringify(record) !== JSON.stringify(stored))
-    await saveOrConflict(record, c);
+    await commit(stored, record, c);
   if (claimed.length > 0) {
+    const written = structuredClone(record);
     await mapWithConcurrency(claimed, c.parallelism, async (target) =>
       apply(target, await c.startUpgrade(target, deliveryIdOf(record.rollout_id, target)), c),
     );
     decide(record, c.now());
-    await saveOrConflict(record, c);
+    await commit(written, record, c);
   }
   return answerOf(record);
+}
+
+/** The rollout events of what changed since `previous`, then the conditional write. */
+async function commit(
+  previous: RolloutRecord,
+  record: RolloutRecord,
+  c: AdvanceCollaborators,
+): Promise<void> {
+  const events = lifecycleEvents(previous, record, c.now());
+  if (events.length > 0) await c.publishRollout(events);
+  await saveOrConflict(record, c);
 }
 
 async function saveOrConflict(record: RolloutRecord, c: AdvanceCollaborators): Promise<void> {

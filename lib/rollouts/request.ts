@@ -133,7 +133,11 @@ export const rolloutRequestSchema = z
     change_id: printable(128, 'Change-management ticket; copied into events.').optional(),
     requested_by: printable(256, 'Who asked for the rollout; copied into events.').optional(),
   })
-  .meta({ id: 'RolloutRequest', title: 'Proxy fleet rollout request' });
+  .meta({
+    title: 'Proxy fleet rollout request',
+    description:
+      'A fleet rollout (README.md "Fleet rollouts"): POST /rollouts, a Proxy Rollout Requested event or Scheduler input. Rules JSON Schema cannot express, enforced by the function: exactly one of proxy_id and all_proxies: true per target, no proxy twice, waves cumulative and ending at {"percent": 100}, target_version newer than an explicit source_version.',
+  });
 
 type ParsedRollout = z.infer<typeof rolloutRequestSchema>;
 export type Wave = { size: number } | { percent: number };

@@ -34,6 +34,8 @@ export interface SimulatedFleet {
   posts: { key: string; deliveryId: string; inFlight: number; instanceBusy: boolean }[];
   /** Every end the tick announced (`<key> <kind>`), in order. */
   announced: string[];
+  /** Every rollout event published (`<DetailType> <wave>`), in order. */
+  rolloutEvents: string[];
   clock: { now: number };
   tick(): Promise<TickAnswer>;
   /** Ticks, a minute apart, until done or `max` ticks. */
@@ -59,6 +61,7 @@ export function simulateFleet(
   const clock = { now: Date.parse('2026-12-02T01:00:00Z') };
   const posts: SimulatedFleet['posts'] = [];
   const announced: string[] = [];
+  const rolloutEvents: string[] = [];
   const inFlight = new Map<string, { polls: number; instance: string }>();
   const busyLeft = new Map(
     proxies.map((proxy) => [
@@ -85,6 +88,9 @@ export function simulateFleet(
       const answer = byKey.get(target.key)?.answer ?? { kind: 'accepted', workflow_id: `job-${target.key}` };
       if (answer.kind === 'accepted') inFlight.set(target.key, { polls: 0, instance: instanceOf(target) });
       return answer;
+    },
+    async publishRollout(events) {
+      rolloutEvents.push(...events.map((event) => `${event.detailType} ${event.detail.wave}`));
     },
     async announce(ends) {
       announced.push(...ends.map((ended) => `${ended.target.key} ${ended.state.kind}`));
@@ -121,6 +127,7 @@ export function simulateFleet(
     collaborators,
     posts,
     announced,
+    rolloutEvents,
     clock,
     tick: () => advanceRollout(stored, collaborators),
     async run(max = 10_000, between) {

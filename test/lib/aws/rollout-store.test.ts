@@ -43,6 +43,7 @@ function collaborators(posts: string[]): AdvanceCollaborators {
     },
     pollWorkflow: async () => ({ kind: 'completed' }),
     announce: async () => {},
+    publishRollout: async () => {},
     now: () => new Date('2026-12-02T02:00:00Z'),
     settings: {
       trackingMaxMs: 7_200_000,

@@ -36,6 +36,16 @@ describe('advanceRollout', () => {
     expect(posted(fleet)).not.toContain('p1/i3/x9');
     expect(fleet.posts.every((post) => post.inFlight <= 4 && !post.instanceBusy)).toBe(true);
     expect(new Set(waves)).toEqual(new Set([0, 1, 2]));
+    expect(fleet.rolloutEvents).toEqual([
+      'Proxy Rollout Started 0',
+      'Proxy Rollout Wave Started 0',
+      'Proxy Rollout Wave Completed 0',
+      'Proxy Rollout Wave Started 1',
+      'Proxy Rollout Wave Completed 1',
+      'Proxy Rollout Wave Started 2',
+      'Proxy Rollout Wave Completed 2',
+      'Proxy Rollout Completed 2',
+    ]);
     // Every workflow end announced once (the tracker leaves rollout upgrades to the tick).
     expect(fleet.announced).toHaveLength(27);
     expect(new Set(fleet.announced).size).toBe(27);
@@ -98,6 +108,10 @@ describe('advanceRollout', () => {
     expect(opened).toMatchObject({ status: 'running', wave: 1 });
     expect(fleet.posts).toHaveLength(10);
     expect((await fleet.run()).status).toBe('completed');
+    expect(fleet.rolloutEvents).toContain('Proxy Rollout Awaiting Approval 0');
+    expect(fleet.rolloutEvents.indexOf('Proxy Rollout Awaiting Approval 0')).toBeLessThan(
+      fleet.rolloutEvents.indexOf('Proxy Rollout Wave Started 1'),
+    );
   });
 
   it('pause starts nothing new while in-flight upgrades are followed; resume goes on', async () => {
@@ -118,6 +132,10 @@ describe('advanceRollout', () => {
     expect(fleet.posts).toHaveLength(2);
     fleet.store.setFlags({ paused: false });
     expect((await fleet.run()).counts).toMatchObject({ completed: 6 });
+    expect(fleet.rolloutEvents.filter((event) => /Paused|Resumed/.test(event))).toEqual([
+      'Proxy Rollout Paused 0',
+      'Proxy Rollout Resumed 0',
+    ]);
     expect(fleet.posts).toHaveLength(6);
   });
 
@@ -133,6 +151,7 @@ describe('advanceRollout', () => {
     expect((await fleet.tick()).status).toBe('cancelling');
     const answer = await fleet.run();
     expect(answer).toMatchObject({ status: 'cancelled', done: true });
+    expect(fleet.rolloutEvents.at(-1)).toBe('Proxy Rollout Cancelled 0');
     expect(answer.counts).toMatchObject({ completed: 3, pending: 7 });
     expect(fleet.posts).toHaveLength(3);
   });
