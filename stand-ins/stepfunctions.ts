@@ -5,8 +5,8 @@ import { type LoopbackServer, sendJson, startLoopbackServer } from './loopback-s
  * `X-Amz-Target: AWSStepFunctions.<Operation>`), for `AWS_ENDPOINT_URL_SFN`. A started execution is
  * handed to `run` (a test or the sandbox runs it on aws-local-stepfunctions with the project's
  * handlers); its end sets the status DescribeExecution reports. An execution name is unique per
- * state machine, as on AWS: a second StartExecution of a name with the same input answers the first
- * execution's ARN, with another input ExecutionAlreadyExists.
+ * state machine for 90 days, as on AWS: a second StartExecution of a name with the same input answers
+ * the first execution's ARN while it runs; once it ended, or with another input, ExecutionAlreadyExists.
  */
 export interface Execution {
   executionArn: string;
@@ -43,7 +43,12 @@ export async function startStepFunctionsStandIn(
       const { stateMachineArn = '', name = '', input = '{}' } = body;
       const existing = executions.find((e) => e.stateMachineArn === stateMachineArn && e.name === name);
       if (existing !== undefined) {
-        if (JSON.stringify(existing.input) === JSON.stringify(JSON.parse(input))) {
+        // AWS: the same name and input while the execution is open is a success; a closed execution
+        // or another input is ExecutionAlreadyExists.
+        if (
+          existing.status === 'RUNNING' &&
+          JSON.stringify(existing.input) === JSON.stringify(JSON.parse(input))
+        ) {
           sendJson(response, 200, { executionArn: existing.executionArn, startDate: Date.now() / 1000 });
         } else {
           fail(response, 'ExecutionAlreadyExists', `Execution Already Exists: '${existing.executionArn}'`);
