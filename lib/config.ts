@@ -301,3 +301,52 @@ export function loadTrackingConfig(env: Record<string, string | undefined> = pro
     },
   };
 }
+
+const rolloutEnvironmentSchema = z.object({
+  ROLLOUT_TABLE: z.string({ error: 'is required' }).trim().min(1, 'is required'),
+  ROLLOUT_STATE_MACHINE_ARN: z
+    .string({ error: 'is required' })
+    .trim()
+    .regex(
+      /^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/,
+      'must be a state machine ARN',
+    ),
+  // 60 s: an upgrade of a few minutes is seen ending within a minute, at about 10 history events per
+  // tick (README.md "Fleet rollouts").
+  ROLLOUT_TICK_SECONDS: positiveInt(60, 3600),
+  // Ticks per execution before continue-as-new: about 11 history events each, so 500 ticks (8 h at
+  // 60 s) are about 5,500 events, far below the 25,000 a Standard execution may hold.
+  ROLLOUT_TICKS_PER_EXECUTION: positiveInt(500, 2000),
+  ROLLOUT_TRACKING_MAX_SECONDS: positiveInt(7_200, 7 * 24 * 3600),
+});
+
+export interface RolloutConfig extends Config {
+  rollouts: {
+    tableName: string;
+    stateMachineArn: string;
+    tickSeconds: number;
+    ticksPerExecution: number;
+    trackingMaxSeconds: number;
+  };
+}
+
+/** The configuration of the rollouts function: the common variables plus ROLLOUT_*, every problem at once. */
+export function loadRolloutConfig(env: Record<string, string | undefined> = process.env): RolloutConfig {
+  const base = parseConfig(env);
+  const parsed = rolloutEnvironmentSchema.safeParse(env);
+  const problems = [...base.problems, ...issueTexts(parsed.error)];
+  if (base.config === undefined || !parsed.success || problems.length > 0) {
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    ...base.config,
+    rollouts: {
+      tableName: e.ROLLOUT_TABLE,
+      stateMachineArn: e.ROLLOUT_STATE_MACHINE_ARN,
+      tickSeconds: e.ROLLOUT_TICK_SECONDS,
+      ticksPerExecution: e.ROLLOUT_TICKS_PER_EXECUTION,
+      trackingMaxSeconds: e.ROLLOUT_TRACKING_MAX_SECONDS,
+    },
+  };
+}

@@ -168,3 +168,41 @@ export class DeferralError extends AppError {
   override readonly statusCode = 503;
   override readonly expose = true;
 }
+
+/**
+ * A rollout id already names a rollout of another request (issue 17: the same rollout_id with a
+ * different request is a 409). The same request replays the rollout's status instead.
+ */
+export class RolloutReusedError extends AppError {
+  override readonly statusCode = 409;
+  override readonly expose = true;
+}
+
+/**
+ * Another advance tick wrote the rollout record first (its revision moved on): this tick sent
+ * nothing, and the state machine's Retry runs it again on the fresh record.
+ */
+export class RolloutConflictError extends AppError {
+  override readonly statusCode = 409;
+}
+
+/**
+ * The rollout table or Step Functions could not be used; what the message names was not done, and
+ * the caller's retry (the sender's, or the state machine's Retry) does it again.
+ */
+export class RolloutServiceError extends AppError {
+  override readonly statusCode = 503;
+  override readonly expose = true;
+}
+
+/** No rollout has this id. */
+export class RolloutNotFoundError extends AppError {
+  override readonly statusCode = 404;
+  override readonly expose = true;
+}
+
+/** The rollout is not in a state the control call applies to (its message names the state). */
+export class RolloutStateError extends AppError {
+  override readonly statusCode = 409;
+  override readonly expose = true;
+}

@@ -9,8 +9,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as z from 'zod';
-import { DETAIL_SCHEMAS, TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
-import { DEFAULT_EVENT_SOURCE } from '../lib/events/detail-types.ts';
+import { DETAIL_SCHEMAS, rolloutDetailSchema, TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
+import { DEFAULT_EVENT_SOURCE, ROLLOUT_DETAIL_TYPES } from '../lib/events/detail-types.ts';
+import { rolloutRequestSchema } from '../lib/rollouts/request.ts';
 import { upgradePayloadSchema } from '../lib/upgrade/request.ts';
 
 export const SCHEMA_DIRECTORY = fileURLToPath(new URL('../docs/schemas/', import.meta.url));
@@ -136,10 +137,21 @@ export function registryDocument(detailType: string, schema: z.ZodType, source =
 export function generateSchemas(): Map<string, string> {
   const files = new Map<string, string>();
   files.set('upgrade-request.schema.json', jsonSchemaFile('upgrade-request', upgradePayloadSchema));
+  files.set('rollout-request.schema.json', jsonSchemaFile('rollout-request', rolloutRequestSchema));
   const events = eventDocuments();
   for (const { name, schema } of events) files.set(`${name}.schema.json`, jsonSchemaFile(name, schema));
-  for (const { name, detailType, schema, primary } of events) {
-    if (!primary) continue;
+  // Every rollout event shares one Detail schema (its `status` says which it is): one JSON Schema file,
+  // and one registry document per DetailType, as the registry and its code bindings know events by it.
+  files.set('proxy-rollout-event.schema.json', jsonSchemaFile('proxy-rollout-event', rolloutDetailSchema));
+  const registry = [
+    ...events.filter((event) => event.primary),
+    ...Object.values(ROLLOUT_DETAIL_TYPES).map((detailType) => ({
+      name: kebab(detailType),
+      detailType,
+      schema: rolloutDetailSchema,
+    })),
+  ];
+  for (const { name, detailType, schema } of registry) {
     const document = registryDocument(detailType, schema);
     files.set(`${REGISTRY_FOLDER}/${name}.json`, `${JSON.stringify(document, null, 2)}\n`);
   }

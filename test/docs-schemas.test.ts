@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DETAIL_SCHEMAS, TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
+import { ROLLOUT_DETAIL_TYPES } from '../lib/events/detail-types.ts';
 import { buildResultEvents } from '../lib/events/result-events.ts';
 import type { TargetOutcome } from '../lib/upgrade/outcome.ts';
 import {
@@ -15,6 +16,7 @@ import { SCHEMA_FILES } from './support/detail-schemas.ts';
 import { type JsonSchema, schemaProblems } from './support/json-schema-check.ts';
 
 const expectedFiles = [
+  'proxy-rollout-event.schema.json',
   'proxy-upgrade-accepted.schema.json',
   'proxy-upgrade-completed.schema.json',
   'proxy-upgrade-deferred.schema.json',
@@ -26,6 +28,7 @@ const expectedFiles = [
   'proxy-upgrade-tracking-timed-out.schema.json',
   'proxy-upgrade-unconfirmed.schema.json',
   'registry',
+  'rollout-request.schema.json',
   'upgrade-request.schema.json',
 ];
 const schemaFiles = expectedFiles.filter((name) => name.endsWith('.schema.json'));
@@ -374,7 +377,11 @@ describe('docs/schemas/registry', () => {
 
   it('holds one OpenAPI 3.0 document per published DetailType, each an AWSEvent envelope naming it', async () => {
     const detailTypes = [
-      ...new Set([...Object.keys(DETAIL_SCHEMAS), ...Object.keys(TRACKING_DETAIL_SCHEMAS)]),
+      ...new Set([
+        ...Object.keys(DETAIL_SCHEMAS),
+        ...Object.keys(TRACKING_DETAIL_SCHEMAS),
+        ...Object.values(ROLLOUT_DETAIL_TYPES),
+      ]),
     ];
     const files = (await readdir(join(SCHEMA_DIRECTORY, 'registry'))).sort();
     expect(files).toHaveLength(detailTypes.length);
@@ -387,7 +394,7 @@ describe('docs/schemas/registry', () => {
       expect(envelope['x-amazon-events-source']).toBe('taurusdb.proxy-upgrader');
       named.push(envelope['x-amazon-events-detail-type'] as string);
       expect((envelope.properties as Record<string, JsonSchema>).detail?.$ref).toMatch(
-        /^#\/components\/schemas\/ProxyUpgrade/,
+        /^#\/components\/schemas\/Proxy(Upgrade|Rollout)/,
       );
       // What the registry's OpenAPI 3.0 (and JSON Schema Draft 4) importer does not take.
       const keys = everyKey(document);

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DETAIL_SCHEMAS, TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
+import { ROLLOUT_DETAIL_TYPES } from '../lib/events/detail-types.ts';
 import { SCHEMA_DIRECTORY } from '../scripts/generate-schemas.ts';
 import { sendJson, startLoopbackServer } from '../stand-ins/loopback-server.ts';
 import { type JsonSchema, schemaProblems } from './support/json-schema-check.ts';
@@ -36,7 +37,11 @@ function section(title: string): string {
 
 const schema = (file: string): JsonSchema => JSON.parse(readFileSync(join(SCHEMA_DIRECTORY, file), 'utf8'));
 const kebab = (detailType: string) => detailType.toLowerCase().replaceAll(' ', '-');
-const DETAIL_TYPES = new Set([...Object.keys(DETAIL_SCHEMAS), ...Object.keys(TRACKING_DETAIL_SCHEMAS)]);
+const DETAIL_TYPES = new Set([
+  ...Object.keys(DETAIL_SCHEMAS),
+  ...Object.keys(TRACKING_DETAIL_SCHEMAS),
+  ...Object.values(ROLLOUT_DETAIL_TYPES),
+]);
 
 /** What a JSON example is, and what is wrong with it for the schemas (empty: nothing). */
 function problemsOf(example: Record<string, unknown>): string[] {
@@ -47,8 +52,13 @@ function problemsOf(example: Record<string, unknown>): string[] {
   }
   if (typeof detailType === 'string') {
     // A whole event: its Detail against its DetailType's schema.
-    const document = schema(`${kebab(detailType)}.schema.json`);
+    const rollout = (Object.values(ROLLOUT_DETAIL_TYPES) as string[]).includes(detailType);
+    const document = schema(rollout ? 'proxy-rollout-event.schema.json' : `${kebab(detailType)}.schema.json`);
     return schemaProblems(document, example.detail, document);
+  }
+  if ('targets' in example && 'waves' in example) {
+    const document = schema('rollout-request.schema.json');
+    return schemaProblems(document, example, document);
   }
   if ('project_id' in example || 'upgrades' in example) {
     const document = schema('upgrade-request.schema.json');

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIdempotentRunner } from '../lib/aws/idempotency.ts';
 import { loadConfig, loadTrackingConfig } from '../lib/config.ts';
 import { DETAIL_SCHEMAS, TRACKING_DETAIL_SCHEMAS } from '../lib/events/contract.ts';
-import { DETAIL_TYPES, TRACKING_DETAIL_TYPES } from '../lib/events/detail-types.ts';
+import { DETAIL_TYPES, ROLLOUT_DETAIL_TYPES, TRACKING_DETAIL_TYPES } from '../lib/events/detail-types.ts';
 import { JWT_UPGRADE_ROUTE, UPGRADE_ROUTE } from '../lib/http/routes.ts';
 import { recogniseTrigger } from '../lib/http/triggers.ts';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../lib/observability.ts';
@@ -86,6 +86,16 @@ function conditionHolds(template: Template, name: string): boolean {
 
 function resourcesOfType(template: Template, type: string): [string, any][] {
   return Object.entries<any>(template.Resources).filter(([, resource]) => resource.Type === type);
+}
+
+/** The upgrade function's table (RolloutTable, issue 17, is the rollouts functions' own). */
+function idempotencyTableOf(template: Template): [string, any] {
+  const tables = resourcesOfType(template, 'AWS::DynamoDB::Table').filter(([id]) => id !== 'RolloutTable');
+  expect(
+    tables.map(([id]) => id),
+    'AWS::DynamoDB::Table',
+  ).toHaveLength(1);
+  return tables[0] as [string, any];
 }
 
 function onlyResourceOfType(template: Template, type: string): [string, any] {
@@ -306,7 +316,10 @@ describe('serverless package with the default parameters', () => {
     const invokers = resourcesOfType(template, 'AWS::Lambda::Permission')
       .map(([, permission]) => evaluate(template, permission.Properties))
       .filter((properties) => properties.Principal === 'apigateway.amazonaws.com');
-    expect(invokers.map((properties) => properties.FunctionName)).toEqual([deployment.functionArn]);
+    // The upgrade function, and the rollouts function for its own POST /rollouts (issue 17).
+    expect(invokers.map((properties) => properties.FunctionName).sort()).toEqual(
+      [deployment.functionArn, '<RolloutsLambdaFunction.Arn>'].sort(),
+    );
   });
 
   it('declares the example Scheduler schedule disabled, aimed at the function, with retries and a dead-letter queue', () => {
@@ -458,7 +471,7 @@ describe('serverless package with the default parameters', () => {
   });
 
   it('allows the idempotency item calls on the idempotency table only', () => {
-    const tableArn = `<${onlyResourceOfType(template, 'AWS::DynamoDB::Table')[0]}.Arn>`;
+    const tableArn = `<${idempotencyTableOf(template)[0]}.Arn>`;
     const dynamo = deployment.statements.filter((statement) =>
       statement.Action.some((action) => action.startsWith('dynamodb:')),
     );
@@ -479,14 +492,14 @@ describe('serverless package with the default parameters', () => {
     });
 
     it('is the one the function is configured with, billed per request, expiring records by TTL', () => {
-      const [tableId, table] = onlyResourceOfType(template, 'AWS::DynamoDB::Table');
+      const [tableId, table] = idempotencyTableOf(template);
       expect(deployment.environment.IDEMPOTENCY_TABLE).toBe(`<${tableId}>`);
       expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
       expect(table.Properties.TimeToLiveSpecification.Enabled).toBe(true);
     });
 
     it('has the layout Powertools idempotency writes: its key, and its expiry under the TTL attribute', async () => {
-      const [, table] = onlyResourceOfType(template, 'AWS::DynamoDB::Table');
+      const [, table] = idempotencyTableOf(template);
       const { AttributeDefinitions, KeySchema, BillingMode, TimeToLiveSpecification } = table.Properties;
       const client = dynamo.client();
       await client.send(
@@ -852,10 +865,15 @@ describe('the JWT route POST /upgrades/oauth', () => {
     );
   }
   const routeKeyOf = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
+  // The rollouts function's routes (issue 17) are checked in test/state-machine.test.ts.
+  const upgradeRoutes = (routes: [string, any][]) =>
+    routes.filter(([, route]) => !/ \/rollouts(\/|$)/.test(route.Properties.RouteKey));
 
   it('is not deployed without an issuer and an audience: only the signed route, no authorizer', async () => {
     const { template } = await packageService('test');
-    const routes = deployed(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+    const routes = upgradeRoutes(deployed(template, 'AWS::ApiGatewayV2::Route')).map(
+      ([, route]) => route.Properties,
+    );
     expect(routes.map((route) => route.RouteKey)).toEqual([routeKeyOf(UPGRADE_ROUTE)]);
     expect(routes[0].AuthorizationType).toBeUndefined();
     expect(deployed(template, 'AWS::ApiGatewayV2::Authorizer')).toEqual([]);
@@ -871,7 +889,7 @@ describe('the JWT route POST /upgrades/oauth', () => {
       'jwtScopes=taurusdb-proxy-upgrader/upgrade',
     ]);
     const routes = Object.fromEntries(
-      deployed(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => [
+      upgradeRoutes(deployed(template, 'AWS::ApiGatewayV2::Route')).map(([, route]) => [
         route.Properties.RouteKey,
         route.Properties,
       ]),
@@ -1123,7 +1141,9 @@ describe('what on-call gets from the packaged template (default parameters)', ()
       ...resourcesOfType(template, 'AWS::SQS::Queue'),
       ...resourcesOfType(template, 'AWS::Logs::LogGroup'),
     ];
-    expect(kept.length).toBe(1 + 2 + 3);
+    // Tables: idempotency, rollouts; queues: failed deliveries, tracking; log groups: five functions'
+    // and the HTTP API's access log.
+    expect(kept.length).toBe(2 + 2 + 6);
     for (const [id, resource] of kept) {
       expect([resource.DeletionPolicy, resource.UpdateReplacePolicy], id).toEqual(['Retain', 'Retain']);
     }
@@ -1163,9 +1183,9 @@ describe('serverless package on the default bus, in the longest region, with the
     template = inRegion(packaged.template, LONGEST_REGION);
   }, 180_000);
 
-  it('lets EventBridge write dead letters for both rules, whose ARNs on the default bus have no bus part', () => {
+  it('lets EventBridge write dead letters for every rule (requested, accepted, rollout requested), whose ARNs on the default bus have no bus part', () => {
     const rules = resourcesOfType(template, 'AWS::Events::Rule');
-    expect(rules).toHaveLength(2);
+    expect(rules).toHaveLength(3);
     for (const [id, rule] of rules) {
       expect(rule.Properties.EventBusName, id).toBeUndefined();
       const ruleArn = `arn:aws:events:${LONGEST_REGION}:${ACCOUNT}:rule/${rule.Properties.Name}`;
@@ -1215,7 +1235,11 @@ describe('serverless package on the default bus, in the longest region, with the
     const [, registry] = onlyResourceOfType(template, 'AWS::EventSchemas::Registry');
     expect(conditionHolds(template, registry.Condition)).toBe(true);
     const schemas = resourcesOfType(template, 'AWS::EventSchemas::Schema').map(([, schema]) => schema);
-    const detailTypes = new Set([...Object.keys(DETAIL_SCHEMAS), ...Object.keys(TRACKING_DETAIL_SCHEMAS)]);
+    const detailTypes = new Set([
+      ...Object.keys(DETAIL_SCHEMAS),
+      ...Object.keys(TRACKING_DETAIL_SCHEMAS),
+      ...Object.values(ROLLOUT_DETAIL_TYPES),
+    ]);
     expect(schemas).toHaveLength(detailTypes.size);
     const registered = schemas.map((schema) => {
       expect(conditionHolds(template, schema.Condition)).toBe(true);

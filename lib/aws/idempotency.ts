@@ -95,11 +95,15 @@ export interface IdempotentRunnerOptions {
 const defaults = {
   // Svix, the origin of Standard Webhooks, retries for about 27 hours (immediately, 5 s, 5 min, 30 min,
   // 2 h, 5 h, 10 h, 10 h); 48 h covers it and most webhook senders. EventBridge retries delivery for up
-  // to 24 h, Lambda's own asynchronous retries for at most 6 h, and Scheduler for up to 24 h.
-  windowSeconds: { http: 48 * 3600, event: 24 * 3600, schedule: 24 * 3600 } satisfies Record<
-    TriggerKind,
-    number
-  >,
+  // to 24 h, Lambda's own asynchronous retries for at most 6 h, and Scheduler for up to 24 h. A
+  // rollout's tick resumes a target it left `started` on its next turn, a minute later
+  // (lib/rollouts/advance.ts); past 24 h it ends the target Unconfirmed without sending again.
+  windowSeconds: {
+    http: 48 * 3600,
+    event: 24 * 3600,
+    schedule: 24 * 3600,
+    rollout: 24 * 3600,
+  } satisfies Record<TriggerKind, number>,
   sendingRecordSeconds: 30 * 24 * 3600,
   keyPrefix: 'taurusdb-proxy-upgrader.upgrade-step',
 };

@@ -6,6 +6,7 @@ import {
   MAX_UPSTREAM_FIELD_BYTES,
   MAX_UPSTREAM_TEXT_BYTES,
   type PLAN_VERDICTS,
+  ROLLOUT_DETAIL_TYPES,
   TRACKING_DETAIL_TYPES,
   TRACKING_EVENT_NAMESPACE,
   UNCONFIRMED_REASON,
@@ -120,7 +121,7 @@ const triggerDetailSchema = z
     kind: z.enum(TRIGGER_KINDS).meta({ description: 'What started the function.' }),
     id: z.string().min(1).meta({
       description:
-        'Delivery id: webhook-id or svix-id (http), the Idempotency-Key header (http on the JWT route), EventBridge event id (event), delivery_id or Lambda request id (schedule).',
+        'Delivery id: webhook-id or svix-id (http), the Idempotency-Key header (http on the JWT route), EventBridge event id (event), delivery_id or Lambda request id (schedule), rollout/<rollout_id>/<project>/<instance>/<proxy>#<attempt> (rollout).',
     }),
     auth: z.literal('jwt').optional().meta({
       description:
@@ -130,6 +131,14 @@ const triggerDetailSchema = z
     sub: jwtClaimText("The token's sub claim (JWT route), when it has one."),
     change_id: shape.change_id,
     requested_by: shape.requested_by,
+    rollout_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .optional()
+      .meta({
+        description:
+          'Present when kind is rollout: the fleet rollout (README.md "Fleet rollouts") this upgrade is a target of.',
+      }),
     attempt: z.int().min(2).optional().meta({
       description:
         'Present on a deferred attempt (README.md "Deferred upgrades"): its number, 2 for the first; kind and id stay those of the delivery that first asked.',
@@ -524,3 +533,62 @@ export const TRACKING_DETAIL_SCHEMAS = {
   [TRACKING_DETAIL_TYPES.failed]: jobFailedDetailSchema,
   [TRACKING_DETAIL_TYPES.timedOut]: timedOutDetailSchema,
 } as const;
+
+// The rollout's events (lib/rollouts/lifecycle.ts builds them): one Detail shape for every
+// `Proxy Rollout …` DetailType, which says what happened.
+const countSchema = z.int().nonnegative();
+export const rolloutDetailSchema = z
+  .strictObject({
+    event_id: z
+      .string()
+      .min(1)
+      .meta({ description: 'Content address of the event (lib/events/event-id.ts).' }),
+    rollout_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .meta({ description: 'The rollout.' }),
+    status: z.string().min(1).meta({
+      description:
+        'Where the rollout stands after the tick: planning, running, soaking, awaiting_approval, paused, halting, halted, cancelling, cancelled or completed.',
+    }),
+    wave: z
+      .int()
+      .nonnegative()
+      .meta({ description: 'The wave the event is about, counted from 0 (the canary).' }),
+    waves: z.int().nonnegative().meta({ description: 'How many waves the plan has.' }),
+    counts: z
+      .strictObject({
+        pending: countSchema,
+        started: countSchema,
+        in_flight: countSchema,
+        completed: countSchema,
+        skipped: countSchema,
+        failed: countSchema,
+        rejected: countSchema,
+        timed_out: countSchema,
+        unconfirmed: countSchema,
+      })
+      .meta({ description: 'Targets per state (pending, started, in_flight) or outcome (the others).' }),
+    failures: z
+      .array(
+        z.strictObject({
+          project_id: z.string(),
+          instance_id: z.string(),
+          proxy_id: z.string(),
+          outcome: z.string(),
+          error_code: z.string().optional(),
+          error_msg: z.string().optional(),
+        }),
+      )
+      .max(100)
+      .optional()
+      .meta({ description: 'Proxy Rollout Halted: the failures that reached max_failures (at most 100).' }),
+    change_id: shape.change_id,
+    requested_by: shape.requested_by,
+    occurred_at: dateTimeSchema('When the tick saw it happen.'),
+  })
+  .meta({
+    title: 'Proxy rollout event',
+    description: `The Detail of every rollout event: ${Object.values(ROLLOUT_DETAIL_TYPES).join(', ')}.`,
+  });
+export type RolloutDetail = z.infer<typeof rolloutDetailSchema>;

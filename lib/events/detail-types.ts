@@ -52,3 +52,20 @@ export const MAX_UPSTREAM_TEXT_BYTES = 8 * 1024;
 
 /** The same for a job's status and times, which are a few characters when TaurusDB is well. */
 export const MAX_UPSTREAM_FIELD_BYTES = 256;
+
+/** The rollout's own events (README.md "Fleet rollouts"), published by its advance tick. */
+export const ROLLOUT_DETAIL_TYPES = {
+  started: 'Proxy Rollout Started',
+  waveStarted: 'Proxy Rollout Wave Started',
+  waveCompleted: 'Proxy Rollout Wave Completed',
+  awaitingApproval: 'Proxy Rollout Awaiting Approval',
+  paused: 'Proxy Rollout Paused',
+  resumed: 'Proxy Rollout Resumed',
+  halted: 'Proxy Rollout Halted',
+  cancelled: 'Proxy Rollout Cancelled',
+  completed: 'Proxy Rollout Completed',
+} as const;
+export type RolloutDetailType = (typeof ROLLOUT_DETAIL_TYPES)[keyof typeof ROLLOUT_DETAIL_TYPES];
+
+/** Namespace of the rollout events' ids. */
+export const ROLLOUT_EVENT_NAMESPACE = 'taurusdb-proxy-upgrader/rollout-event/v1';

@@ -63,6 +63,21 @@ export interface ResultEventInput {
   occurredAt: Date;
 }
 
+/** The `trigger` of an event: what names the delivery, without the function's own bookkeeping. */
+export function triggerDetailOf(trigger: TriggerInfo) {
+  return {
+    kind: trigger.kind,
+    id: trigger.id,
+    ...(trigger.auth === undefined ? {} : { auth: trigger.auth }),
+    ...(trigger.client_id === undefined ? {} : { client_id: trigger.client_id }),
+    ...(trigger.sub === undefined ? {} : { sub: trigger.sub }),
+    ...(trigger.change_id === undefined ? {} : { change_id: trigger.change_id }),
+    ...(trigger.requested_by === undefined ? {} : { requested_by: trigger.requested_by }),
+    ...(trigger.rollout_id === undefined ? {} : { rollout_id: trigger.rollout_id }),
+    ...(trigger.attempt === undefined ? {} : { attempt: trigger.attempt }),
+  };
+}
+
 export function buildResultEvents(input: ResultEventInput): ResultEvent[] {
   return draftsOf(input).map(
     (draft, index) =>
@@ -80,16 +95,7 @@ function draftsOf(input: ResultEventInput): Draft[] {
   const { request, trigger, outcome } = input;
   const base = {
     request: targetOf(request),
-    trigger: {
-      kind: trigger.kind,
-      id: trigger.id,
-      ...(trigger.auth === undefined ? {} : { auth: trigger.auth }),
-      ...(trigger.client_id === undefined ? {} : { client_id: trigger.client_id }),
-      ...(trigger.sub === undefined ? {} : { sub: trigger.sub }),
-      ...(trigger.change_id === undefined ? {} : { change_id: trigger.change_id }),
-      ...(trigger.requested_by === undefined ? {} : { requested_by: trigger.requested_by }),
-      ...(trigger.attempt === undefined ? {} : { attempt: trigger.attempt }),
-    },
+    trigger: triggerDetailOf(trigger),
     occurred_at: input.occurredAt.toISOString(),
   };
   const resolved = outcome.resolved ?? explicitVersions(request);

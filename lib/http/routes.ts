@@ -15,7 +15,22 @@ export const UPGRADE_ROUTE = { method: 'POST', path: '/upgrades', auth: 'webhook
 /** For callers that cannot sign: API Gateway's JWT authorizer guards it (README "Triggers"). */
 export const JWT_UPGRADE_ROUTE = { method: 'POST', path: '/upgrades/oauth', auth: 'jwt' } as const;
 
-/** Every route the function serves; a route is added as data. */
+/** Fleet rollouts (README "Fleet rollouts"), served by functions/rollouts.ts. */
+export const ROLLOUT_ROUTE = { method: 'POST', path: '/rollouts', auth: 'webhook-signature' } as const;
+export const ROLLOUT_STATUS_ROUTE = {
+  method: 'GET',
+  path: '/rollouts/{id}',
+  auth: 'webhook-signature',
+} as const;
+export const ROLLOUT_ROUTES: readonly Route[] = [
+  ROLLOUT_ROUTE,
+  ROLLOUT_STATUS_ROUTE,
+  ...['approve', 'pause', 'resume', 'cancel'].map(
+    (action) => ({ method: 'POST', path: `/rollouts/{id}/${action}`, auth: 'webhook-signature' }) as const,
+  ),
+];
+
+/** Every route the upgrade function serves; a route is added as data. */
 export const ROUTES: readonly Route[] = [UPGRADE_ROUTE, JWT_UPGRADE_ROUTE];
 
 export interface RouteMatch {
@@ -68,7 +83,9 @@ export function matchRoute(method: string, path: string, routes: readonly Route[
   if (match) return match;
   const [first] = samePath;
   if (first === undefined) {
-    throw new RouteError(404, `no route for ${excerpt(path) || '/'}: use POST ${UPGRADE_ROUTE.path}`);
+    // The table's first route is the one a lost caller most likely wants.
+    const main = routes[0] ?? UPGRADE_ROUTE;
+    throw new RouteError(404, `no route for ${excerpt(path) || '/'}: use ${main.method} ${main.path}`);
   }
   const allowed = samePath.map((candidate) => candidate.route.method);
   throw new RouteError(

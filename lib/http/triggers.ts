@@ -9,13 +9,13 @@ import {
   isObject,
 } from './http-event.ts';
 import { type JwtCaller, jwtCallerOf, jwtClaimsOf } from './jwt-caller.ts';
-import { matchRoute, UPGRADE_ROUTE } from './routes.ts';
+import { matchRoute, ROUTES, type Route, UPGRADE_ROUTE } from './routes.ts';
 
 /**
  * What can start the upgrade function: the one list, which the events' trigger.kind enum, duplicate
  * suppression's windows and the recognition below are all typed by.
  */
-export const TRIGGER_KINDS = ['http', 'schedule', 'event'] as const;
+export const TRIGGER_KINDS = ['http', 'schedule', 'event', 'rollout'] as const;
 export type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
 /** Where a payload came from: its kind, the delivery id the sender gave it, and the payload itself. */
@@ -27,6 +27,8 @@ export interface Delivery {
    */
   id: string | undefined;
   payload: unknown;
+  /** Set by a rollout's tick (lib/rollouts/upgrade-runner.ts): the rollout the upgrade belongs to. */
+  rollout_id?: string;
   /** On the JWT route: who the token's claims name. */
   caller?: JwtCaller;
 }
@@ -49,9 +51,9 @@ function describeEvent(event: unknown): string {
  * through: the JWT route's delivery is named by its Idempotency-Key and its caller by the claims; a
  * signed one by the signature's own id header.
  */
-function httpDeliveryOf(event: HttpEvent): Delivery {
+function httpDeliveryOf(event: HttpEvent, routes: readonly Route[]): Delivery {
   const headers = headerMapOf(event);
-  const { route } = matchRoute(httpMethodOf(event), httpPathOf(event));
+  const { route } = matchRoute(httpMethodOf(event), httpPathOf(event), routes);
   if (route.auth === 'jwt') {
     const claims = jwtClaimsOf(event.requestContext);
     const caller = claims === undefined ? undefined : jwtCallerOf(claims);
@@ -82,21 +84,34 @@ function isEmptyDetail(detail: unknown): boolean {
  *   with the request or batch in `detail` and the event `id` as delivery id;
  * - EventBridge Scheduler or a rule with constant input, where the event *is* the request or batch.
  */
-export function recogniseTrigger(event: unknown): Delivery {
-  if (isHttpEvent(event)) return httpDeliveryOf(event);
+/** What a function's deliveries look like: the pipeline event's DetailType and Scheduler input's keys. */
+export interface DeliveryShape {
+  detailType: string;
+  inputKeys: readonly string[];
+  /** The function's route table. */
+  routes: readonly Route[];
+  /** Named in the refusal of an event of no known kind. */
+  expected: string;
+}
+
+export const UPGRADE_DELIVERIES: DeliveryShape = {
+  detailType: PIPELINE_DETAIL_TYPE,
+  inputKeys: ['upgrades', 'project_id'],
+  routes: ROUTES,
+  expected: `POST ${UPGRADE_ROUTE.path} over HTTP, an EventBridge "${SCHEDULED_DETAIL_TYPE}" or "${PIPELINE_DETAIL_TYPE}" event, or an upgrade request (an object with project_id or upgrades) as Scheduler input`,
+};
+
+export function recogniseTrigger(event: unknown, shape: DeliveryShape = UPGRADE_DELIVERIES): Delivery {
+  if (isHttpEvent(event)) return httpDeliveryOf(event, shape.routes);
   if (isObject(event) && typeof event['detail-type'] === 'string' && 'detail' in event) {
     const id = typeof event.id === 'string' && event.id !== '' ? event.id : undefined;
-    if (event['detail-type'] === PIPELINE_DETAIL_TYPE) return { kind: 'event', id, payload: event.detail };
+    if (event['detail-type'] === shape.detailType) return { kind: 'event', id, payload: event.detail };
     if (event['detail-type'] === SCHEDULED_DETAIL_TYPE) {
       if (isEmptyDetail(event.detail)) throw new UnknownEventError(SCHEDULE_WITHOUT_INPUT);
       return { kind: 'schedule', id, payload: event.detail };
     }
-  } else if (isObject(event) && ('upgrades' in event || 'project_id' in event)) {
+  } else if (isObject(event) && shape.inputKeys.some((key) => key in event)) {
     return { kind: 'schedule', id: undefined, payload: event };
   }
-  throw new UnknownEventError(
-    `event of no known kind (${describeEvent(event)}): expected POST ${UPGRADE_ROUTE.path} over HTTP, an EventBridge ` +
-      `"${SCHEDULED_DETAIL_TYPE}" or "${PIPELINE_DETAIL_TYPE}" event, or an upgrade request ` +
-      '(an object with project_id or upgrades) as Scheduler input',
-  );
+  throw new UnknownEventError(`event of no known kind (${describeEvent(event)}): expected ${shape.expected}`);
 }

@@ -57,8 +57,8 @@ const PRINTABLE_PATTERN = /^[^\u0000-\u001f\u007f-\u009f]+$/;
 const ID_RULE = `must contain only letters, digits and "-" (1 to ${MAX_ID_LENGTH} characters)`;
 const VERSION_RULE = 'must be a dotted version number such as 2.24.03.000';
 const TARGET_RULE = `must be "${LATEST}" or a dotted version number such as 2.24.03.000`;
-const PROXY_RULE = 'is required unless "all_proxies" is true';
-const ONE_PROXY_RULE = 'cannot be combined with proxy_id: name one proxy, or all of them';
+export const PROXY_RULE = 'is required unless "all_proxies" is true';
+export const ONE_PROXY_RULE = 'cannot be combined with proxy_id: name one proxy, or all of them';
 const LATEST_NEEDS_READ = `"${LATEST}" needs the version read; remove "preflight": false`;
 const SOURCE_NEEDS_READ = 'is required with "preflight": false: only the version read can fill it in';
 const ADVISED_NEEDS_READ = 'needs the version read, which carries the advisory; remove "preflight": false';
@@ -72,7 +72,7 @@ const batchSizeRule = (count: string) => `must hold 1 to ${MAX_BATCH_SIZE} upgra
 
 // `abort` stops the later checks, so an over-long value is refused once, by length, before a pattern
 // ever scans it.
-const pathSegment = (description: string) =>
+export const pathSegment = (description: string) =>
   z
     .string()
     .min(1, { error: ID_RULE, abort: true })
@@ -80,28 +80,28 @@ const pathSegment = (description: string) =>
     .regex(ID_PATTERN, { error: ID_RULE })
     .meta({ description });
 
-const version = (description: string) =>
+export const version = (description: string) =>
   z
     .string()
     .max(MAX_VERSION_LENGTH, { error: VERSION_RULE, abort: true })
     .regex(VERSION_PATTERN, { error: VERSION_RULE })
     .meta({ description });
 
-const target = (description: string) =>
+export const target = (description: string) =>
   z
     .string()
     .max(MAX_VERSION_LENGTH, { error: TARGET_RULE, abort: true })
     .regex(TARGET_PATTERN, { error: TARGET_RULE })
     .meta({ description });
 
-const flag = (description: string) => z.boolean().optional().meta({ description });
+export const flag = (description: string) => z.boolean().optional().meta({ description });
 
 const PREFLIGHT_DESCRIPTION =
   'Read the proxy versions before upgrading (default true): makes "latest", an omitted source_version, the skip when the proxy is already at the target and the source check possible. false sends the upgrade straight away.';
 const DRY_RUN_DESCRIPTION =
   'Do every check (version read, proxy listing) and report what would happen as Proxy Upgrade Planned events, without calling anything that changes state (default false).';
 
-const printable = (max: number, description: string) =>
+export const printable = (max: number, description: string) =>
   z
     .string()
     .min(1, { error: printableRule(max), abort: true })
@@ -122,6 +122,16 @@ const busyRetryFor = z
   .meta({
     description:
       'How long a busy instance (TaurusDB refusing because another operation runs) is retried by deferred attempts before the target fails with INSTANCE_BUSY; an ISO 8601 duration such as PT2H (default BUSY_RETRY_FOR, PT2H).',
+  });
+
+export const regionField = z
+  .string()
+  .max(MAX_ID_LENGTH, { error: REGION_RULE, abort: true })
+  .regex(REGION_PATTERN, { error: REGION_RULE })
+  .optional()
+  .meta({
+    description:
+      'Huawei region id of the instance (e.g. eu-west-101); its TaurusDB endpoint is derived per request. Default: HUAWEI_REGION. A region no endpoint serves is refused before any call.',
   });
 
 const DEFERRAL_RULE = 'is set only by the deferred attempts this function schedules (Scheduler input)';
@@ -158,15 +168,7 @@ const deferralSchema = z
 export const upgradeRequestSchema = z
   .strictObject({
     project_id: pathSegment('Huawei Cloud project id of the region (scopes the IAM token).'),
-    region: z
-      .string()
-      .max(MAX_ID_LENGTH, { error: REGION_RULE, abort: true })
-      .regex(REGION_PATTERN, { error: REGION_RULE })
-      .optional()
-      .meta({
-        description:
-          'Huawei region id of the instance (e.g. eu-west-101); its TaurusDB endpoint is derived per request. Default: HUAWEI_REGION. A region no endpoint serves is refused before any call.',
-      }),
+    region: regionField,
     instance_id: pathSegment('TaurusDB instance id.'),
     proxy_id: pathSegment('Database proxy id; required unless all_proxies is true.').optional(),
     all_proxies: flag(
@@ -241,7 +243,7 @@ export const upgradeBatchSchema = z
     description: `1 to ${MAX_BATCH_SIZE} upgrade requests, processed with bounded concurrency; one failing item does not stop the others. preflight and dry_run given here apply to every item that does not set its own. No two items may name the same proxy (project_id, instance_id, proxy_id), nor two all_proxies items the same instance, whatever their versions or dry_run; a proxy that an all_proxies item lists and another item names is upgraded once, as that item asks.`,
   });
 
-type FieldIssue = { path: PropertyKey[]; message: string };
+export type FieldIssue = { path: PropertyKey[]; message: string };
 
 /**
  * The rules that tie fields together, some across the batch: exactly one of proxy_id and
@@ -310,7 +312,7 @@ function namedStep(item: Record<string, unknown>): { key: string; clash: string 
   };
 }
 
-function isId(value: unknown): value is string {
+export function isId(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_ID_LENGTH && ID_PATTERN.test(value);
 }
 
@@ -469,7 +471,7 @@ function parseWith<Schema extends z.ZodType>(
 }
 
 /** Messages for the issues the schemas above do not word themselves (types, unknown keys). */
-function messageFor(issue: z.core.$ZodRawIssue): string {
+export function messageFor(issue: z.core.$ZodRawIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       if (issue.input === undefined) return 'is required';
@@ -485,7 +487,10 @@ function messageFor(issue: z.core.$ZodRawIssue): string {
   }
 }
 
-function toValidationIssues(zodIssues: readonly z.core.$ZodIssue[], rules: FieldIssue[]): ValidationIssue[] {
+export function toValidationIssues(
+  zodIssues: readonly z.core.$ZodIssue[],
+  rules: FieldIssue[],
+): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
   let total = 0;
@@ -536,7 +541,7 @@ function hasComparableVersions(value: unknown): boolean {
   return isVersion(source_version) && isVersion(target_version);
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const prototype = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;

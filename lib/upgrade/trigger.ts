@@ -16,6 +16,8 @@ export interface TriggerInfo {
   sub?: string;
   change_id?: string;
   requested_by?: string;
+  /** Set when kind is `rollout`: the rollout this upgrade is a target of. */
+  rollout_id?: string;
   /** Set on a deferred attempt (README.md "Deferred upgrades"): its number, the first one being 2. */
   attempt?: number;
   /**
@@ -59,6 +61,7 @@ export function triggerFor(
     kind: delivery.kind,
     id: id ?? invocation.requestId,
     ...(caller === undefined ? {} : { auth: 'jwt' as const, ...caller }),
+    ...(delivery.rollout_id === undefined ? {} : { rollout_id: delivery.rollout_id }),
     ...peopleOf(request, caller),
   };
 }

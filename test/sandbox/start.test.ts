@@ -134,13 +134,15 @@ describe('npm start + npm run send', () => {
   it('every events/ sample goes through the handler: each target gets an outcome, none is refused at the door', async () => {
     // tracking-*.json are what the tracker (functions/track.ts) receives, not upgrade requests; a
     // scheduled rule without input is the shape the function refuses (README "Schedules");
-    // scheduler-deferred-*.json is what only the function's own schedules deliver (a deferral object).
+    // scheduler-deferred-*.json is what only the function's own schedules deliver (a deferral object);
+    // rollout*.json is a fleet rollout, for functions/rollouts.ts (README "Fleet rollouts").
     const files = (await readdir(new URL('../../events/', import.meta.url))).filter(
       (file) =>
         file.endsWith('.json') &&
         !file.startsWith('tracking-') &&
         !file.endsWith('-without-input.json') &&
-        !file.startsWith('scheduler-deferred-'),
+        !file.startsWith('scheduler-deferred-') &&
+        !file.startsWith('rollout'),
     );
     expect(files.length).toBeGreaterThanOrEqual(6);
 

@@ -87,6 +87,9 @@ const checks: Record<string, (keyword: unknown, value: unknown, where: Where) =>
   minimum: (min, value, { at }) =>
     typeof value !== 'number' || value >= Number(min) ? [] : [`${at}: small`],
   maximum: (max, value, { at }) => (typeof value !== 'number' || value <= Number(max) ? [] : [`${at}: big`]),
+  // Draft 2020-12's numeric form (zod writes it for `.positive()`); OpenAPI 3.0's boolean form is not used.
+  exclusiveMinimum: (min, value, { at }) =>
+    typeof value !== 'number' || value > Number(min) ? [] : [`${at}: not above ${min}`],
   minItems: (min, value, { at }) =>
     !Array.isArray(value) || value.length >= Number(min) ? [] : [`${at}: few`],
   maxItems: (max, value, { at }) =>

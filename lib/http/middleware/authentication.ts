@@ -3,7 +3,7 @@ import { AuthorizationError } from '../../errors.ts';
 import { idempotencyKeyOf } from '../delivery-headers.ts';
 import { type HttpEvent, headerMapOf, httpMethodOf, httpPathOf, rawBodyOf } from '../http-event.ts';
 import { carriesJwtAuthorization, jwtCallerOf, jwtClaimsOf } from '../jwt-caller.ts';
-import { matchRoute, type Route } from '../routes.ts';
+import { matchRoute, ROUTES, type Route } from '../routes.ts';
 
 export interface WebhookVerifierLike {
   verify(rawBody: string, headers: Record<string, string | undefined>): Promise<unknown>;
@@ -42,15 +42,18 @@ function assertJwtAuthorization(event: HttpEvent, route: Route): void {
  */
 export default function authentication({
   verifier,
+  routes = ROUTES,
 }: {
   verifier: WebhookVerifierLike;
+  /** The function's own route table (each function serves its own routes). */
+  routes?: readonly Route[];
 }): MiddlewareObj<HttpEvent> {
   return {
     name: 'authentication',
     before: async (request) => {
       const { event } = request;
       event.headers = headerMapOf(event);
-      const { route } = matchRoute(httpMethodOf(event), httpPathOf(event));
+      const { route } = matchRoute(httpMethodOf(event), httpPathOf(event), routes);
       assertJwtAuthorization(event, route);
       if (route.auth === 'jwt') idempotencyKeyOf(event.headers, route.path);
       else await verifier.verify(rawBodyOf(event), event.headers);

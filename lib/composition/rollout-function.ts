@@ -1,0 +1,79 @@
+import { createRolloutExecutions } from '../aws/executions.ts';
+import { createIdempotentRunner, type IdempotentRunner } from '../aws/idempotency.ts';
+import { createRolloutStore } from '../aws/rollout-store.ts';
+import { createSecretReader, type SecretReader } from '../aws/secrets.ts';
+import type { RolloutConfig } from '../config.ts';
+import { createWebhookVerifier, type WebhookVerifier } from '../http/webhook-verifier.ts';
+import { announcerFor } from '../rollouts/announcer.ts';
+import { createRolloutTasks } from '../rollouts/tasks.ts';
+import { runRolloutUpgrade } from '../rollouts/upgrade-runner.ts';
+import { pollTarget } from '../rollouts/workflow-poller.ts';
+import { createUpgradeService } from '../upgrade/service.ts';
+import { createPublisher, createTaurusDb } from './shared.ts';
+
+export interface RolloutDependencies {
+  webhookVerifier: WebhookVerifier;
+  /** Duplicate suppression of the upgrade steps; each task invocation registers its Lambda context. */
+  idempotency: IdempotentRunner;
+  tasks: ReturnType<typeof createRolloutTasks>;
+}
+
+/**
+ * The rollouts function's composition root (functions/rollouts.ts, once per container). Its upgrade
+ * service is the upgrade function's, with duplicate suppression on the same table, and WITHOUT a
+ * Scheduler: inside a rollout the loop retries a busy instance itself (one driver per target).
+ */
+export function createRolloutDependencies(
+  config: RolloutConfig,
+  secrets: SecretReader = createSecretReader(),
+): RolloutDependencies {
+  const taurusDb = createTaurusDb(config, secrets);
+  const idempotency = createIdempotentRunner({
+    tableName: config.idempotencyTable,
+    windowSeconds: config.idempotencyWindowSeconds,
+    awsCalls: config.awsCalls,
+  });
+  const publisher = createPublisher(config);
+  const upgrades = createUpgradeService({
+    client: taurusDb,
+    publisher,
+    idempotency,
+    concurrency: 1,
+  });
+  const { rollouts } = config;
+  const announce = announcerFor(publisher, { trackingMaxSeconds: rollouts.trackingMaxSeconds });
+  const settings = {
+    trackingMaxMs: rollouts.trackingMaxSeconds * 1000,
+    busyRetryDelayMs: config.busyRetry.firstDelayMs,
+    busyRetryForMs: config.busyRetry.retryForMs,
+    // The rollout kind's duplicate suppression window (lib/aws/idempotency.ts).
+    resumeWindowMs: 24 * 3600_000,
+  };
+  return {
+    webhookVerifier: createWebhookVerifier({ secretId: config.webhookSecretId, secrets }),
+    idempotency,
+    tasks: createRolloutTasks({
+      store: createRolloutStore({ tableName: rollouts.tableName, awsCalls: config.awsCalls }),
+      executions: createRolloutExecutions({
+        stateMachineArn: rollouts.stateMachineArn,
+        awsCalls: config.awsCalls,
+      }),
+      fleet: taurusDb,
+      tickCollaborators: (record) => ({
+        startUpgrade: (target, deliveryId) =>
+          runRolloutUpgrade(upgrades, record, target, deliveryId, deliveryId),
+        pollWorkflow: (target) => pollTarget(taurusDb, record, target),
+        announce: announce(record),
+        publishRollout: async (events) => {
+          await publisher.publish(events);
+        },
+        now: () => new Date(),
+        settings,
+        parallelism: config.upgradeConcurrency,
+      }),
+      tickSeconds: rollouts.tickSeconds,
+      maxTicks: rollouts.ticksPerExecution,
+      readConcurrency: config.upgradeConcurrency,
+    }),
+  };
+}

@@ -1,0 +1,90 @@
+import type { Delivery } from '../http/triggers.ts';
+import { ERROR_CODES } from '../upgrade/error-codes.ts';
+import { failureIn, labelOf, type TargetOutcome } from '../upgrade/outcome.ts';
+import type { TargetReport } from '../upgrade/report.ts';
+import type { UpgradeRequest } from '../upgrade/request.ts';
+import type { InvocationInfo } from '../upgrade/trigger.ts';
+import type { UpgradeResult } from './advance.ts';
+import type { RolloutRecord, RolloutTarget } from './record.ts';
+
+/** The upgrade service (lib/upgrade/service.ts) as a rollout uses it: one proxy per call. */
+export interface UpgradeRunner {
+  run(requests: UpgradeRequest[], delivery: Delivery, invocation: InvocationInfo): Promise<TargetReport[]>;
+}
+
+/**
+ * One target of a rollout through the same per-target step as every other delivery (version read
+ * right before the POST, duplicate suppression keyed on the delivery id, windows, events), as a
+ * delivery of kind `rollout` whose id names the rollout, the target and the attempt. The service is
+ * built WITHOUT a Scheduler (lib/composition/rollout-function.ts): a busy instance comes back as
+ * INSTANCE_BUSY at once and the rollout loop retries it, so each target has one driver.
+ */
+export async function runRolloutUpgrade(
+  service: UpgradeRunner,
+  record: RolloutRecord,
+  target: RolloutTarget,
+  deliveryId: string,
+  requestId: string,
+): Promise<UpgradeResult> {
+  const request = requestOf(record, target);
+  const [report] = await service.run([request], deliveryOf(record, request, deliveryId), { requestId });
+  if (report === undefined) throw new TypeError(`the upgrade service reported nothing for ${target.key}`);
+  return resultOf(report.outcome);
+}
+
+/** The upgrade request a rollout sends for one target: the same for every attempt and for its events. */
+export function requestOf(record: RolloutRecord, target: RolloutTarget): UpgradeRequest {
+  const { settings } = record;
+  return {
+    project_id: target.project_id,
+    instance_id: target.instance_id,
+    proxy_id: target.proxy_id,
+    ...(target.region === undefined ? {} : { region: target.region }),
+    target_version: settings.target_version,
+    ...(settings.source_version === undefined ? {} : { source_version: settings.source_version }),
+    window: settings.window,
+    ...(settings.only_if_advised ? { only_if_advised: true } : {}),
+    ...(settings.change_id === undefined ? {} : { change_id: settings.change_id }),
+    ...(settings.requested_by === undefined ? {} : { requested_by: settings.requested_by }),
+  };
+}
+
+export function deliveryOf(record: RolloutRecord, request: UpgradeRequest, deliveryId: string): Delivery {
+  return { kind: 'rollout', id: deliveryId, payload: request, rollout_id: record.rollout_id };
+}
+
+/** A step's outcome as the tick counts it. */
+export function resultOf(outcome: TargetOutcome): UpgradeResult {
+  const error = failureIn(outcome);
+  switch (outcome.kind) {
+    case 'completed': {
+      const label = labelOf(outcome);
+      if (label === 'accepted') {
+        const resolved = outcome.resolved === undefined ? {} : { resolved: outcome.resolved };
+        return { kind: 'accepted', workflow_id: outcome.items[0]?.workflow_id ?? null, ...resolved };
+      }
+      return {
+        kind: 'ended',
+        outcome: label === 'rejected' ? 'rejected' : 'failed',
+        ...(error ? { error } : {}),
+      };
+    }
+    case 'failed':
+      if (outcome.error.error_code === ERROR_CODES.instanceBusy)
+        return { kind: 'busy', error: outcome.error };
+      return { kind: 'ended', outcome: 'failed', error: outcome.error };
+    case 'skipped':
+    case 'planned':
+      return { kind: 'ended', outcome: 'skipped' };
+    case 'unconfirmed':
+      return { kind: 'ended', outcome: 'unconfirmed', error: { error_msg: outcome.reason } };
+    case 'deferred':
+      return {
+        kind: 'busy',
+        not_before: outcome.next_attempt_at,
+        ...(outcome.error ? { error: outcome.error } : {}),
+      };
+    case 'in_progress':
+      return { kind: 'in_progress' };
+  }
+}
