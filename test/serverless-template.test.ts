@@ -1068,6 +1068,17 @@ describe('what on-call gets from the packaged template (default parameters)', ()
     }
   });
 
+  it('alarms when a rollout stops being driven: its execution failed or timed out, or its intake failed', () => {
+    const [machineId] = onlyResourceOfType(template, 'AWS::StepFunctions::StateMachine');
+    for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut']) {
+      const alarm = alarmOn(template, 'AWS/States', metric, { StateMachineArn: `<${machineId}>` });
+      expect([alarm.threshold, alarm.comparison], metric).toEqual([0, 'GreaterThanThreshold']);
+    }
+    const [intakeId] = functionWithHandler(template, 'rollouts');
+    const intake = alarmOn(template, 'AWS/Lambda', 'Errors', { FunctionName: `<${intakeId}>` });
+    expect([intake.threshold, intake.comparison]).toEqual([0, 'GreaterThanThreshold']);
+  });
+
   it("alarms when the tracking queue's oldest re-check is older than any re-check schedule explains", () => {
     const tracking = describeTracking(template);
     const alarm = alarmOn(template, 'AWS/SQS', 'ApproximateAgeOfOldestMessage', {
