@@ -25,7 +25,7 @@ export interface RolloutWorld {
   eventBridge: EventBridgeStandIn;
   dynalite: DynaliteStandIn;
   sfn: StepFunctionsStandIn;
-  handlers: typeof import('../../functions/rollouts.ts');
+  handlers: Pick<typeof import('../../functions/rollouts.ts'), 'handler' | 'plan' | 'advance'>;
   errors: typeof import('../../lib/errors.ts');
   /** Invokes the intake as Lambda would (a fresh context unless one is given). */
   invoke(event: unknown, context?: Context): Promise<unknown>;
@@ -36,7 +36,15 @@ export interface RolloutWorld {
 
 type Proxy = { projectId: string; instanceId: string; proxyId: string; version: string };
 
-export async function startRolloutWorld(proxies: Proxy[]): Promise<RolloutWorld> {
+export interface RolloutWorldOptions {
+  /** The clock of the tick and the upgrade step (lib/composition/rollout-function.ts); default: real time. */
+  now?: () => Date;
+}
+
+export async function startRolloutWorld(
+  proxies: Proxy[],
+  options: RolloutWorldOptions = {},
+): Promise<RolloutWorld> {
   const [taurusDb, secrets, eventBridge, dynalite, sfn] = await Promise.all([
     startTaurusDbStandIn({ acceptedTokens: [TOKEN], proxies, workflows: { durationMs: 0 } }),
     startSecretsManagerStandIn(),
@@ -67,7 +75,18 @@ export async function startRolloutWorld(proxies: Proxy[]): Promise<RolloutWorld>
     POWERTOOLS_METRICS_NAMESPACE: 'TaurusDbProxyUpgraderTest',
   });
   vi.resetModules();
-  const handlers = await import('../../functions/rollouts.ts');
+  const module = await import('../../functions/rollouts.ts');
+  // The production wiring, with the test's clock when it has one.
+  const handlers =
+    options.now === undefined
+      ? module
+      : module.createHandlers(
+          (await import('../../lib/composition/rollout-function.ts')).createRolloutDependencies(
+            (await import('../../lib/config.ts')).loadRolloutConfig(),
+            undefined,
+            options.now,
+          ),
+        );
   const errors = await import('../../lib/errors.ts');
   let calls = 0;
   return {
