@@ -240,8 +240,15 @@ describe('the rollout state machine', () => {
         'logs:PutLogEvents',
         'secretsmanager:GetSecretValue',
         'states:StartExecution',
+        'sqs:SendMessage',
       ].sort(),
     );
+    // A refused or failed intake event ends in the failed-deliveries queue, not discarded by Lambda.
+    expect(Resources.RolloutsEventInvokeConfig.Properties).toMatchObject({
+      FunctionName: { Ref: 'RolloutsLambdaFunction' },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['FailedDeliveriesQueue', 'Arn'] } } },
+    });
     const route = Object.values<{ Type: string; Properties: { RouteKey: string; Target: unknown } }>(
       Resources,
     ).find(

@@ -26,6 +26,8 @@ export interface RolloutDependencies {
 export function createRolloutDependencies(
   config: RolloutConfig,
   secrets: SecretReader = createSecretReader(),
+  /** The clock of the tick and of the upgrade step (maintenance windows); a test passes its own. */
+  now: () => Date = () => new Date(),
 ): RolloutDependencies {
   const taurusDb = createTaurusDb(config, secrets);
   const idempotency = createIdempotentRunner({
@@ -39,6 +41,7 @@ export function createRolloutDependencies(
     publisher,
     idempotency,
     concurrency: 1,
+    now,
   });
   const { rollouts } = config;
   const announce = announcerFor(publisher, { trackingMaxSeconds: rollouts.trackingMaxSeconds });
@@ -61,13 +64,16 @@ export function createRolloutDependencies(
       fleet: taurusDb,
       tickCollaborators: (record) => ({
         startUpgrade: (target, deliveryId) =>
-          runRolloutUpgrade(upgrades, record, target, deliveryId, deliveryId),
+          runRolloutUpgrade(upgrades, record, target, deliveryId, deliveryId, {
+            getInstance: (instance, signal) => taurusDb.getInstance(instance, signal),
+            now,
+          }),
         pollWorkflow: (target) => pollTarget(taurusDb, record, target),
         announce: announce(record),
         publishRollout: async (events) => {
           await publisher.publish(events);
         },
-        now: () => new Date(),
+        now,
         settings,
         parallelism: config.upgradeConcurrency,
       }),

@@ -46,6 +46,11 @@ export type UpgradeResult =
   | { kind: 'ended'; outcome: TargetEnd; error?: TargetError }
   /** TaurusDB refused because the instance is busy, or the step deferred it: nothing ran. */
   | { kind: 'busy'; error?: TargetError; not_before?: string }
+  /**
+   * `"window": "maintenance"` and the instance's window is closed: nothing ran, the target waits for
+   * the opening, and that wait counts against no busy retry time (README "Maintenance windows").
+   */
+  | { kind: 'window'; opens_at: string }
   /** Another invocation holds this very step: the next tick resumes it. */
   | { kind: 'in_progress' };
 
@@ -202,6 +207,11 @@ function apply(target: RolloutTarget, result: UpgradeResult, c: AdvanceCollabora
       end(target, result.outcome, now, result.error);
       return;
     case 'in_progress':
+      return;
+    case 'window':
+      target.state = 'pending';
+      target.not_before = result.opens_at;
+      delete target.busy_since;
       return;
     case 'busy': {
       const busySince = target.busy_since ?? now.toISOString();

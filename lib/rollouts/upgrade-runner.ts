@@ -1,9 +1,12 @@
 import type { Delivery } from '../http/triggers.ts';
+import type { ProxyRef } from '../huawei/taurusdb-api.ts';
+import type { InstanceDetail } from '../huawei/taurusdb-client.ts';
 import { ERROR_CODES } from '../upgrade/error-codes.ts';
 import { failureIn, labelOf, type TargetOutcome } from '../upgrade/outcome.ts';
 import type { TargetReport } from '../upgrade/report.ts';
 import type { UpgradeRequest } from '../upgrade/request.ts';
 import type { InvocationInfo } from '../upgrade/trigger.ts';
+import { judgeInstance } from '../upgrade/window.ts';
 import type { UpgradeResult } from './advance.ts';
 import type { RolloutRecord, RolloutTarget } from './record.ts';
 
@@ -12,12 +15,23 @@ export interface UpgradeRunner {
   run(requests: UpgradeRequest[], delivery: Delivery, invocation: InvocationInfo): Promise<TargetReport[]>;
 }
 
+/** What the runner reads to see whether a `"window": "maintenance"` target's window is open. */
+export interface WindowReader {
+  getInstance(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<InstanceDetail>;
+  now(): Date;
+}
+
 /**
  * One target of a rollout through the same per-target step as every other delivery (version read
  * right before the POST, duplicate suppression keyed on the delivery id, windows, events), as a
  * delivery of kind `rollout` whose id names the rollout, the target and the attempt. The service is
  * built WITHOUT a Scheduler (lib/composition/rollout-function.ts): a busy instance comes back as
  * INSTANCE_BUSY at once and the rollout loop retries it, so each target has one driver.
+ *
+ * Without a Scheduler the step would also end a target outside its maintenance window INSTANCE_BUSY
+ * (a Failed event every retry, and Failed for good after BUSY_RETRY_FOR, though the window may open
+ * hours later). So a closed window is looked at first: the target waits for the opening, nothing is
+ * sent or published. The step still judges the window itself right before the POST.
  */
 export async function runRolloutUpgrade(
   service: UpgradeRunner,
@@ -25,11 +39,32 @@ export async function runRolloutUpgrade(
   target: RolloutTarget,
   deliveryId: string,
   requestId: string,
+  windows?: WindowReader,
 ): Promise<UpgradeResult> {
   const request = requestOf(record, target);
+  if (request.window === 'maintenance' && windows !== undefined) {
+    const opensAt = await closedWindowOpening(windows, target);
+    if (opensAt !== undefined) return { kind: 'window', opens_at: opensAt.toISOString() };
+  }
   const [report] = await service.run([request], deliveryOf(record, request, deliveryId), { requestId });
   if (report === undefined) throw new TypeError(`the upgrade service reported nothing for ${target.key}`);
   return resultOf(report.outcome);
+}
+
+/**
+ * When a closed window opens; undefined when it is open, the instance is busy or unavailable, or the
+ * read failed: the step decides those and reports them as it does for every delivery.
+ */
+async function closedWindowOpening(windows: WindowReader, target: RolloutTarget): Promise<Date | undefined> {
+  const instance = {
+    projectId: target.project_id,
+    instanceId: target.instance_id,
+    ...(target.region === undefined ? {} : { region: target.region }),
+  };
+  const detail = await windows.getInstance(instance).catch(() => undefined);
+  if (detail === undefined) return undefined;
+  const verdict = judgeInstance(target.instance_id, detail, windows.now());
+  return !verdict.go && verdict.kind === 'closed' ? verdict.opensAt : undefined;
 }
 
 /** The upgrade request a rollout sends for one target: the same for every attempt and for its events. */
