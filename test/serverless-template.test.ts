@@ -1010,7 +1010,8 @@ function lostDeliveryMetrics(template: Template): { metrics: string[]; summed: b
 
 function lostDeliveryExpectations(template: Template, busName: string | undefined): string[] {
   const rules = resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties.Name);
-  const functions = ['upgrade', 'track'].map((name) => functionWithHandler(template, name)[0]);
+  // Every function with an onFailure destination: upgrade, track and the rollouts intake.
+  const functions = ['upgrade', 'track', 'rollouts'].map((name) => functionWithHandler(template, name)[0]);
   // The example schedule runs in the default group, the deferred attempts in the stack's own.
   const groups = resourcesOfType(template, 'AWS::Scheduler::ScheduleGroup').map(
     ([, group]) => group.Properties.Name,
