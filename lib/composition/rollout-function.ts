@@ -26,6 +26,8 @@ export interface RolloutDependencies {
 export function createRolloutDependencies(
   config: RolloutConfig,
   secrets: SecretReader = createSecretReader(),
+  // The rollouts' clock (soaks, approvals, busy retries, tracking limits); the sandbox runs a faster one.
+  now: () => Date = () => new Date(),
 ): RolloutDependencies {
   const taurusDb = createTaurusDb(config, secrets);
   const idempotency = createIdempotentRunner({
@@ -67,13 +69,14 @@ export function createRolloutDependencies(
         publishRollout: async (events) => {
           await publisher.publish(events);
         },
-        now: () => new Date(),
+        now,
         settings,
         parallelism: config.upgradeConcurrency,
       }),
       tickSeconds: rollouts.tickSeconds,
       maxTicks: rollouts.ticksPerExecution,
       readConcurrency: config.upgradeConcurrency,
+      now,
     }),
   };
 }
