@@ -38,8 +38,20 @@ export interface HttpApiShape {
 
 export type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<unknown>;
 
+/**
+ * Another function behind the same API: requests whose path is `prefix` or below it go to its
+ * handler (API Gateway's integration per route), the rest to the adapter's `handler`.
+ */
+export interface RoutedFunction {
+  prefix: string;
+  handler: LambdaHandler;
+  functionName: string;
+}
+
 export interface HttpAdapterOptions {
   handler: LambdaHandler;
+  /** Functions other than `handler` behind the API, by path prefix (e.g. `/rollouts`). */
+  functions?: RoutedFunction[];
   port?: number;
   host?: string;
   api?: Partial<HttpApiShape>;
@@ -144,6 +156,34 @@ function queryParametersOf(rawQueryString: string): Record<string, string> | und
   return parameters;
 }
 
+/**
+ * The route key API Gateway would match: `METHOD /path` exactly, or a template whose `{name}`
+ * segments each match one path segment (its value in pathParameters).
+ */
+export function matchRouteKey(routes: readonly string[], method: string, path: string) {
+  const segments = path.split('/');
+  for (const routeKey of routes) {
+    const [routeMethod, template = ''] = routeKey.split(' ');
+    const parts = template.split('/');
+    if (routeMethod !== method || parts.length !== segments.length) continue;
+    const pathParameters: Record<string, string> = {};
+    const fits = parts.every((part, index) => {
+      const segment = segments[index] as string;
+      const name = /^\{([^}+]+)\}$/.exec(part)?.[1];
+      if (name === undefined) return part === segment;
+      pathParameters[name] = segment;
+      return segment !== '';
+    });
+    if (fits) {
+      return {
+        routeKey,
+        pathParameters: Object.keys(pathParameters).length > 0 ? pathParameters : undefined,
+      };
+    }
+  }
+  return undefined;
+}
+
 function bodyFieldsOf(body: Buffer, contentType: string | undefined) {
   if (body.length === 0) return { isBase64Encoded: false };
   if (contentType !== undefined && TEXT_CONTENT_TYPE.test(contentType) && isUtf8(body)) {
@@ -162,7 +202,8 @@ export function toHttpApiEvent(
   const rawQueryString = queryStart === -1 ? '' : request.target.slice(queryStart + 1);
   const path = safeDecode(rawPath);
   const method = request.method.toUpperCase();
-  const routeKey = api.routes.find((route) => route === `${method} ${path}`) ?? '$default';
+  const matched = matchRouteKey(api.routes, method, path);
+  const routeKey = matched?.routeKey ?? '$default';
   const { headers, cookies } = headersOf(request.rawHeaders);
   // What API Gateway adds on its way to the function.
   headers['x-forwarded-for'] = headers['x-forwarded-for']
@@ -172,6 +213,7 @@ export function toHttpApiEvent(
   headers['x-amzn-trace-id'] ??= traceId(request.receivedAt);
   const domainName = headers.host ?? api.domainName;
   const queryStringParameters = queryParametersOf(rawQueryString);
+  const pathParameters = matched?.pathParameters;
   return {
     version: '2.0',
     routeKey,
@@ -180,6 +222,7 @@ export function toHttpApiEvent(
     ...(cookies.length > 0 ? { cookies } : {}),
     headers,
     ...(queryStringParameters === undefined ? {} : { queryStringParameters }),
+    ...(pathParameters === undefined ? {} : { pathParameters }),
     requestContext: {
       accountId: api.accountId,
       apiId: api.apiId,
@@ -312,12 +355,20 @@ export async function startHttpAdapter(options: HttpAdapterOptions): Promise<Htt
   const timeoutMs = options.timeoutMs ?? defaults.timeoutMs;
   let queue: Promise<unknown> = Promise.resolve();
 
+  function targetOf(path: string) {
+    const routed = options.functions?.find(
+      (candidate) => path === candidate.prefix || path.startsWith(`${candidate.prefix}/`),
+    );
+    return routed ?? { handler: options.handler, functionName: options.functionName };
+  }
+
   function invoke(event: APIGatewayProxyEventV2): Promise<HttpAnswer> {
+    const target = targetOf(event.requestContext.http.path);
     const run = queue.then(async () => {
       const context = createLambdaContext({
         timeoutMs,
         now,
-        ...(options.functionName === undefined ? {} : { functionName: options.functionName }),
+        ...(target.functionName === undefined ? {} : { functionName: target.functionName }),
         ...(options.region === undefined ? {} : { region: options.region }),
       });
       let timer: NodeJS.Timeout | undefined;
@@ -328,7 +379,7 @@ export async function startHttpAdapter(options: HttpAdapterOptions): Promise<Htt
         );
       });
       try {
-        return toHttpAnswer(await Promise.race([options.handler(event, context), timedOut]));
+        return toHttpAnswer(await Promise.race([target.handler(event, context), timedOut]));
       } catch (error) {
         options.onError?.(error, context.awsRequestId);
         return gatewayAnswers.internalError();

@@ -6,7 +6,7 @@ import { type SchedulerStandIn, type StoredSchedule, startSchedulerStandIn } fro
 import type { SentMessage } from '../stand-ins/sqs.ts';
 import { startTaurusDbStandIn, type TaurusDbExchange, type TaurusDbStandIn } from '../stand-ins/taurusdb.ts';
 import { type LocalAws, startLocalAws } from './local-aws.ts';
-import { SAMPLE_LATEST_VERSION, SAMPLE_PROXIES } from './sample-proxies.ts';
+import { SAMPLE_LATEST_VERSION, SAMPLE_PROXIES, SANDBOX_FLEET } from './sample-proxies.ts';
 
 /**
  * Everything the functions call, on 127.0.0.1, as `npm start` (sandbox/start.ts) and `npm run invoke`
@@ -26,6 +26,8 @@ export const sandboxNames = {
   iamUser: 'sandbox-operator',
   trackingQueue: 'taurusdb-proxy-upgrader-sandbox-tracking',
   scheduleGroup: 'taurusdb-proxy-upgrader-sandbox-deferred',
+  rolloutTable: 'taurusdb-proxy-upgrader-sandbox-rollouts',
+  rolloutStateMachine: 'taurusdb-proxy-upgrader-sandbox-rollouts',
 };
 
 /** Deferred attempts on a sandbox's scale: 10 s, then 20 s, for an hour. */
@@ -97,7 +99,8 @@ export async function startLocalServices(options: LocalServicesOptions): Promise
             issued.projectId === projectId &&
             Date.parse(issued.expiresAt) > Date.now(),
         ),
-      proxies: SAMPLE_PROXIES,
+      // The samples' proxies first, then the fleet events/rollout.json rolls out over.
+      proxies: [...SAMPLE_PROXIES, ...SANDBOX_FLEET],
       latestVersion: SAMPLE_LATEST_VERSION,
       ...(options.busyForMs ? { busyUntil: Date.now() + options.busyForMs } : {}),
       workflows: {

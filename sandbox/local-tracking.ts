@@ -47,6 +47,16 @@ export const TRACKED_DETAIL_TYPES: readonly string[] = [
   'Proxy Upgrade Unconfirmed',
 ];
 
+function triggerKindOf(detail: unknown): unknown {
+  let parsed = detail;
+  try {
+    if (typeof detail === 'string') parsed = JSON.parse(detail);
+  } catch {
+    return undefined;
+  }
+  return (parsed as { trigger?: { kind?: unknown } } | null)?.trigger?.kind;
+}
+
 export const defaults = {
   visibilityTimeoutMs: 10_000,
   maxReceiveCount: 5,
@@ -109,6 +119,9 @@ export function createLocalTracking(options: LocalTrackingOptions): LocalTrackin
     onPublished(entry) {
       if (!TRACKED_DETAIL_TYPES.includes(entry.DetailType ?? '') || entry.Source !== options.eventSource)
         return;
+      // The rule's `detail.trigger.kind: anything-but rollout` (serverless.yml): a rollout's tick
+      // follows its own upgrades.
+      if (triggerKindOf(entry.Detail) === 'rollout') return;
       const event = {
         version: '0',
         id: randomUUID(),

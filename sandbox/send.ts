@@ -5,11 +5,16 @@ import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { signWebhook } from '../test/support/webhook-signing.ts';
 import { TRACKED_DETAIL_TYPES } from './local-tracking.ts';
-import { upgradesUrlFrom, webhookKeyFrom } from './settings.ts';
+import { sandboxUrlFrom, UPGRADES_PATH, webhookKeyFrom } from './settings.ts';
+
+const ROLLOUT_PATH = '/rollouts';
 
 /**
  * `npm run send -- events/<file>.json [--id <webhook-id>] [--url <url>]`: signs the file's upgrade
- * payload as a Standard Webhooks sender does and POSTs it to the sandbox (`npm start`).
+ * payload as a Standard Webhooks sender does and POSTs it to the sandbox (`npm start`): to /upgrades,
+ * or to /rollouts for a rollout request (an object with `targets`, e.g. events/rollout.json).
+ * `npm run send -- --approve <rollout_id>` (and --pause, --resume, --cancel, --status) makes the
+ * signed control call (an empty body, signed like any other) of that rollout.
  *
  * Exit codes: 0 the sandbox answered 2xx; 1 it answered anything else; 2 nothing was sent (bad
  * arguments, unreadable file, sandbox not reachable).
@@ -31,18 +36,28 @@ export interface SendIo {
 export interface Payload {
   body: string;
   contentType: string;
+  /** Where it goes: the upgrades route, or the rollouts route for a rollout request. */
+  path: string;
   /** What part of the file the body is, for the person at the terminal. */
   origin: string;
 }
 
 const USAGE = `usage: npm run send -- <file.json> [--id <webhook-id>] [--url <url>]
+       npm run send -- --approve|--pause|--resume|--cancel|--status <rollout_id> [--url <base url>]
 
   <file.json>  an events/ sample: an HTTP event (its body is sent), an EventBridge event (its detail
-               is sent), or an upgrade request or batch (sent as is); the tracking-*.json samples
+               is sent), or an upgrade request or batch (sent as is); a rollout request (with
+               targets, events/rollout.json) goes to /rollouts; the tracking-*.json samples
                are the tracker's (npm run invoke -- track <file>)
+  --approve    POST /rollouts/<rollout_id>/approve: opens the gate of a rollout awaiting approval;
+  --pause, --resume, --cancel likewise; --status: GET /rollouts/<rollout_id>
   --id         webhook-id to use instead of a fresh one; the same id again shows duplicate suppression
-  --url        where to POST (default http://127.0.0.1:$PORT/upgrades, PORT defaulting to 3000)
+  --url        where to POST (default http://127.0.0.1:$PORT/upgrades or /rollouts, PORT defaulting
+               to 3000); with a control option, the sandbox's base URL
 `;
+
+const CONTROLS = ['approve', 'pause', 'resume', 'cancel', 'status'] as const;
+type Control = (typeof CONTROLS)[number];
 
 const ANSWER_TIMEOUT_MS = 60_000;
 
@@ -72,9 +87,11 @@ export function payloadOf(text: string, file: string): Payload {
   if (isObject(sample) && isObject(sample.requestContext)) {
     if (typeof sample.body !== 'string') throw new UsageError(`${file} is an HTTP event without a body`);
     const encoded = sample.isBase64Encoded === true;
+    const body = encoded ? Buffer.from(sample.body, 'base64').toString('utf8') : sample.body;
     return {
-      body: encoded ? Buffer.from(sample.body, 'base64').toString('utf8') : sample.body,
+      body,
       contentType: headerIn(sample.headers, 'content-type') ?? 'application/json',
+      path: pathFor(body),
       origin: `the body of an HTTP event${encoded ? ' (base64-decoded)' : ''}`,
     };
   }
@@ -89,10 +106,29 @@ export function payloadOf(text: string, file: string): Payload {
     return {
       body: JSON.stringify(sample.detail),
       contentType: 'application/json',
+      path: pathFor(sample.detail),
       origin: `the detail of an EventBridge "${sample['detail-type']}" event`,
     };
   }
-  return { body: JSON.stringify(sample), contentType: 'application/json', origin: 'the whole file' };
+  return {
+    body: JSON.stringify(sample),
+    contentType: 'application/json',
+    path: pathFor(sample),
+    origin: 'the whole file',
+  };
+}
+
+/** A rollout request (functions/rollouts.ts: an object with `targets`) goes to /rollouts, the rest to /upgrades. */
+function pathFor(body: unknown): string {
+  let value = body;
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return UPGRADES_PATH;
+    }
+  }
+  return isObject(value) && Array.isArray(value.targets) ? ROLLOUT_PATH : UPGRADES_PATH;
 }
 
 /** What the sample is when it is one of the tracker's (events/tracking-*.json), else undefined. */
@@ -124,18 +160,45 @@ function parse(argv: string[]) {
         id: { type: 'string' },
         url: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        approve: { type: 'string' },
+        pause: { type: 'string' },
+        resume: { type: 'string' },
+        cancel: { type: 'string' },
+        status: { type: 'string' },
       },
       allowPositionals: true,
     });
     if (values.help) return { help: true as const };
-    if (positionals.length !== 1) throw new UsageError('name exactly one JSON file');
+    const controls = CONTROLS.filter((name) => values[name] !== undefined);
+    if (controls.length > 1) throw new UsageError(`name one of --${CONTROLS.join(', --')}`);
+    const control = controls[0];
+    const rolloutId = control === undefined ? undefined : String(values[control]).trim();
+    if (rolloutId === '') throw new UsageError(`--${control} needs a rollout_id`);
+    if (control === undefined && positionals.length !== 1) throw new UsageError('name exactly one JSON file');
+    if (control !== undefined && positionals.length !== 0)
+      throw new UsageError(`--${control} takes a rollout_id, not a file`);
     if (values.id !== undefined && values.id.trim() === '') throw new UsageError('--id must not be empty');
     if (values.url !== undefined && !URL.canParse(values.url)) throw new UsageError('--url must be a URL');
-    return { help: false as const, file: positionals[0] as string, id: values.id, url: values.url };
+    return {
+      help: false as const,
+      file: positionals[0],
+      control:
+        control === undefined ? undefined : { action: control as Control, rolloutId: rolloutId as string },
+      id: values.id,
+      url: values.url,
+    };
   } catch (error) {
     if (error instanceof UsageError) throw error;
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
+}
+
+/** What a control option sends: the method, the path and an empty body (signed like any other). */
+function controlRequest(control: { action: Control; rolloutId: string }) {
+  const base = `${ROLLOUT_PATH}/${encodeURIComponent(control.rolloutId)}`;
+  return control.action === 'status'
+    ? { method: 'GET', path: base, origin: 'the rollout status call' }
+    : { method: 'POST', path: `${base}/${control.action}`, origin: `the rollout ${control.action} call` };
 }
 
 function connectionProblem(error: unknown): string {
@@ -166,6 +229,7 @@ export async function main(argv: string[], io: Partial<SendIo> = {}): Promise<nu
 
   let args: ReturnType<typeof parse>;
   let payload: Payload;
+  let method = 'POST';
   let url: string;
   try {
     args = parse(argv);
@@ -173,14 +237,22 @@ export async function main(argv: string[], io: Partial<SendIo> = {}): Promise<nu
       out.write(USAGE);
       return 0;
     }
-    url = args.url ?? upgradesUrlFrom(env);
-    let text: string;
-    try {
-      text = await readFile(resolve(cwd, args.file), 'utf8');
-    } catch (error) {
-      throw new UsageError(`cannot read ${args.file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    if (args.control !== undefined) {
+      const call = controlRequest(args.control);
+      method = call.method;
+      payload = { body: '', contentType: 'application/json', path: call.path, origin: call.origin };
+      url = `${(args.url ?? sandboxUrlFrom(env)).replace(/\/+$/, '')}${call.path}`;
+    } else {
+      const file = args.file as string;
+      let text: string;
+      try {
+        text = await readFile(resolve(cwd, file), 'utf8');
+      } catch (error) {
+        throw new UsageError(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      payload = payloadOf(text, file);
+      url = args.url ?? `${sandboxUrlFrom(env)}${payload.path}`;
     }
-    payload = payloadOf(text, args.file);
   } catch (error) {
     err.write(`send: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
     return 2;
@@ -194,7 +266,7 @@ export async function main(argv: string[], io: Partial<SendIo> = {}): Promise<nu
     body: payload.body,
   });
   err.write(
-    `-> POST ${url}\n   ${args.file}: ${payload.origin}, ${Buffer.byteLength(payload.body)} bytes\n` +
+    `-> ${method} ${url}\n   ${args.file ?? args.control?.rolloutId}: ${payload.origin}, ${Buffer.byteLength(payload.body)} bytes\n` +
       `   webhook-id ${id}${args.id === undefined ? ` (send it again with --id ${id} to see duplicate suppression)` : ''}\n`,
   );
 
@@ -202,14 +274,14 @@ export async function main(argv: string[], io: Partial<SendIo> = {}): Promise<nu
   let answer: string;
   try {
     response = await doFetch(url, {
-      method: 'POST',
+      method,
       headers: {
         'content-type': payload.contentType,
         accept: 'application/json',
         'user-agent': 'taurusdb-proxy-upgrader-sandbox-send',
         ...signature,
       },
-      body: payload.body,
+      ...(method === 'GET' ? {} : { body: payload.body }),
       signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
     });
     answer = await response.text();

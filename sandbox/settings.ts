@@ -35,6 +35,7 @@ export function portFrom(env: Env): number {
   return port;
 }
 
-export function upgradesUrlFrom(env: Env): string {
-  return `http://127.0.0.1:${portFrom(env)}${UPGRADES_PATH}`;
+/** `http://127.0.0.1:$PORT`: the upgrades are at UPGRADES_PATH below it, the rollouts at /rollouts. */
+export function sandboxUrlFrom(env: Env): string {
+  return `http://127.0.0.1:${portFrom(env)}`;
 }

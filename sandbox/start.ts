@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { ROLLOUT_ROUTE, ROLLOUT_ROUTES } from '../lib/http/routes.ts';
 import type { ReceivedEntry } from '../stand-ins/eventbridge.ts';
 import type { IamStandIn } from '../stand-ins/iam.ts';
 import type { StoredSchedule } from '../stand-ins/scheduler.ts';
@@ -8,9 +9,11 @@ import type { SentMessage } from '../stand-ins/sqs.ts';
 import type { TaurusDbExchange, TaurusDbStandIn } from '../stand-ins/taurusdb.ts';
 import { type HttpAdapter, type LambdaHandler, startHttpAdapter } from './http-adapter.ts';
 import type { LocalAws } from './local-aws.ts';
+import { fastClock, type LocalRollouts, startLocalRollouts } from './local-rollouts.ts';
 import { createLocalScheduler, type UpgradeHandler } from './local-scheduler.ts';
 import { sandboxNames, startLocalServices } from './local-services.ts';
 import { createLocalTracking, type LocalTracking, type TrackHandler } from './local-tracking.ts';
+import { SAMPLE_PROXIES, SANDBOX_FLEET } from './sample-proxies.ts';
 import { DEFAULT_PORT, portFrom, UPGRADES_PATH, webhookKeyFrom } from './settings.ts';
 
 export { sandboxNames };
@@ -64,6 +67,11 @@ export interface SandboxOptions {
   /** More variables for the handler, e.g. `{ POWERTOOLS_LOG_LEVEL: 'WARN' }`. */
   env?: Record<string, string>;
   banner?: boolean;
+  /**
+   * Fleet rollouts (functions/rollouts.ts on /rollouts, its state machine on aws-local-stepfunctions);
+   * on unless duplicate suppression is off (the rollouts need DynamoDB).
+   */
+  rollouts?: boolean;
 }
 
 export interface Sandbox {
@@ -76,7 +84,42 @@ export interface Sandbox {
   taurusDb: TaurusDbStandIn;
   iam: IamStandIn;
   aws: LocalAws;
+  /** The Step Functions side of the rollouts, when they are on. */
+  rollouts: LocalRollouts | undefined;
   stop(): Promise<void>;
+}
+
+/**
+ * The rollouts' clock runs this many times as fast as the wall clock: a soak minute lasts 0.1 s, so
+ * events/rollout.json's 30-minute soaks take 3 s. Rollout events' `occurred_at` run ahead by as much;
+ * the upgrades' own events (Proxy Upgrade Accepted and the ends) keep the wall clock.
+ */
+export const SANDBOX_ROLLOUT_CLOCK_SPEED = 600;
+/** The Wait between two ticks (ROLLOUT_TICK_SECONDS on AWS). */
+const SANDBOX_TICK_MS = 500;
+
+/** An execution as the console shows it, when it starts and when it ends. */
+function executionLine(execution: { name: string; status: string; error?: string }) {
+  return {
+    execution: {
+      name: execution.name,
+      status: execution.status,
+      ...(execution.error === undefined ? {} : { error: execution.error }),
+    },
+  };
+}
+
+async function loadRolloutHandlers(out: Writable, speed: number) {
+  const [functions, composition, config] = await withStderrAs(out, () =>
+    Promise.all([
+      import('../functions/rollouts.ts'),
+      import('../lib/composition/rollout-function.ts'),
+      import('../lib/config.ts'),
+    ]),
+  );
+  return functions.createHandlers(
+    composition.createRolloutDependencies(config.loadRolloutConfig(), undefined, fastClock(speed)),
+  );
 }
 
 /** A schedule as the console shows it. */
@@ -225,6 +268,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     });
     cleanups.push(() => services.close());
     const { iam, taurusDb, aws } = services;
+    const rolloutsOn = options.rollouts !== false && aws.dynamo !== undefined;
+    const rollouts =
+      rolloutsOn && aws.dynamo
+        ? await startLocalRollouts({
+            dynamo: aws.dynamo,
+            region: sandboxNames.region,
+            tickMs: SANDBOX_TICK_MS,
+            onExecution: (execution) => {
+              line(out, executionLine(execution));
+              void execution.done.then(() => line(out, executionLine(execution)));
+            },
+            log: (text) => log.write(text),
+          })
+        : undefined;
+    if (rollouts) cleanups.push(() => rollouts.close());
 
     const restoreEnv = applyEnv({
       ...services.env,
@@ -235,6 +293,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       AWS_LAMBDA_INITIALIZATION_TYPE: process.env.AWS_LAMBDA_INITIALIZATION_TYPE ?? 'on-demand',
       // The sandbox's scale, unless the user set a TRACKING_* variable of their own.
       ...(options.tracking ? withoutThoseSet(SANDBOX_TRACKING_ENV, process.env) : {}),
+      ...rollouts?.env,
       ...options.env,
     });
     cleanups.push(restoreEnv);
@@ -269,10 +328,31 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       localTracking = tracking;
       cleanups.push(() => tracking.close());
     }
+    const rolloutHandlers = rollouts
+      ? await loadRolloutHandlers(out, SANDBOX_ROLLOUT_CLOCK_SPEED)
+      : undefined;
+    if (rolloutHandlers) rollouts?.use(rolloutHandlers);
     let adapter: HttpAdapter;
     try {
       adapter = await startHttpAdapter({
         handler,
+        ...(rolloutHandlers
+          ? {
+              functions: [
+                {
+                  prefix: ROLLOUT_ROUTE.path,
+                  handler: rolloutHandlers.handler as unknown as LambdaHandler,
+                  functionName: `${sandboxNames.rolloutStateMachine}`,
+                },
+              ],
+              api: {
+                routes: [
+                  `POST ${UPGRADES_PATH}`,
+                  ...ROLLOUT_ROUTES.map((route) => `${route.method} ${route.path}`),
+                ],
+              },
+            }
+          : {}),
         port,
         region: sandboxNames.region,
         onError: (error, requestId) =>
@@ -296,6 +376,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       taurusDb,
       iam,
       aws,
+      rollouts,
       stop,
     };
     if (options.banner !== false) {
@@ -318,9 +399,12 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options
   // Continuation lines of the examples below start under their explanations.
   const more = ' '.repeat(`  ${send} `.length + 40);
   const settingsFile = relative(process.cwd(), fileURLToPath(new URL('./settings.ts', import.meta.url)));
+  const samples = new Set(SAMPLE_PROXIES.map((proxy) => proxy.proxyId));
   const proxies = sandbox.taurusDb
     .proxies()
+    .filter((proxy) => samples.has(proxy.proxyId))
     .map((proxy) => `      ${proxy.projectId} / ${proxy.instanceId} / ${proxy.proxyId}  ${proxy.version}`);
+  const fleetInstances = new Set(SANDBOX_FLEET.map((proxy) => proxy.instanceId)).size;
   const dynamo = sandbox.aws.dynamo;
   return [
     '',
@@ -334,6 +418,7 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options
         : `an upgrade ends at once${ending}`),
     '    project / instance / proxy  version:',
     ...proxies,
+    `    and a fleet of ${SANDBOX_FLEET.length} more proxies on ${fleetInstances} instances for events/rollout.json`,
     `  Huawei IAM      ${sandbox.iam.url}   credentials secret in the ${credentialsForm} form`,
     `  Secrets Manager ${sandbox.aws.secretsManager.server.url}`,
     `  EventBridge     ${sandbox.aws.eventBridge.url}   bus ${sandboxNames.eventBusName}`,
@@ -353,6 +438,14 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options
           '  Proxy Upgrade Completed, Proxy Upgrade Failed or Proxy Upgrade Tracking Timed Out.',
         ]
       : []),
+    ...(sandbox.rollouts
+      ? [
+          '',
+          `Fleet rollouts: ${sandbox.url}/rollouts -> functions/rollouts.ts; its state machine (serverless.yml) runs on`,
+          `  aws-local-stepfunctions via a Step Functions stand-in (${sandbox.rollouts.sfn.url}); ticks ${SANDBOX_TICK_MS} ms apart,`,
+          `  the rollouts' clock ${SANDBOX_ROLLOUT_CLOCK_SPEED}x fast (a soak minute lasts ${60_000 / SANDBOX_ROLLOUT_CLOCK_SPEED / 1000} s)`,
+        ]
+      : []),
     '',
     'From another terminal, send a signed webhook:',
     `  ${send} events/http-api-v2.json                 upgrades the first proxy; again while its workflow runs: Rejected`,
@@ -360,6 +453,13 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options
     `  ${send} events/pipeline-event.json              an upgrade sample's body, detail or itself is sent;`,
     `${more}the tracking-*.json samples are the tracker's: npm run invoke -- track <file>`,
     `  ${send} events/http-api-v2.json --id msg_demo1  twice: the second is replayed, TaurusDB is not called again`,
+    ...(sandbox.rollouts
+      ? [
+          `  ${send} events/rollout.json                     a rollout over the fleet: waves, then Awaiting Approval;`,
+          `  ${send} --approve kernel-2-24-canary            opens the gate (twice: after wave 1 and wave 2), then Completed;`,
+          `  ${send} --status kernel-2-24-canary             where it is; --pause, --resume, --cancel <rollout_id> likewise`,
+        ]
+      : []),
     `Webhooks are signed with the sandbox-only key in ${settingsFile}; SANDBOX_WEBHOOK_KEY overrides it on both sides.`,
     '',
     'Settings: PORT, SANDBOX_CREDENTIALS=password|token, SANDBOX_UPGRADE_SECONDS, SANDBOX_UPGRADE_FAIL_REASON,',
@@ -367,6 +467,7 @@ function banner(sandbox: Sandbox, credentialsForm: 'password' | 'token', options
     'SANDBOX_WEBHOOK_KEY, TRACKING_INITIAL_DELAY_SECONDS, TRACKING_MAX_DELAY_SECONDS, TRACKING_MAX_SECONDS.',
     'stdout, JSON lines only: {"published":{...}} per event published, {"taurusdb":{...}} per TaurusDB call,',
     '{"queued":{...}} per re-check the tracker queues, {"scheduled"/"fired":{...}} per deferred attempt,',
+    '{"execution":{...}} when a rollout execution starts and ends,',
     "and the handlers' Powertools logs of every level",
     '(JSON with "level"); this banner and the sandbox\'s notes are on stderr. Only the events:',
     "  npm start --silent | jq -c 'select(.published)'",

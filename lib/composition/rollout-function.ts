@@ -26,7 +26,10 @@ export interface RolloutDependencies {
 export function createRolloutDependencies(
   config: RolloutConfig,
   secrets: SecretReader = createSecretReader(),
-  /** The clock of the tick and of the upgrade step (maintenance windows); a test passes its own. */
+  /**
+   * The rollouts' clock: soaks, approvals, busy retries, tracking limits and the upgrade step's
+   * maintenance windows. A test passes its own; the sandbox runs a faster one.
+   */
   now: () => Date = () => new Date(),
 ): RolloutDependencies {
   const taurusDb = createTaurusDb(config, secrets);
@@ -80,6 +83,7 @@ export function createRolloutDependencies(
       tickSeconds: rollouts.tickSeconds,
       maxTicks: rollouts.ticksPerExecution,
       readConcurrency: config.upgradeConcurrency,
+      now,
     }),
   };
 }

@@ -51,6 +51,8 @@ export interface RolloutTaskOptions {
   tickSeconds: number;
   maxTicks: number;
   readConcurrency: number;
+  /** The control calls' clock (an approval's time starts its soak); the ticks' own is in tickCollaborators. */
+  now?: () => Date;
 }
 
 export const requestDigest = (request: RolloutRequest) =>
@@ -73,7 +75,7 @@ export function createRolloutTasks(o: RolloutTaskOptions) {
 
     status: async (rolloutId: string) => statusOf(await loadRollout(o.store, rolloutId)),
     control: async (rolloutId: string, action: ControlAction) =>
-      statusOf(await controlRollout(o.store, rolloutId, action, new Date())),
+      statusOf(await controlRollout(o.store, rolloutId, action, (o.now ?? (() => new Date()))())),
 
     async plan(input: ExecutionInput): Promise<ExecutionInput> {
       const record = await load(input.rollout_id);

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE_LATEST_VERSION } from '../../sandbox/sample-proxies.ts';
+import { SAMPLE_LATEST_VERSION, SAMPLE_PROXIES } from '../../sandbox/sample-proxies.ts';
 import { payloadOf, main as send } from '../../sandbox/send.ts';
 import { SANDBOX_WEBHOOK_KEY } from '../../sandbox/settings.ts';
 import { type Sandbox, sandboxNames, startSandbox } from '../../sandbox/start.ts';
@@ -35,10 +35,10 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-async function runSend(argv: string[]) {
+async function runSend(argv: string[], url = sandbox.upgradesUrl) {
   const out = captured();
   const err = captured();
-  const code = await send([...argv, '--url', sandbox.upgradesUrl], {
+  const code = await send([...argv, '--url', url], {
     out: out.stream,
     err: err.stream,
     env: {},
@@ -135,14 +135,14 @@ describe('npm start + npm run send', () => {
     // tracking-*.json are what the tracker (functions/track.ts) receives, not upgrade requests; a
     // scheduled rule without input is the shape the function refuses (README "Schedules");
     // scheduler-deferred-*.json is what only the function's own schedules deliver (a deferral object);
-    // rollout*.json is a fleet rollout, for functions/rollouts.ts (README "Fleet rollouts").
+    // rollout*.json is a fleet rollout: send takes it to /rollouts (functions/rollouts.ts), which
+    // answers with the rollout (test/sandbox/rollout.test.ts runs one to its end).
     const files = (await readdir(new URL('../../events/', import.meta.url))).filter(
       (file) =>
         file.endsWith('.json') &&
         !file.startsWith('tracking-') &&
         !file.endsWith('-without-input.json') &&
-        !file.startsWith('scheduler-deferred-') &&
-        !file.startsWith('rollout'),
+        !file.startsWith('scheduler-deferred-'),
     );
     expect(files.length).toBeGreaterThanOrEqual(6);
 
@@ -152,6 +152,12 @@ describe('npm start + npm run send', () => {
       );
       const targets = Array.isArray(payload.upgrades) ? payload.upgrades.length : 1;
 
+      if (Array.isArray(payload.targets)) {
+        const rollout = await runSend([`events/${file}`], `${sandbox.url}/rollouts`);
+        expect(rollout.code, `${file}: ${JSON.stringify(rollout.answer)}`).toBe(0);
+        expect(rollout.answer, file).toMatchObject({ rollout_id: payload.rollout_id, replayed: false });
+        continue;
+      }
       const { code, answer } = await runSend([`events/${file}`]);
 
       // 0 or 1: the handler answered (DBS.05000008 for a single target comes back as its 400).
@@ -159,10 +165,13 @@ describe('npm start + npm run send', () => {
       expect((answer.outcomes as unknown[] | undefined)?.length, file).toBe(targets);
     }
     // The second sample proxy was upgraded by the batches.
-    expect(sandbox.taurusDb.proxies().map((proxy) => proxy.version)).toEqual([
-      SAMPLE_LATEST_VERSION,
-      SAMPLE_LATEST_VERSION,
-    ]);
+    const samples = new Set(SAMPLE_PROXIES.map((proxy) => proxy.proxyId));
+    expect(
+      sandbox.taurusDb
+        .proxies()
+        .filter((proxy) => samples.has(proxy.proxyId))
+        .map((proxy) => proxy.version),
+    ).toEqual([SAMPLE_LATEST_VERSION, SAMPLE_LATEST_VERSION]);
   });
 
   it("an unknown path reaches the handler through $default and gets the handler's 404", async () => {

@@ -64,6 +64,8 @@ export async function runLocally(
   tasks: Record<string, (input: unknown) => Promise<unknown>>,
   /** Wait state name → milliseconds it waits instead. */
   waits: Record<string, number>,
+  /** Aborts the execution (the sandbox's stop); the result then rejects with ExecutionAbortedError. */
+  signal?: AbortSignal,
 ): Promise<LocalRun> {
   // The machine is built from a copy: the engine must not change the definition the test checks.
   const machine = new StateMachine(structuredClone(definition) as never, {
@@ -76,6 +78,8 @@ export async function runLocally(
       retryIntervalOverrides: Object.fromEntries(Object.keys(tasks).map((name) => [name, 0])),
     },
   });
+  if (signal?.aborted) execution.abort();
+  signal?.addEventListener('abort', () => execution.abort(), { once: true });
   const log: EventLog[] = [];
   const collecting = (async () => {
     for await (const event of execution.eventLogs) log.push(event);
