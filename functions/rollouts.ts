@@ -11,7 +11,12 @@ import authentication from '../lib/http/middleware/authentication.ts';
 import errorResponse from '../lib/http/middleware/error-response.ts';
 import httpOnly from '../lib/http/middleware/http-only.ts';
 import { matchRoute, ROLLOUT_ROUTE, ROLLOUT_ROUTES } from '../lib/http/routes.ts';
-import { type DeliveryShape, recogniseTrigger, SCHEDULED_DETAIL_TYPE } from '../lib/http/triggers.ts';
+import {
+  type DeliveryShape,
+  ROLLOUT_REQUESTED_DETAIL_TYPE,
+  recogniseTrigger,
+  SCHEDULED_DETAIL_TYPE,
+} from '../lib/http/triggers.ts';
 import { logger } from '../lib/observability.ts';
 import { CONTROL_ACTIONS } from '../lib/rollouts/control.ts';
 import { countsOf } from '../lib/rollouts/record.ts';
@@ -19,8 +24,6 @@ import { parseRolloutRequest } from '../lib/rollouts/request.ts';
 import type { ExecutionInput } from '../lib/rollouts/tasks.ts';
 
 const routeOf = (event: HttpEvent) => matchRoute(httpMethodOf(event), httpPathOf(event), ROLLOUT_ROUTES);
-
-export const ROLLOUT_REQUESTED_DETAIL_TYPE = 'Proxy Rollout Requested';
 
 const ROLLOUT_DELIVERIES: DeliveryShape = {
   detailType: ROLLOUT_REQUESTED_DETAIL_TYPE,

@@ -34,6 +34,8 @@ export interface Delivery {
 }
 
 export const PIPELINE_DETAIL_TYPE = 'Proxy Upgrade Requested';
+/** The DetailType of a pipeline's request for a fleet rollout (functions/rollouts.ts). */
+export const ROLLOUT_REQUESTED_DETAIL_TYPE = 'Proxy Rollout Requested';
 export const SCHEDULED_DETAIL_TYPE = 'Scheduled Event';
 
 function describeEvent(event: unknown): string {
