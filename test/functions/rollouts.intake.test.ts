@@ -136,3 +136,39 @@ it('refuses a Proxy Rollout Requested event without a detail object, naming targ
   expect(error).toBeInstanceOf(world.errors.ValidationError);
   expect(error.message).toContain('targets');
 });
+
+describe('POST /rollouts refusals', () => {
+  const valid = request('intake-http-refused');
+  it.each([
+    ['targets', { ...valid, targets: [] }, 'must hold 1 to 1000 targets'],
+    [
+      'targets[0].proxy_id',
+      { ...valid, targets: [{ project_id: 'p', instance_id: 'i' }] },
+      'is required unless',
+    ],
+    [
+      'waves[1]',
+      { ...valid, waves: [{ size: 1 }, { percent: 50 }] },
+      'the last wave must be {"percent": 100}',
+    ],
+    ['concurrency', { ...valid, concurrency: 101 }, 'must be a whole number from 1 to 100'],
+    ['max_failures.percent', { ...valid, max_failures: { percent: 0 } }, 'must be a number over 0'],
+    ['gate', { ...valid, gate: 'manual' }, 'must be one of auto, approval'],
+    ['soak_minutes', { ...valid, soak_minutes: 1441 }, 'must be a whole number from 0 to 1440'],
+    ['rollout_id', { ...valid, rollout_id: 'no spaces please' }, 'must contain only letters'],
+    ['target_version', { ...valid, source_version: '2.24.03.000' }, 'must be newer than source_version'],
+    ['concurrency', { ...valid, concurrency: '10' }, 'must be a whole number'],
+  ])(
+    'a 400 naming %s and its rule, before anything is written, read or started',
+    async (path, body, rule) => {
+      const executions = world.sfn.executions.length;
+      const taurusDbRequests = world.taurusDb.requests.length;
+      const answer = await world.post(body, `msg_refused_${path}_${rule.length}`);
+      expect(answer.statusCode).toBe(400);
+      expect(answer.json.issues).toContainEqual({ path, message: expect.stringContaining(rule) });
+      expect(world.sfn.executions).toHaveLength(executions);
+      expect(world.taurusDb.requests).toHaveLength(taurusDbRequests);
+      expect((await world.status('intake-http-refused')).statusCode).toBe(404);
+    },
+  );
+});

@@ -30,9 +30,15 @@ export interface RolloutWorld {
   /** Invokes the intake as Lambda would (a fresh context unless one is given). */
   invoke(event: unknown, context?: Context): Promise<unknown>;
   /** GET /rollouts/{id}, signed, parsed. */
-  status(rolloutId: string): Promise<{ statusCode: number; json: Record<string, unknown> }>;
+  status(rolloutId: string): Promise<HttpAnswer>;
+  /** POST /rollouts/{id}/<action>, signed, parsed. */
+  control(rolloutId: string, action: 'approve' | 'pause' | 'resume' | 'cancel'): Promise<HttpAnswer>;
+  /** POST /rollouts with this body, signed with this webhook-id, parsed. */
+  post(body: unknown, webhookId: string): Promise<HttpAnswer>;
   close(): Promise<void>;
 }
+
+export type HttpAnswer = { statusCode: number; json: Record<string, unknown> };
 
 type Proxy = { projectId: string; instanceId: string; proxyId: string; version: string };
 
@@ -89,6 +95,21 @@ export async function startRolloutWorld(
         );
   const errors = await import('../../lib/errors.ts');
   let calls = 0;
+  /** A signed HTTP API call of the rollouts function's routes, as API Gateway hands it over. */
+  async function signedCall(method: 'GET' | 'POST', path: string, body: string, webhookId?: string) {
+    calls += 1;
+    const event = sample('http-api-v2.json');
+    Object.assign(event, { routeKey: `${method} ${path}`, rawPath: path, body });
+    Object.assign(event.requestContext, { routeKey: `${method} ${path}` });
+    Object.assign(event.requestContext.http, { path, method });
+    const id = webhookId ?? `msg_call_${calls}`;
+    Object.assign(
+      event.headers,
+      signWebhook({ key: webhookKey, id, timestamp: Math.floor(Date.now() / 1000), body }),
+    );
+    const answer = (await handlers.handler(event, lambdaContext())) as { statusCode: number; body: string };
+    return { statusCode: answer.statusCode, json: JSON.parse(answer.body) as Record<string, unknown> };
+  }
   return {
     taurusDb,
     eventBridge,
@@ -97,21 +118,9 @@ export async function startRolloutWorld(
     handlers,
     errors,
     invoke: (event, context = lambdaContext()) => handlers.handler(event, context),
-    async status(rolloutId) {
-      calls += 1;
-      const path = `/rollouts/${rolloutId}`;
-      const event = sample('http-api-v2.json');
-      Object.assign(event, { routeKey: `GET ${path}`, rawPath: path, body: '' });
-      Object.assign(event.requestContext, { routeKey: `GET ${path}` });
-      Object.assign(event.requestContext.http, { path, method: 'GET' });
-      const id = `msg_status_${calls}`;
-      Object.assign(
-        event.headers,
-        signWebhook({ key: webhookKey, id, timestamp: Math.floor(Date.now() / 1000), body: '' }),
-      );
-      const answer = (await handlers.handler(event, lambdaContext())) as { statusCode: number; body: string };
-      return { statusCode: answer.statusCode, json: JSON.parse(answer.body) };
-    },
+    status: (rolloutId) => signedCall('GET', `/rollouts/${rolloutId}`, ''),
+    control: (rolloutId, action) => signedCall('POST', `/rollouts/${rolloutId}/${action}`, ''),
+    post: (body, webhookId) => signedCall('POST', '/rollouts', JSON.stringify(body), webhookId),
     async close() {
       process.env = previousEnv;
       await Promise.all([
