@@ -27,6 +27,8 @@ export interface RolloutWorld {
   sfn: StepFunctionsStandIn;
   handlers: Pick<typeof import('../../functions/rollouts.ts'), 'handler' | 'plan' | 'advance'>;
   errors: typeof import('../../lib/errors.ts');
+  /** The webhook key in the Secrets Manager stand-in, for tests that look for it where it must not be. */
+  webhookKey: string;
   /** Invokes the intake as Lambda would (a fresh context unless one is given). */
   invoke(event: unknown, context?: Context): Promise<unknown>;
   /** GET /rollouts/{id}, signed, parsed. */
@@ -117,6 +119,7 @@ export async function startRolloutWorld(
     sfn,
     handlers,
     errors,
+    webhookKey,
     invoke: (event, context = lambdaContext()) => handlers.handler(event, context),
     status: (rolloutId) => signedCall('GET', `/rollouts/${rolloutId}`, ''),
     control: (rolloutId, action) => signedCall('POST', `/rollouts/${rolloutId}/${action}`, ''),
