@@ -29,6 +29,11 @@ export interface RolloutStore {
   get(rolloutId: string): Promise<RolloutRecord | undefined>;
   save(record: RolloutRecord): Promise<boolean>;
   setFlags(rolloutId: string, flags: Partial<RolloutFlags>): Promise<void>;
+  /**
+   * Records that generation g is being started, unless the record names g or a later one already:
+   * false then, and of two callers moving it to the same g only one gets true.
+   */
+  claimGeneration(rolloutId: string, generation: number): Promise<boolean>;
 }
 
 export interface RolloutStoreOptions {
@@ -99,22 +104,23 @@ export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
         `rollout ${rollout_id} already exists for another request; choose another rollout_id (or send the same request to see its status)`,
       );
     },
-    async save(record) {
-      try {
-        await documents.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { id: record.rollout_id },
-            ...tickUpdate(record),
-            ConditionExpression: '#revision = :read',
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return false;
-        throw failed('write', record.rollout_id, error);
-      }
-    },
+    save: (record) =>
+      landed(
+        documents,
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { id: record.rollout_id },
+          ...tickUpdate(record),
+          ConditionExpression: '#revision = :read',
+        }),
+        (error) => failed('write', record.rollout_id, error),
+      ),
+    claimGeneration: (rolloutId, generation) =>
+      landed(
+        documents,
+        new UpdateCommand({ TableName: tableName, Key: { id: rolloutId }, ...generationClaim(generation) }),
+        (error) => failed('start generation of', rolloutId, error),
+      ),
     async setFlags(rolloutId, flags) {
       const entries = Object.entries(flags).filter(([, value]) => value !== undefined);
       if (entries.length === 0) return;
@@ -136,6 +142,30 @@ export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
       }
     },
   };
+}
+
+/** Generation g written over an absent or earlier one only. */
+const generationClaim = (generation: number) => ({
+  UpdateExpression: 'SET #generation = :generation',
+  ConditionExpression:
+    'attribute_exists(id) AND (attribute_not_exists(#generation) OR #generation < :generation)',
+  ExpressionAttributeNames: { '#generation': 'generation' },
+  ExpressionAttributeValues: { ':generation': generation },
+});
+
+/** A conditional update: true when it landed, false when its condition did not hold. */
+async function landed(
+  documents: DynamoDBDocumentClient,
+  command: UpdateCommand,
+  fault: (error: unknown) => Error,
+): Promise<boolean> {
+  try {
+    await documents.send(command);
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw fault(error);
+  }
 }
 
 /** The tick's attributes set (or removed when absent) and the revision moved on from the one it read. */

@@ -3,7 +3,11 @@ import { vi } from 'vitest';
 import { type DynaliteStandIn, startDynalite } from '../../stand-ins/dynamodb.ts';
 import { type EventBridgeStandIn, startEventBridgeStandIn } from '../../stand-ins/eventbridge.ts';
 import { startSecretsManagerStandIn } from '../../stand-ins/secrets-manager.ts';
-import { type StepFunctionsStandIn, startStepFunctionsStandIn } from '../../stand-ins/stepfunctions.ts';
+import {
+  type Execution,
+  type StepFunctionsStandIn,
+  startStepFunctionsStandIn,
+} from '../../stand-ins/stepfunctions.ts';
 import { startTaurusDbStandIn, type TaurusDbStandIn } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from './lambda-context.ts';
 import { generateWebhookKey, signWebhook } from './webhook-signing.ts';
@@ -47,6 +51,8 @@ type Proxy = { projectId: string; instanceId: string; proxyId: string; version: 
 export interface RolloutWorldOptions {
   /** The clock of the tick and the upgrade step (lib/composition/rollout-function.ts); default: real time. */
   now?: () => Date;
+  /** What a started execution does; default: succeed at once, running nothing. */
+  run?: (execution: Execution) => Promise<unknown>;
 }
 
 export async function startRolloutWorld(
@@ -58,7 +64,7 @@ export async function startRolloutWorld(
     startSecretsManagerStandIn(),
     startEventBridgeStandIn(),
     startDynalite(),
-    startStepFunctionsStandIn(async () => ({})),
+    startStepFunctionsStandIn(options.run ?? (async () => ({}))),
   ]);
   await dynalite.createTable('rollouts');
   const webhookKey = generateWebhookKey();

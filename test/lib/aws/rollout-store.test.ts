@@ -101,6 +101,24 @@ describe('rollout store (DynamoDB through dynalite)', () => {
     expect(next.status).toBe('paused');
   });
 
+  it('a generation is claimed forward only: of two claims of one only one lands, never an older one, never for an unknown rollout', async () => {
+    const record = newRecord('generations');
+    await store.create(record, 'digest');
+    expect((await store.get('generations'))?.generation).toBe(0);
+    expect(
+      await Promise.all([store.claimGeneration('generations', 1), store.claimGeneration('generations', 1)]),
+    ).toEqual(expect.arrayContaining([true, false]));
+    expect(await store.claimGeneration('generations', 0)).toBe(false);
+    expect(await store.claimGeneration('generations', 3)).toBe(true);
+    const stored = (await store.get('generations')) as RolloutRecord;
+    expect(stored.generation).toBe(3);
+    // The tick's writes leave it alone.
+    expect(await store.save(stored)).toBe(true);
+    expect((await store.get('generations'))?.generation).toBe(3);
+    expect(await store.claimGeneration('no-such-rollout', 1)).toBe(false);
+    expect(await store.get('no-such-rollout')).toBeUndefined();
+  });
+
   it('an unreachable table is a RolloutServiceError naming the rollout, never a silent pass', async () => {
     const unreachable = createRolloutStore({
       tableName: 'rollouts',
@@ -113,5 +131,6 @@ describe('rollout store (DynamoDB through dynalite)', () => {
     });
     await expect(unreachable.get('any')).rejects.toBeInstanceOf(RolloutServiceError);
     await expect(unreachable.save(newRecord('any'))).rejects.toThrow(/rollout any/);
+    await expect(unreachable.claimGeneration('any', 1)).rejects.toBeInstanceOf(RolloutServiceError);
   });
 });

@@ -83,7 +83,9 @@ describe('parseRolloutRequest', () => {
     expect(parseRolloutRequest({ ...minimal, delivery_id: 'exec-1' }, 'http:msg_1').rollout_id).toBe(
       deriveRolloutId('http:msg_1'),
     );
-    expect(() => parseRolloutRequest(minimal, undefined)).toThrow(/rollout_id: is required for Scheduler input/);
+    expect(() => parseRolloutRequest(minimal, undefined)).toThrow(
+      /rollout_id: is required for Scheduler input/,
+    );
   });
 
   it('refuses what is not an object, and a missing target list or version', () => {
