@@ -59,15 +59,20 @@ export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
       { cause: error },
     );
 
-  async function get(rolloutId: string): Promise<RolloutRecord | undefined> {
-    let item: Record<string, unknown> | undefined;
+  /** The stored item, read consistently (a tick must see the revision the last write left). */
+  async function itemOf(rolloutId: string): Promise<Record<string, unknown> | undefined> {
     try {
-      ({ Item: item } = await documents.send(
+      const { Item } = await documents.send(
         new GetCommand({ TableName: tableName, Key: { id: rolloutId }, ConsistentRead: true }),
-      ));
+      );
+      return Item;
     } catch (error) {
       throw failed('read', rolloutId, error);
     }
+  }
+
+  async function get(rolloutId: string): Promise<RolloutRecord | undefined> {
+    const item = await itemOf(rolloutId);
     return item === undefined ? undefined : recordOf(item);
   }
 
@@ -96,10 +101,7 @@ export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw failed('create', rollout_id, error);
       }
-      const existing = await documents.send(
-        new GetCommand({ TableName: tableName, Key: { id: rollout_id }, ConsistentRead: true }),
-      );
-      if (existing.Item?.request_digest === requestDigest) return 'exists';
+      if ((await itemOf(rollout_id))?.request_digest === requestDigest) return 'exists';
       throw new RolloutReusedError(
         `rollout ${rollout_id} already exists for another request; choose another rollout_id (or send the same request to see its status)`,
       );
