@@ -4,6 +4,7 @@ import { deriveRolloutId } from '../../lib/rollouts/request.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 import { type RolloutWorld, startRolloutWorld } from '../support/rollout-world.ts';
 import { captureOutput } from '../support/secret-leaks.ts';
+import { generateWebhookKey } from '../support/webhook-signing.ts';
 
 /**
  * The two intakes without an HTTP answer, through the real handler (functions/rollouts.ts) against
@@ -227,6 +228,27 @@ it('refuses a Proxy Rollout Requested event without a detail object, naming targ
   const error = await refusal(rolloutEvent('delivery-empty', {}));
   expect(error).toBeInstanceOf(world.errors.ValidationError);
   expect(error.message).toContain('targets');
+});
+
+describe('the signed routes', () => {
+  it('refuse a caller that does not sign with the webhook key: 401, nothing written, started or flagged', async () => {
+    const forger = generateWebhookKey();
+    const rolloutId = 'intake-http-signed';
+    const body = JSON.stringify(request(rolloutId));
+    const executions = world.sfn.executions.length;
+    expect((await world.call('POST', '/rollouts', body, forger)).statusCode).toBe(401);
+    expect(world.sfn.executions).toHaveLength(executions);
+    expect((await world.status(rolloutId)).statusCode).toBe(404);
+
+    expect((await world.post(request(rolloutId), 'msg_signed_ok')).statusCode).toBe(202);
+    expect((await world.call('GET', `/rollouts/${rolloutId}`, '', forger)).statusCode).toBe(401);
+    for (const action of ['approve', 'pause', 'resume', 'cancel']) {
+      expect((await world.call('POST', `/rollouts/${rolloutId}/${action}`, '', forger)).statusCode).toBe(401);
+    }
+    expect((await world.status(rolloutId)).json).toMatchObject({
+      flags: { paused: false, cancelled: false },
+    });
+  });
 });
 
 describe('POST /rollouts refusals', () => {

@@ -13,7 +13,17 @@ import { type RolloutWorld, startRolloutWorld } from '../support/rollout-world.t
 
 let world: RolloutWorld;
 let clock = new Date('2026-12-01T10:00:00Z');
-const FLEETS = { canary: 4, count: 6, percent: 10, pause: 4, cancel: 4, busy: 2, rerun: 6 } as const;
+const FLEETS = {
+  canary: 4,
+  count: 6,
+  percent: 10,
+  timeout: 3,
+  soak: 3,
+  pause: 4,
+  cancel: 4,
+  busy: 2,
+  rerun: 6,
+} as const;
 type Fleet = keyof typeof FLEETS;
 const OLD = '2.23.12.000';
 
@@ -166,6 +176,37 @@ describe('a rollout driven tick by tick through the real handlers', () => {
       counts: { completed: 1, failed: 2, pending: 7 },
     });
     expect(postsOf('percent')).toEqual(['percent-0', 'percent-1', 'percent-2']);
+  });
+
+  it('an upgrade whose workflow never ends is Timed Out after the tracking time, and that counts against the budget', async () => {
+    scriptWorkflows({ 'timeout-0': ['Running'] });
+    const rollout = await startRollout('timeout', { waves: [{ percent: 100 }], concurrency: 1 });
+    expect(await rollout.tick()).toMatchObject({ status: 'running', counts: { in_flight: 1 } });
+    // ROLLOUT_TRACKING_MAX_SECONDS (2 h by default) later, still Running.
+    clock = new Date(clock.getTime() + 7_200_000);
+    const answer = await rollout.tick();
+    expect(answer).toMatchObject({ status: 'halted', done: true, counts: { timed_out: 1, pending: 2 } });
+    expect(postsOf('timeout')).toEqual(['timeout-0']);
+    expect(upgradeEventsOf('timeout-0')).toEqual([
+      'Proxy Upgrade Accepted',
+      'Proxy Upgrade Tracking Timed Out',
+    ]);
+  });
+
+  it('an auto gate opens soak_minutes after the wave ended, not before', async () => {
+    scriptWorkflows({});
+    const rollout = await startRollout('soak', { waves: [{ size: 1 }, { percent: 100 }], soak_minutes: 10 });
+    await rollout.tick();
+    expect(await rollout.tick()).toMatchObject({ status: 'soaking', wave: 0, counts: { completed: 1 } });
+    const waveEnded = clock.getTime();
+    // Ticks a minute apart: nothing starts until ten minutes have passed since the canary ended.
+    while (clock.getTime() + 60_000 < waveEnded + 600_000) {
+      expect(await rollout.tick()).toMatchObject({ status: 'soaking' });
+      expect(postsOf('soak')).toEqual(['soak-0']);
+    }
+    expect(await rollout.tick()).toMatchObject({ status: 'running', wave: 1 });
+    expect(postsOf('soak')).toEqual(['soak-0', 'soak-1', 'soak-2']);
+    expect(await rollout.run()).toMatchObject({ status: 'completed', counts: { completed: 3 } });
   });
 
   it('pause starts nothing new while in-flight upgrades are followed to their end; resume goes on', async () => {

@@ -41,6 +41,8 @@ export interface RolloutWorld {
   control(rolloutId: string, action: 'approve' | 'pause' | 'resume' | 'cancel'): Promise<HttpAnswer>;
   /** POST /rollouts with this body, signed with this webhook-id, parsed. */
   post(body: unknown, webhookId: string): Promise<HttpAnswer>;
+  /** Any route, signed with `key` (default: the stand-in's webhook key), parsed. */
+  call(method: 'GET' | 'POST', path: string, body: string, key?: string): Promise<HttpAnswer>;
   close(): Promise<void>;
 }
 
@@ -104,17 +106,20 @@ export async function startRolloutWorld(
   const errors = await import('../../lib/errors.ts');
   let calls = 0;
   /** A signed HTTP API call of the rollouts function's routes, as API Gateway hands it over. */
-  async function signedCall(method: 'GET' | 'POST', path: string, body: string, webhookId?: string) {
+  async function signedCall(
+    method: 'GET' | 'POST',
+    path: string,
+    body: string,
+    webhookId?: string,
+    key = webhookKey,
+  ) {
     calls += 1;
     const event = sample('http-api-v2.json');
     Object.assign(event, { routeKey: `${method} ${path}`, rawPath: path, body });
     Object.assign(event.requestContext, { routeKey: `${method} ${path}` });
     Object.assign(event.requestContext.http, { path, method });
     const id = webhookId ?? `msg_call_${calls}`;
-    Object.assign(
-      event.headers,
-      signWebhook({ key: webhookKey, id, timestamp: Math.floor(Date.now() / 1000), body }),
-    );
+    Object.assign(event.headers, signWebhook({ key, id, timestamp: Math.floor(Date.now() / 1000), body }));
     const answer = (await handlers.handler(event, lambdaContext())) as { statusCode: number; body: string };
     return { statusCode: answer.statusCode, json: JSON.parse(answer.body) as Record<string, unknown> };
   }
@@ -130,6 +135,7 @@ export async function startRolloutWorld(
     status: (rolloutId) => signedCall('GET', `/rollouts/${rolloutId}`, ''),
     control: (rolloutId, action) => signedCall('POST', `/rollouts/${rolloutId}/${action}`, ''),
     post: (body, webhookId) => signedCall('POST', '/rollouts', JSON.stringify(body), webhookId),
+    call: (method, path, body, key) => signedCall(method, path, body, undefined, key),
     async close() {
       process.env = previousEnv;
       await Promise.all([
