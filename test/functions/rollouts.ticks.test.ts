@@ -22,6 +22,7 @@ const FLEETS = {
   pause: 4,
   cancel: 4,
   busy: 2,
+  busylong: 2,
   rerun: 6,
 } as const;
 type Fleet = keyof typeof FLEETS;
@@ -63,6 +64,25 @@ const upgradeEventsOf = (proxyId: string) =>
     .events()
     .filter((entry) => (entry.Detail as { request?: { proxy_id?: string } }).request?.proxy_id === proxyId)
     .map((entry) => entry.DetailType);
+
+type DeferredDetail = {
+  occurred_at: string;
+  next_attempt: number;
+  next_attempt_at: string;
+  deadline: string;
+  retried_by: string;
+};
+
+/** The details of a proxy's `Proxy Upgrade Deferred` events, in the order published. */
+const deferredOf = (proxyId: string) =>
+  world.eventBridge
+    .events()
+    .filter(
+      (entry) =>
+        entry.DetailType === 'Proxy Upgrade Deferred' &&
+        (entry.Detail as { request: { proxy_id: string } }).request.proxy_id === proxyId,
+    )
+    .map((entry) => entry.Detail as DeferredDetail);
 
 /**
  * Every upgrade POST of the fleet is accepted with workflow `wf-<proxy>`, whose job reads play
@@ -255,7 +275,7 @@ describe('a rollout driven tick by tick through the real handlers', () => {
     expect((await world.control(rollout.rolloutId, 'resume')).statusCode).toBe(409);
   });
 
-  it("an instance busy with someone else's operation is retried by the loop, not failed: the first failure would halt", async () => {
+  it("an instance busy with someone else's operation is deferred and retried by the loop, never failed: busy twice, then accepted", async () => {
     let busy = 2;
     world.taurusDb.onUpgrade((upgrade) => {
       if (upgrade.proxyId === 'busy-0' && busy > 0) {
@@ -264,6 +284,7 @@ describe('a rollout driven tick by tick through the real handlers', () => {
       }
       return undefined;
     });
+    // The default budget is one failure: a single Failed would halt the rollout.
     const rollout = await startRollout('busy', { waves: [{ percent: 100 }] });
     const answer = await rollout.run();
     expect(answer).toMatchObject({ status: 'completed', done: true });
@@ -274,25 +295,111 @@ describe('a rollout driven tick by tick through the real handlers', () => {
       (entry) => entry.proxy_id === 'busy-0',
     );
     expect(target).toMatchObject({ attempt: 3, state: 'ended', outcome: 'completed' });
-    // The rollout's outcome is Completed. Each busy attempt still publishes its own INSTANCE_BUSY
-    // Failed event (README "Fleet rollouts", a known gap), saying that the rollout retries it.
+    // What was published for it: Deferred, Deferred, then the upgrade's own events; never Failed.
     expect(upgradeEventsOf('busy-0')).toEqual([
-      'Proxy Upgrade Failed',
-      'Proxy Upgrade Failed',
+      'Proxy Upgrade Deferred',
+      'Proxy Upgrade Deferred',
       'Proxy Upgrade Accepted',
       'Proxy Upgrade Completed',
     ]);
-    const busyFailures = world.eventBridge
+    const deferred = deferredOf('busy-0');
+    const first = deferred[0] as (typeof deferred)[number];
+    // The rollout loop runs the next attempt (no schedule); the deadline is BUSY_RETRY_FOR (PT2H)
+    // after the first busy answer and stays put; each attempt kept a delivery id of its own.
+    expect(deferred).toEqual([
+      expect.objectContaining({
+        retried_by: 'rollout',
+        next_attempt: 2,
+        deadline: new Date(Date.parse(first.occurred_at) + 7_200_000).toISOString(),
+        error: expect.objectContaining({ status: 409, error_code: 'DBS.201205' }),
+        trigger: expect.objectContaining({
+          kind: 'rollout',
+          rollout_id: 'ticks-busy',
+          id: 'rollout/ticks-busy/project-busy/busy-i0/busy-0#1',
+        }),
+        reason: expect.stringContaining('rollout ticks-busy runs attempt 2 at'),
+      }),
+      expect.objectContaining({
+        retried_by: 'rollout',
+        next_attempt: 3,
+        deadline: first.deadline,
+        trigger: expect.objectContaining({ id: 'rollout/ticks-busy/project-busy/busy-i0/busy-0#2' }),
+      }),
+    ]);
+    for (const detail of deferred) expect(detail).not.toHaveProperty('schedule_name');
+    // The next attempt ran no earlier than the time its Deferred event named.
+    const accepted = world.eventBridge
       .events()
-      .filter((entry) => entry.DetailType === 'Proxy Upgrade Failed')
-      .map((entry) => entry.Detail as { request: { proxy_id: string }; error: Record<string, unknown> })
-      .filter((detail) => detail.request.proxy_id === 'busy-0');
-    for (const detail of busyFailures) {
-      expect(detail.error).toMatchObject({
-        error_code: 'INSTANCE_BUSY',
-        error_msg: expect.stringContaining('rollout ticks-busy retries it with a new attempt'),
-      });
-    }
+      .find(
+        (entry) =>
+          entry.DetailType === 'Proxy Upgrade Accepted' &&
+          (entry.Detail as { request: { proxy_id: string } }).request.proxy_id === 'busy-0',
+      )?.Detail as { occurred_at: string; trigger: { id: string } };
+    expect(accepted.trigger.id).toBe('rollout/ticks-busy/project-busy/busy-i0/busy-0#3');
+    expect(Date.parse(accepted.occurred_at)).toBeGreaterThanOrEqual(
+      Date.parse((deferred[1] as (typeof deferred)[number]).next_attempt_at),
+    );
+    expect(rolloutEventsOf(rollout.rolloutId).map((entry) => entry.DetailType)).not.toContain(
+      'Proxy Rollout Halted',
+    );
+  });
+
+  it('an instance busy past BUSY_RETRY_FOR: one Proxy Upgrade Failed INSTANCE_BUSY, counted once against the budget', async () => {
+    world.taurusDb.onUpgrade((upgrade) => (upgrade.proxyId === 'busylong-0' ? replies.busy() : undefined));
+    // A budget of two: were the busy target counted twice, the rollout would halt instead of ending.
+    const rollout = await startRollout('busylong', {
+      waves: [{ percent: 100 }],
+      max_failures: { count: 2 },
+    });
+    const answer = await rollout.run(400);
+    expect(answer).toMatchObject({ status: 'completed', done: true });
+    expect(answer.counts).toMatchObject({ completed: 1, failed: 1 });
+    const events = upgradeEventsOf('busylong-0');
+    const attempts = postsOf('busylong').filter((proxy) => proxy === 'busylong-0').length;
+    // Every busy attempt but the last deferred, the last one failed: exactly one Failed, at the end.
+    expect(events).toEqual([
+      ...Array.from({ length: attempts - 1 }, () => 'Proxy Upgrade Deferred'),
+      'Proxy Upgrade Failed',
+    ]);
+    expect(attempts).toBeGreaterThan(2);
+    const deferred = deferredOf('busylong-0');
+    const { deadline } = deferred[0] as (typeof deferred)[number];
+    expect(deferred.map((detail) => detail.next_attempt)).toEqual(
+      Array.from({ length: attempts - 1 }, (_, index) => index + 2),
+    );
+    expect(new Set(deferred.map((detail) => detail.deadline))).toEqual(new Set([deadline]));
+    const failed = world.eventBridge
+      .events()
+      .filter(
+        (entry) =>
+          entry.DetailType === 'Proxy Upgrade Failed' &&
+          (entry.Detail as { request: { proxy_id: string } }).request.proxy_id === 'busylong-0',
+      )
+      .map((entry) => entry.Detail as { error: Record<string, unknown>; trigger: { id: string } });
+    expect(failed).toEqual([
+      expect.objectContaining({
+        error: {
+          status: 409,
+          error_code: 'INSTANCE_BUSY',
+          error_msg: expect.stringContaining(
+            `rollout ticks-busylong retried it until BUSY_RETRY_FOR ends at ${deadline}`,
+          ),
+        },
+        trigger: expect.objectContaining({
+          id: `rollout/ticks-busylong/project-busylong/busylong-i0/busylong-0#${attempts}`,
+        }),
+      }),
+    ]);
+    const status = await rollout.status();
+    expect(status).toMatchObject({ status: 'completed', counts: { failed: 1, completed: 1 } });
+    expect(
+      (status.targets as { proxy_id: string }[]).find((entry) => entry.proxy_id === 'busylong-0'),
+    ).toMatchObject({
+      state: 'ended',
+      outcome: 'failed',
+      attempt: attempts,
+      error: { error_code: 'INSTANCE_BUSY' },
+    });
   });
 
   it('a re-run tick starts nothing twice: every tick run twice at once and once more after, one POST per proxy', async () => {
