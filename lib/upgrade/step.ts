@@ -48,7 +48,10 @@ export interface UpgradeStepOptions {
   client: UpgradeClient;
   now: () => Date;
   metrics: Pick<Metrics, 'addMetric'>;
-  /** How busy targets are retried later; without a scheduler a busy target fails at once. */
+  /**
+   * How busy targets are retried later; without a scheduler a busy target fails at once, unless it is
+   * a rollout's (its loop runs the next attempt).
+   */
   deferrals?: { scheduler: DeferralScheduler | undefined; settings: DeferralSettings } | undefined;
 }
 

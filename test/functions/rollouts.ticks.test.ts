@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRolloutStore } from '../../lib/aws/rollout-store.ts';
+import type { RolloutRecord, RolloutTarget } from '../../lib/rollouts/record.ts';
 import { replies } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 import { type RolloutWorld, startRolloutWorld } from '../support/rollout-world.ts';
@@ -23,6 +25,7 @@ const FLEETS = {
   cancel: 4,
   busy: 2,
   busylong: 2,
+  busyrerun: 1,
   rerun: 6,
 } as const;
 type Fleet = keyof typeof FLEETS;
@@ -65,6 +68,16 @@ const upgradeEventsOf = (proxyId: string) =>
     .filter((entry) => (entry.Detail as { request?: { proxy_id?: string } }).request?.proxy_id === proxyId)
     .map((entry) => entry.DetailType);
 
+/** TaurusDB refuses this proxy's upgrade as busy (409 DBS.201205, a backup) `times` times, then accepts. */
+function refuseAsBusy(proxyId: string, times = Number.POSITIVE_INFINITY) {
+  let left = times;
+  world.taurusDb.onUpgrade((upgrade) => {
+    if (upgrade.proxyId !== proxyId || left <= 0) return undefined;
+    left -= 1;
+    return replies.busy();
+  });
+}
+
 type DeferredDetail = {
   occurred_at: string;
   next_attempt: number;
@@ -73,16 +86,18 @@ type DeferredDetail = {
   retried_by: string;
 };
 
-/** The details of a proxy's `Proxy Upgrade Deferred` events, in the order published. */
-const deferredOf = (proxyId: string) =>
+/** The details of a proxy's events of one DetailType, in the order published. */
+const detailsOf = <Detail>(detailType: string, proxyId: string) =>
   world.eventBridge
     .events()
     .filter(
       (entry) =>
-        entry.DetailType === 'Proxy Upgrade Deferred' &&
+        entry.DetailType === detailType &&
         (entry.Detail as { request: { proxy_id: string } }).request.proxy_id === proxyId,
     )
-    .map((entry) => entry.Detail as DeferredDetail);
+    .map((entry) => entry.Detail as Detail);
+
+const deferredOf = (proxyId: string) => detailsOf<DeferredDetail>('Proxy Upgrade Deferred', proxyId);
 
 /**
  * Every upgrade POST of the fleet is accepted with workflow `wf-<proxy>`, whose job reads play
@@ -276,14 +291,7 @@ describe('a rollout driven tick by tick through the real handlers', () => {
   });
 
   it("an instance busy with someone else's operation is deferred and retried by the loop, never failed: busy twice, then accepted", async () => {
-    let busy = 2;
-    world.taurusDb.onUpgrade((upgrade) => {
-      if (upgrade.proxyId === 'busy-0' && busy > 0) {
-        busy -= 1;
-        return replies.busy();
-      }
-      return undefined;
-    });
+    refuseAsBusy('busy-0', 2);
     // The default budget is one failure: a single Failed would halt the rollout.
     const rollout = await startRollout('busy', { waves: [{ percent: 100 }] });
     const answer = await rollout.run();
@@ -328,15 +336,12 @@ describe('a rollout driven tick by tick through the real handlers', () => {
     ]);
     for (const detail of deferred) expect(detail).not.toHaveProperty('schedule_name');
     // The next attempt ran no earlier than the time its Deferred event named.
-    const accepted = world.eventBridge
-      .events()
-      .find(
-        (entry) =>
-          entry.DetailType === 'Proxy Upgrade Accepted' &&
-          (entry.Detail as { request: { proxy_id: string } }).request.proxy_id === 'busy-0',
-      )?.Detail as { occurred_at: string; trigger: { id: string } };
-    expect(accepted.trigger.id).toBe('rollout/ticks-busy/project-busy/busy-i0/busy-0#3');
-    expect(Date.parse(accepted.occurred_at)).toBeGreaterThanOrEqual(
+    const [accepted] = detailsOf<{ occurred_at: string; trigger: { id: string } }>(
+      'Proxy Upgrade Accepted',
+      'busy-0',
+    );
+    expect(accepted?.trigger.id).toBe('rollout/ticks-busy/project-busy/busy-i0/busy-0#3');
+    expect(Date.parse(accepted?.occurred_at ?? '')).toBeGreaterThanOrEqual(
       Date.parse((deferred[1] as (typeof deferred)[number]).next_attempt_at),
     );
     expect(rolloutEventsOf(rollout.rolloutId).map((entry) => entry.DetailType)).not.toContain(
@@ -345,7 +350,7 @@ describe('a rollout driven tick by tick through the real handlers', () => {
   });
 
   it('an instance busy past BUSY_RETRY_FOR: one Proxy Upgrade Failed INSTANCE_BUSY, counted once against the budget', async () => {
-    world.taurusDb.onUpgrade((upgrade) => (upgrade.proxyId === 'busylong-0' ? replies.busy() : undefined));
+    refuseAsBusy('busylong-0');
     // A budget of two: were the busy target counted twice, the rollout would halt instead of ending.
     const rollout = await startRollout('busylong', {
       waves: [{ percent: 100 }],
@@ -368,14 +373,7 @@ describe('a rollout driven tick by tick through the real handlers', () => {
       Array.from({ length: attempts - 1 }, (_, index) => index + 2),
     );
     expect(new Set(deferred.map((detail) => detail.deadline))).toEqual(new Set([deadline]));
-    const failed = world.eventBridge
-      .events()
-      .filter(
-        (entry) =>
-          entry.DetailType === 'Proxy Upgrade Failed' &&
-          (entry.Detail as { request: { proxy_id: string } }).request.proxy_id === 'busylong-0',
-      )
-      .map((entry) => entry.Detail as { error: Record<string, unknown>; trigger: { id: string } });
+    const failed = detailsOf('Proxy Upgrade Failed', 'busylong-0');
     expect(failed).toEqual([
       expect.objectContaining({
         error: {
@@ -400,6 +398,49 @@ describe('a rollout driven tick by tick through the real handlers', () => {
       attempt: attempts,
       error: { error_code: 'INSTANCE_BUSY' },
     });
+  });
+
+  it('a tick that died after a busy attempt was deferred resumes it with the same delivery id: the stored Deferred is replayed, no POST', async () => {
+    refuseAsBusy('busyrerun-0', 1);
+    const rollout = await startRollout('busyrerun', { waves: [{ percent: 100 }] });
+    await rollout.tick();
+    expect(postsOf('busyrerun')).toEqual(['busyrerun-0']);
+    // The tick's last write lost: the record still says the attempt started, nothing of its answer.
+    const store = createRolloutStore({ tableName: 'rollouts' });
+    const record = (await store.get(rollout.rolloutId)) as RolloutRecord;
+    const deferred = record.targets[0] as RolloutTarget;
+    expect(deferred).toMatchObject({ state: 'pending', attempt: 1 });
+    const { not_before: _next, busy_deadline: deadline, error: _error, ...started } = deferred;
+    expect(deadline).toBeDefined();
+    record.targets[0] = { ...started, state: 'started' };
+    expect(await store.save(record)).toBe(true);
+    await rollout.tick();
+    expect(postsOf('busyrerun')).toEqual(['busyrerun-0']);
+    const published = world.eventBridge
+      .events()
+      .filter(
+        (entry) => (entry.Detail as { request?: { proxy_id?: string } }).request?.proxy_id === 'busyrerun-0',
+      );
+    expect(published.map((entry) => entry.DetailType)).toEqual([
+      'Proxy Upgrade Deferred',
+      'Proxy Upgrade Deferred',
+    ]);
+    expect(new Set(published.map((entry) => (entry.Detail as { event_id: string }).event_id)).size).toBe(1);
+    expect((await store.get(rollout.rolloutId))?.targets[0]).toMatchObject({
+      state: 'pending',
+      attempt: 1,
+      not_before: deferred.not_before,
+      busy_deadline: deadline,
+    });
+    const answer = await rollout.run();
+    expect(answer).toMatchObject({ status: 'completed', counts: { completed: 1, failed: 0 } });
+    expect(postsOf('busyrerun')).toEqual(['busyrerun-0', 'busyrerun-0']);
+    expect(upgradeEventsOf('busyrerun-0')).toEqual([
+      'Proxy Upgrade Deferred',
+      'Proxy Upgrade Deferred',
+      'Proxy Upgrade Accepted',
+      'Proxy Upgrade Completed',
+    ]);
   });
 
   it('a re-run tick starts nothing twice: every tick run twice at once and once more after, one POST per proxy', async () => {
