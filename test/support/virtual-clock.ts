@@ -73,6 +73,8 @@ export function createVirtualClock(origin = Date.parse('2026-12-02T01:00:00Z')):
       }
     },
     sleep(ms) {
+      // Outside an actor nothing would wake the clock (and the count of busy actors would be wrong).
+      if (busy <= 0) return Promise.reject(new Error('VirtualClock.sleep outside an actor'));
       return new Promise<void>((resolve) => {
         order += 1;
         sleepers.push({ at: now + Math.max(0, ms), order, wake: resolve });
