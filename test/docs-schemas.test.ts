@@ -264,9 +264,32 @@ describe('the committed JSON Schemas, read as JSON Schema', () => {
         outcome: { kind: 'failed', error: { error_code: 'NO_PROXIES', error_msg: 'no proxies' } },
         occurredAt,
       }),
+      // A busy target of a rollout: its loop runs the next attempt, no schedule.
+      ...buildResultEvents({
+        request,
+        trigger: {
+          kind: 'rollout',
+          id: `rollout/fleet-1/p/i/${request.proxy_id}#1`,
+          rollout_id: 'fleet-1',
+          rolloutRetry: { attempt: 1 },
+        },
+        outcome: {
+          kind: 'deferred',
+          reason:
+            'instance … is busy with another operation (DBS.201205); nothing ran; rollout fleet-1 runs attempt 2 at …',
+          error: { status: 409, error_code: 'DBS.201205', error_msg: 'backup in progress' },
+          attempt: 2,
+          next_attempt_at: '2026-11-27T10:05:00.000Z',
+          deadline: '2026-11-27T12:00:00.000Z',
+          versions,
+          resolved,
+        },
+        occurredAt,
+      }),
     ];
     expect(events.map((event) => event.detailType).sort()).toStrictEqual([
       'Proxy Upgrade Accepted',
+      'Proxy Upgrade Deferred',
       'Proxy Upgrade Deferred',
       'Proxy Upgrade Failed',
       'Proxy Upgrade Failed',

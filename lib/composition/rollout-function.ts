@@ -9,7 +9,7 @@ import { createRolloutTasks } from '../rollouts/tasks.ts';
 import { runRolloutUpgrade } from '../rollouts/upgrade-runner.ts';
 import { pollTarget } from '../rollouts/workflow-poller.ts';
 import { createUpgradeService } from '../upgrade/service.ts';
-import { createPublisher, createTaurusDb } from './shared.ts';
+import { createPublisher, createTaurusDb, deferralSettingsOf } from './shared.ts';
 
 export interface RolloutDependencies {
   webhookVerifier: WebhookVerifier;
@@ -21,7 +21,8 @@ export interface RolloutDependencies {
 /**
  * The rollouts function's composition root (functions/rollouts.ts, once per container). Its upgrade
  * service is the upgrade function's, with duplicate suppression on the same table, and WITHOUT a
- * Scheduler: inside a rollout the loop retries a busy instance itself (one driver per target).
+ * Scheduler: inside a rollout the loop runs a busy instance's next attempt itself (one driver per
+ * target), when the step's deferral says (lib/rollouts/upgrade-runner.ts).
  */
 export function createRolloutDependencies(
   config: RolloutConfig,
@@ -44,14 +45,14 @@ export function createRolloutDependencies(
     publisher,
     idempotency,
     concurrency: 1,
+    // The step applies BUSY_RETRY_* to a busy target, and the loop runs the attempt it defers to.
+    deferralSettings: deferralSettingsOf(config),
     now,
   });
   const { rollouts } = config;
   const announce = announcerFor(publisher, { trackingMaxSeconds: rollouts.trackingMaxSeconds });
   const settings = {
     trackingMaxMs: rollouts.trackingMaxSeconds * 1000,
-    busyRetryDelayMs: config.busyRetry.firstDelayMs,
-    busyRetryForMs: config.busyRetry.retryForMs,
     // The rollout kind's duplicate suppression window (lib/aws/idempotency.ts).
     resumeWindowMs: 24 * 3600_000,
   };

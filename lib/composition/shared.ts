@@ -7,6 +7,7 @@ import { endpointForRegion } from '../huawei/endpoints.ts';
 import { createRegionalTaurusDbClient } from '../huawei/regional-client.ts';
 import { createTaurusDbClient } from '../huawei/taurusdb-client.ts';
 import { createConnectionPools } from '../huawei/transport.ts';
+import type { DeferralSettings } from '../upgrade/deferral.ts';
 
 /**
  * What both composition roots build the same way: the TaurusDB client with its authenticator (the
@@ -39,4 +40,13 @@ export function createPublisher(config: Config) {
     source: config.eventSource,
     ...publishTimingOf(config.awsCalls),
   });
+}
+
+/**
+ * BUSY_RETRY_* as the upgrade step applies them: through Scheduler deferrals in the upgrade function,
+ * and to a rollout's busy targets, whose next attempt its loop runs (lib/upgrade/step.ts).
+ */
+export function deferralSettingsOf(config: Config): DeferralSettings {
+  const { retryForMs, firstDelayMs, maxDelayMs } = config.busyRetry;
+  return { retryForMs, backoff: { baseMs: firstDelayMs, capMs: maxDelayMs } };
 }

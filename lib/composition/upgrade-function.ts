@@ -5,7 +5,7 @@ import { createSecretReader, type SecretReader } from '../aws/secrets.ts';
 import type { Config } from '../config.ts';
 import { createWebhookVerifier, type WebhookVerifier } from '../http/webhook-verifier.ts';
 import { createUpgradeService } from '../upgrade/service.ts';
-import { createPublisher, createTaurusDb, servesRegion } from './shared.ts';
+import { createPublisher, createTaurusDb, deferralSettingsOf, servesRegion } from './shared.ts';
 
 export interface Dependencies {
   webhookVerifier: WebhookVerifier;
@@ -46,10 +46,7 @@ export function createDependencies(
         config.deferral === undefined
           ? undefined
           : createDeferralScheduler({ ...config.deferral, awsCalls: config.awsCalls }),
-      deferralSettings: {
-        retryForMs: config.busyRetry.retryForMs,
-        backoff: { baseMs: config.busyRetry.firstDelayMs, capMs: config.busyRetry.maxDelayMs },
-      },
+      deferralSettings: deferralSettingsOf(config),
     }),
   };
 }

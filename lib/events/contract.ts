@@ -356,17 +356,27 @@ export const deferredDetailSchema = z
     error: errorDetailSchema.optional().meta({
       description: "TaurusDB's busy refusal (status, error_code, error_msg); absent when nothing was called.",
     }),
-    next_attempt: z.int().min(2).meta({ description: 'The number of the attempt that is scheduled.' }),
-    next_attempt_at: dateTimeSchema('When the scheduled attempt runs (EventBridge Scheduler at(), UTC).'),
-    deadline: dateTimeSchema(
-      'When busy_retry_for ends: an attempt still refused as busy after it ends the target as Failed INSTANCE_BUSY.',
+    next_attempt: z.int().min(2).meta({
+      description:
+        'The number of the next attempt: for a Scheduler deferral the deferred attempt (2 for the first), inside a rollout the rollout attempt that follows (trigger.id ends in "#<next_attempt - 1>").',
+    }),
+    next_attempt_at: dateTimeSchema(
+      "When the next attempt runs (UTC): the Scheduler schedule's at(), or inside a rollout the time from which its loop starts it (at its first tick at or after it).",
     ),
+    deadline: dateTimeSchema(
+      'When busy_retry_for (BUSY_RETRY_FOR) ends, counted from the first busy answer: a still busy instance whose next attempt would fall after it ends the target as Failed INSTANCE_BUSY.',
+    ),
+    retried_by: z.enum(['scheduler', 'rollout']).meta({
+      description:
+        'Who runs the next attempt: scheduler (a one-time EventBridge Scheduler schedule, schedule_name) or rollout (the rollout loop of trigger.rollout_id, with a new attempt and delivery id; no schedule).',
+    }),
     schedule_name: z
       .string()
       .regex(/^[0-9a-zA-Z-_.]{1,64}$/)
+      .optional()
       .meta({
         description:
-          "The one-time EventBridge Scheduler schedule (in this stack's group) that delivers the attempt.",
+          "Present when retried_by is scheduler: the one-time EventBridge Scheduler schedule (in this stack's group) that delivers the attempt.",
       }),
     advisory: advisoryDetailSchema,
     trigger: triggerDetailSchema,
@@ -375,7 +385,7 @@ export const deferredDetailSchema = z
   .meta({
     title: 'Proxy Upgrade Deferred (event detail)',
     description:
-      'Nothing was upgraded yet, and nothing ran: TaurusDB refused because the instance is busy with another operation. The upgrade runs again at next_attempt_at, as an ordinary Scheduler delivery of the same request, until deadline; then it ends in Proxy Upgrade Accepted (or another outcome) or Proxy Upgrade Failed with INSTANCE_BUSY.',
+      "Nothing was upgraded yet, and nothing ran: TaurusDB refused because the instance is busy with another operation. The upgrade runs again at next_attempt_at (as an ordinary Scheduler delivery of the same request, or inside a rollout as the loop's next attempt), until deadline; then it ends in Proxy Upgrade Accepted (or another outcome) or, once, Proxy Upgrade Failed with INSTANCE_BUSY. A busy attempt never publishes Failed while another attempt follows.",
   });
 
 export type AcceptedDetail = z.infer<typeof acceptedDetailSchema>;

@@ -186,7 +186,9 @@ function deferredDraft(
       next_attempt: outcome.attempt,
       next_attempt_at: outcome.next_attempt_at,
       deadline: outcome.deadline,
-      schedule_name: outcome.schedule_name,
+      ...(outcome.schedule_name === undefined
+        ? { retried_by: 'rollout' as const }
+        : { retried_by: 'scheduler' as const, schedule_name: outcome.schedule_name }),
       ...(outcome.advisory === undefined ? {} : { advisory: outcome.advisory }),
       trigger: base.trigger,
       occurred_at: base.occurred_at,

@@ -29,6 +29,12 @@ export interface Delivery {
   payload: unknown;
   /** Set by a rollout's tick (lib/rollouts/upgrade-runner.ts): the rollout the upgrade belongs to. */
   rollout_id?: string;
+  /**
+   * Set by a rollout's tick with `rollout_id`: the attempt this delivery is (its delivery id ends in
+   * `#<attempt>`) and, once the target's instance was found busy, the deadline its first busy answer
+   * set. The upgrade step decides from it whether a busy answer is retried (lib/upgrade/step.ts).
+   */
+  rollout_retry?: { attempt: number; deadline?: string | undefined };
   /** On the JWT route: who the token's claims name. */
   caller?: JwtCaller;
 }

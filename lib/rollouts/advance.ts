@@ -1,6 +1,5 @@
 import { mapWithConcurrency } from '../concurrency.ts';
 import { RolloutConflictError } from '../errors.ts';
-import { ERROR_CODES } from '../upgrade/error-codes.ts';
 import { lifecycleEvents, type RolloutEvent } from './lifecycle.ts';
 import {
   countsOf,
@@ -44,8 +43,12 @@ export type UpgradeResult =
       resolved?: { source_version: string; target_version: string };
     }
   | { kind: 'ended'; outcome: TargetEnd; error?: TargetError }
-  /** TaurusDB refused because the instance is busy, or the step deferred it: nothing ran. */
-  | { kind: 'busy'; error?: TargetError; not_before?: string }
+  /**
+   * The step deferred it (the instance busy, nothing ran): the next attempt from `not_before`, and
+   * `deadline` to hand back to the step with it. Whether to retry the step alone decides: past
+   * BUSY_RETRY_FOR its answer is an end (Failed INSTANCE_BUSY), not this.
+   */
+  | { kind: 'busy'; error?: TargetError; not_before: string; deadline: string }
   /**
    * `"window": "maintenance"` and the instance's window is closed: nothing ran, the target waits for
    * the opening, and that wait counts against no busy retry time (README "Maintenance windows").
@@ -75,8 +78,6 @@ export interface FollowedEnd {
 export interface AdvanceSettings {
   /** An accepted upgrade whose workflow has not ended this long after it started ends Timed Out. */
   trackingMaxMs: number;
-  busyRetryDelayMs: number;
-  busyRetryForMs: number;
   /** Duplicate suppression's window: a `started` target is resumed only inside it. */
   resumeWindowMs: number;
 }
@@ -211,23 +212,13 @@ function apply(target: RolloutTarget, result: UpgradeResult, c: AdvanceCollabora
     case 'window':
       target.state = 'pending';
       target.not_before = result.opens_at;
-      delete target.busy_since;
+      delete target.busy_deadline;
       return;
-    case 'busy': {
-      const busySince = target.busy_since ?? now.toISOString();
-      if (now.getTime() - Date.parse(busySince) >= c.settings.busyRetryForMs) {
-        end(target, 'failed', now, {
-          error_code: ERROR_CODES.instanceBusy,
-          error_msg: `instance ${target.instance_id} stayed busy for the whole busy retry time`,
-        });
-        return;
-      }
+    case 'busy':
       target.state = 'pending';
-      target.busy_since = busySince;
-      target.not_before =
-        result.not_before ?? new Date(now.getTime() + c.settings.busyRetryDelayMs).toISOString();
+      target.busy_deadline = result.deadline;
+      target.not_before = result.not_before;
       if (result.error !== undefined) target.error = result.error;
-    }
   }
 }
 

@@ -8,8 +8,8 @@ import type { RolloutRequest, TargetEntry } from './request.ts';
  *
  * A target's life: `pending` → `started` (written BEFORE its upgrade request, the durable guard) →
  * `in_flight` (TaurusDB accepted it; its workflow id recorded) → `ended` with its outcome. A busy
- * instance (nothing ran) sends it back to `pending` until `not_before`, a new attempt with a delivery
- * id of its own. A skipped target (already at the target when planned) is `ended` from the start.
+ * instance (nothing ran, the step deferred it) sends it back to `pending` until `not_before`, a new
+ * attempt with a delivery id of its own. A skipped target (already at the target when planned) is `ended` from the start.
  */
 
 export const TARGET_ENDS = [
@@ -39,10 +39,14 @@ export interface RolloutTarget extends PlannedTarget {
   state: 'pending' | 'started' | 'in_flight' | 'ended';
   /** Attempts started so far; the delivery id of attempt n ends in `#n`. */
   attempt: number;
-  /** A busy instance's next attempt, not earlier. */
+  /** A busy instance's next attempt (or a maintenance window's opening), not earlier. */
   not_before?: string;
-  /** The first busy answer; busy past busy_retry_for fails the target INSTANCE_BUSY. */
-  busy_since?: string;
+  /**
+   * BUSY_RETRY_FOR after the first busy answer, as the upgrade step set it (lib/upgrade/deferral.ts):
+   * each next attempt hands it back to the step, which fails the target INSTANCE_BUSY once an attempt
+   * would fall after it.
+   */
+  busy_deadline?: string;
   started_at?: string;
   /** The workflow (job) TaurusDB gave when it accepted; null when it gave none. */
   workflow_id?: string | null;

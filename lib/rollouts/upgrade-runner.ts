@@ -1,7 +1,6 @@
 import type { Delivery } from '../http/triggers.ts';
 import type { ProxyRef } from '../huawei/taurusdb-api.ts';
 import type { InstanceDetail } from '../huawei/taurusdb-client.ts';
-import { ERROR_CODES } from '../upgrade/error-codes.ts';
 import { failureIn, labelOf, type TargetOutcome } from '../upgrade/outcome.ts';
 import type { TargetReport } from '../upgrade/report.ts';
 import type { UpgradeRequest } from '../upgrade/request.ts';
@@ -25,13 +24,14 @@ export interface WindowReader {
  * One target of a rollout through the same per-target step as every other delivery (version read
  * right before the POST, duplicate suppression keyed on the delivery id, windows, events), as a
  * delivery of kind `rollout` whose id names the rollout, the target and the attempt. The service is
- * built WITHOUT a Scheduler (lib/composition/rollout-function.ts): a busy instance comes back as
- * INSTANCE_BUSY at once and the rollout loop retries it, so each target has one driver.
+ * built WITHOUT a Scheduler (lib/composition/rollout-function.ts), so each target has one driver:
+ * the delivery carries the attempt and the target's busy deadline (`rollout_retry`), and the step
+ * alone decides whether a busy answer is retried (Deferred, the loop runs the next attempt) or, with
+ * BUSY_RETRY_FOR spent, the end (Failed INSTANCE_BUSY, published once); the tick follows its answer.
  *
- * Without a Scheduler the step would also end a target outside its maintenance window INSTANCE_BUSY
- * (a Failed event every retry, and Failed for good after BUSY_RETRY_FOR, though the window may open
- * hours later). So a closed window is looked at first: the target waits for the opening, nothing is
- * sent or published. The step still judges the window itself right before the POST.
+ * A closed maintenance window is looked at first: the target waits for the opening, nothing is sent
+ * or published, and the wait counts against no busy retry time (a Deferred event every tick would
+ * say nothing new). The step still judges the window itself right before the POST.
  */
 export async function runRolloutUpgrade(
   service: UpgradeRunner,
@@ -46,7 +46,12 @@ export async function runRolloutUpgrade(
     const opensAt = await closedWindowOpening(windows, target);
     if (opensAt !== undefined) return { kind: 'window', opens_at: opensAt.toISOString() };
   }
-  const [report] = await service.run([request], deliveryOf(record, request, deliveryId), { requestId });
+  const retry = {
+    attempt: target.attempt,
+    ...(target.busy_deadline === undefined ? {} : { deadline: target.busy_deadline }),
+  };
+  const delivery = { ...deliveryOf(record, request, deliveryId), rollout_retry: retry };
+  const [report] = await service.run([request], delivery, { requestId });
   if (report === undefined) throw new TypeError(`the upgrade service reported nothing for ${target.key}`);
   return resultOf(report.outcome);
 }
@@ -105,8 +110,7 @@ export function resultOf(outcome: TargetOutcome): UpgradeResult {
       };
     }
     case 'failed':
-      if (outcome.error.error_code === ERROR_CODES.instanceBusy)
-        return { kind: 'busy', error: outcome.error };
+      // INSTANCE_BUSY included: the step gives up on a busy instance only once BUSY_RETRY_FOR is spent.
       return { kind: 'ended', outcome: 'failed', error: outcome.error };
     case 'skipped':
     case 'planned':
@@ -117,6 +121,7 @@ export function resultOf(outcome: TargetOutcome): UpgradeResult {
       return {
         kind: 'busy',
         not_before: outcome.next_attempt_at,
+        deadline: outcome.deadline,
         ...(outcome.error ? { error: outcome.error } : {}),
       };
     case 'in_progress':

@@ -76,11 +76,57 @@ function originOf(trigger: NonNullable<UpgradeRequest['deferral']>['trigger'] | 
   };
 }
 
+/** Where a busy target's retries stand: the attempt that just ran, and the deadline once one was set. */
+export interface EarlierAttempts {
+  attempt: number;
+  /** Set by the first busy answer (busy_retry_for after it); absent until the instance was found busy. */
+  deadline?: string | undefined;
+}
+
+export type NextAttempt =
+  | { defer: true; at: Date; attempt: number; deadline: Date }
+  | { defer: false; deadline: Date };
+
 /**
- * When the next attempt of a busy target runs, or that it does not (its deadline comes first). The
- * first deferred attempt waits `backoff.baseMs`, each next one twice as long up to `capMs`
- * (lib/retry.ts, without jitter: one target, one timer). `waitMs` replaces the backoff when the wait
- * is known (another proxy of the same instance).
+ * The ONE rule for "retry a busy target or give up", whoever runs the next attempt (a Scheduler
+ * schedule, or a rollout's loop: lib/upgrade/step.ts). The deadline is `retryForMs` after the first
+ * busy answer; the next attempt waits `backoff.baseMs`, each further one twice as long up to `capMs`
+ * (lib/retry.ts, without jitter: one target, one timer); an attempt that would fall after the
+ * deadline does not run, and the target fails. A maintenance window's opening replaces the backoff.
+ */
+export function nextAttempt(
+  earlier: EarlierAttempts,
+  retryForMs: number,
+  backoff: BackoffOptions,
+  now: Date,
+  opensAt?: Date,
+): NextAttempt {
+  const attempt = earlier.attempt + 1;
+  // Whole seconds, as Scheduler's at() takes them: the event names the time the schedule has.
+  const whole = (ms: number) => new Date(Math.ceil(ms / 1000) * 1000);
+  let deadline =
+    earlier.deadline === undefined ? new Date(now.getTime() + retryForMs) : new Date(earlier.deadline);
+  if (opensAt === undefined) {
+    const at = whole(now.getTime() + backoffCeilingMs(attempt - 1, backoff));
+    if (at.getTime() > deadline.getTime()) return { defer: false, deadline };
+    return { defer: true, at, attempt, deadline };
+  }
+  // Waiting for a maintenance window does not count against busy_retry_for: it starts afresh there.
+  const at = whole(opensAt.getTime());
+  deadline = new Date(Math.max(deadline.getTime(), at.getTime() + retryForMs));
+  return { defer: true, at, attempt, deadline };
+}
+
+/** How long a request's busy target is retried: its own busy_retry_for, else the configured time. */
+export function retryForOf(request: UpgradeRequest, settings: DeferralSettings): number {
+  return request.busy_retry_for === undefined
+    ? settings.retryForMs
+    : (parseIsoDuration(request.busy_retry_for) ?? settings.retryForMs);
+}
+
+/**
+ * When the next Scheduler-delivered attempt of a busy target runs, or that it does not (its deadline
+ * comes first), with the schedule that delivers it.
  */
 export function planDeferral(
   request: UpgradeRequest,
@@ -90,23 +136,10 @@ export function planDeferral(
   opensAt?: Date,
 ): DeferralPlan {
   const deferral = request.deferral;
-  const retryForMs =
-    request.busy_retry_for === undefined
-      ? settings.retryForMs
-      : (parseIsoDuration(request.busy_retry_for) ?? settings.retryForMs);
-  const attempt = (deferral?.attempt ?? 1) + 1;
-  // Whole seconds, as Scheduler's at() takes them: the event names the time the schedule has.
-  const whole = (ms: number) => new Date(Math.ceil(ms / 1000) * 1000);
-  let deadline = deferral ? new Date(deferral.deadline) : new Date(now.getTime() + retryForMs);
-  let at: Date;
-  if (opensAt === undefined) {
-    at = whole(now.getTime() + backoffCeilingMs(attempt - 1, settings.backoff));
-    if (at.getTime() > deadline.getTime()) return { defer: false, deadline };
-  } else {
-    // Waiting for a maintenance window does not count against busy_retry_for: it starts afresh there.
-    at = whole(opensAt.getTime());
-    deadline = new Date(Math.max(deadline.getTime(), at.getTime() + retryForMs));
-  }
+  const earlier = { attempt: deferral?.attempt ?? 1, deadline: deferral?.deadline };
+  const next = nextAttempt(earlier, retryForOf(request, settings), settings.backoff, now, opensAt);
+  if (!next.defer) return next;
+  const { at, attempt, deadline } = next;
   const { deliveryId, scheduleName } = attemptIdentity(trigger, request, attempt);
   const { all_proxies: _listed, dry_run: _dry, ...rest } = request;
   const input: UpgradeRequest = {

@@ -38,8 +38,9 @@ export type TargetOutcome = {
   | {
       /**
        * TaurusDB refused because the instance is busy (`error`, nothing ran), or another proxy of the
-       * same instance goes first: attempt number `attempt` runs at `next_attempt_at` from the
-       * Scheduler schedule `schedule_name`, until `deadline`.
+       * same instance goes first: attempt number `attempt` runs at `next_attempt_at`, until
+       * `deadline`, delivered by the Scheduler schedule `schedule_name`; without one, the target is a
+       * rollout's and its loop runs the attempt (lib/rollouts/advance.ts).
        */
       kind: 'deferred';
       reason: string;
@@ -47,7 +48,7 @@ export type TargetOutcome = {
       attempt: number;
       next_attempt_at: string;
       deadline: string;
-      schedule_name: string;
+      schedule_name?: string;
     }
   | {
       /**

@@ -24,7 +24,10 @@ export interface UpgradeServiceOptions {
   publisher: Publisher;
   idempotency: IdempotentRunner;
   concurrency: number;
-  /** Where busy targets' next attempts are scheduled; undefined: a busy target fails at once. */
+  /**
+   * Where busy targets' next attempts are scheduled; undefined: a busy target fails at once, unless a
+   * rollout's loop runs its next attempt (lib/upgrade/step.ts).
+   */
   scheduler?: DeferralScheduler | undefined;
   deferralSettings?: DeferralSettings;
   /** Targets one delivery may hold once all_proxies requests are expanded (default 200). */

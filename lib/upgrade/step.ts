@@ -13,7 +13,15 @@ import type {
   UpgradeCall,
   UpgradeResponse,
 } from '../huawei/taurusdb-client.ts';
-import { type DeferralSettings, isBusyRefusal, planDeferral } from './deferral.ts';
+import {
+  type DeferralPlan,
+  type DeferralSettings,
+  isBusyRefusal,
+  type NextAttempt,
+  nextAttempt,
+  planDeferral,
+  retryForOf,
+} from './deferral.ts';
 import { ERROR_CODES, mayMeanAlreadyLatest } from './error-codes.ts';
 import type { FailedOutcome, OutcomeError, OutcomeRecord, StepOutcome, TargetOutcome } from './outcome.ts';
 import { failureOf } from './outcome-failure.ts';
@@ -40,7 +48,10 @@ export interface UpgradeStepOptions {
   client: UpgradeClient;
   now: () => Date;
   metrics: Pick<Metrics, 'addMetric'>;
-  /** How busy targets are retried later; without a scheduler a busy target fails at once. */
+  /**
+   * How busy targets are retried later; without a scheduler a busy target fails at once, unless it is
+   * a rollout's (its loop runs the next attempt).
+   */
   deferrals?: { scheduler: DeferralScheduler | undefined; settings: DeferralSettings } | undefined;
 }
 
@@ -315,20 +326,38 @@ type Why = {
 };
 
 /**
- * Why no schedule follows. A rollout's upgrade service has none on purpose: its loop retries a busy
- * proxy itself with a new attempt (lib/rollouts/advance.ts), so the text says that, not that
- * deferrals are switched off.
+ * Who runs a busy target's next attempt, and when: inside a rollout its loop (lib/rollouts/advance.ts
+ * retries the target with a new attempt at next_attempt_at; one driver per target, no schedule),
+ * else a one-time Scheduler schedule. Both follow the one rule of lib/upgrade/deferral.ts
+ * (nextAttempt); undefined when nobody would: deferred attempts are off.
  */
-function offEnding(trigger: TriggerInfo): string {
-  if (trigger.kind === 'rollout')
-    return `rollout ${trigger.rollout_id ?? ''} retries it with a new attempt, for up to BUSY_RETRY_FOR`;
-  return 'deferred attempts are off (DEFERRAL_SCHEDULE_GROUP is not set)';
+function retryPlan(
+  o: UpgradeStepOptions,
+  target: StepTarget,
+  now: Date,
+  opensAt: Date | undefined,
+):
+  | { by: 'rollout'; next: NextAttempt }
+  | { by: 'scheduler'; next: DeferralPlan; scheduler: DeferralScheduler }
+  | undefined {
+  const settings = o.deferrals?.settings;
+  if (settings === undefined) return undefined;
+  const { rolloutRetry } = target.trigger;
+  if (target.trigger.kind === 'rollout' && rolloutRetry !== undefined) {
+    const retryFor = retryForOf(target.request, settings);
+    return { by: 'rollout', next: nextAttempt(rolloutRetry, retryFor, settings.backoff, now, opensAt) };
+  }
+  const scheduler = o.deferrals?.scheduler;
+  if (scheduler === undefined) return undefined;
+  const next = planDeferral(target.request, target.trigger, settings, now, opensAt);
+  return { by: 'scheduler', next, scheduler };
 }
 
 /**
- * The target runs again later: a one-time schedule delivers the next attempt (lib/upgrade/deferral.ts)
- * unless busy_retry_for ends first or deferred attempts are off; then it fails with INSTANCE_BUSY.
- * A schedule that cannot be created throws (DeferralError): nothing is stored and the invocation fails.
+ * The target runs again later: a one-time schedule delivers the next attempt (lib/upgrade/deferral.ts),
+ * or inside a rollout its loop runs it; unless busy_retry_for ends first or deferred attempts are off,
+ * then it fails with INSTANCE_BUSY. A schedule that cannot be created throws (DeferralError): nothing
+ * is stored and the invocation fails.
  */
 export async function defer(
   o: UpgradeStepOptions,
@@ -337,7 +366,6 @@ export async function defer(
   signal: AbortSignal | undefined,
 ): Promise<OutcomeRecord> {
   const { reason, error, opensAt, ...context } = why;
-  const deferrals = o.deferrals;
   // One clock reading: the deadline counts from the moment the outcome is dated.
   const now = o.now();
   const record = (outcome: TargetOutcome): OutcomeRecord => ({
@@ -346,17 +374,16 @@ export async function defer(
     upstream_status: error?.status ?? null,
     duration_ms: null,
   });
-  const plan =
-    deferrals === undefined
-      ? undefined
-      : planDeferral(target.request, target.trigger, deferrals.settings, now, opensAt);
-  if (deferrals?.scheduler === undefined || plan === undefined || !plan.defer) {
+  const retry = retryPlan(o, target, now, opensAt);
+  const rollout = `rollout ${target.trigger.rollout_id ?? ''}`;
+  if (retry === undefined || !retry.next.defer) {
     const cause =
       error === undefined ? '' : ` (${[error.error_code, error.error_msg].filter(Boolean).join(': ')})`;
-    const ending =
-      plan === undefined || deferrals?.scheduler === undefined
-        ? offEnding(target.trigger)
-        : `busy_retry_for ends at ${plan.deadline.toISOString()}, before another attempt could run`;
+    const until = retry?.next.deadline.toISOString();
+    let ending = `busy_retry_for ends at ${until}, before another attempt could run`;
+    if (retry === undefined) ending = 'deferred attempts are off (DEFERRAL_SCHEDULE_GROUP is not set)';
+    else if (retry.by === 'rollout')
+      ending = `${rollout} retried it until BUSY_RETRY_FOR ends at ${until}, before another attempt could run`;
     const failure = {
       ...(error?.status === undefined ? {} : { status: error.status }),
       error_code: ERROR_CODES.instanceBusy,
@@ -364,16 +391,25 @@ export async function defer(
     };
     return record({ kind: 'failed', error: failure, ...context });
   }
-  await deferrals.scheduler.schedule({ name: plan.name, at: plan.at, input: plan.input }, signal);
-  o.metrics.addMetric('DeferredAttemptScheduled', 'Count', 1);
+  const { next } = retry;
+  const at = next.at.toISOString();
+  let runs = `${rollout} runs attempt ${next.attempt} at ${at}`;
+  let schedule: { schedule_name?: string } = {};
+  if (retry.by === 'scheduler' && retry.next.defer) {
+    const { name, input } = retry.next;
+    await retry.scheduler.schedule({ name, at: next.at, input }, signal);
+    o.metrics.addMetric('DeferredAttemptScheduled', 'Count', 1);
+    runs = `attempt ${next.attempt} runs at ${at}`;
+    schedule = { schedule_name: name };
+  }
   return record({
     kind: 'deferred',
-    reason: `${reason}; attempt ${plan.attempt} runs at ${plan.at.toISOString()}`,
+    reason: `${reason}; ${runs}`,
     ...(error === undefined ? {} : { error }),
-    attempt: plan.attempt,
-    next_attempt_at: plan.at.toISOString(),
-    deadline: plan.deadline.toISOString(),
-    schedule_name: plan.name,
+    attempt: next.attempt,
+    next_attempt_at: at,
+    deadline: next.deadline.toISOString(),
+    ...schedule,
     ...context,
   });
 }

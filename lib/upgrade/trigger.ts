@@ -25,6 +25,11 @@ export interface TriggerInfo {
    * step of its own; `id` stays the first delivery's, so events keep naming what asked).
    */
   attemptId?: string;
+  /**
+   * A rollout's attempt (kind `rollout`): the function's own bookkeeping, never published. The rollout
+   * loop, not a Scheduler schedule, runs the next attempt of a busy target (lib/upgrade/step.ts).
+   */
+  rolloutRetry?: { attempt: number; deadline?: string | undefined };
 }
 
 export interface InvocationInfo {
@@ -62,6 +67,7 @@ export function triggerFor(
     id: id ?? invocation.requestId,
     ...(caller === undefined ? {} : { auth: 'jwt' as const, ...caller }),
     ...(delivery.rollout_id === undefined ? {} : { rollout_id: delivery.rollout_id }),
+    ...(delivery.rollout_retry === undefined ? {} : { rolloutRetry: delivery.rollout_retry }),
     ...peopleOf(request, caller),
   };
 }

@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRolloutStore } from '../../lib/aws/rollout-store.ts';
+import type { RolloutRecord, RolloutTarget } from '../../lib/rollouts/record.ts';
 import { replies } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from '../support/lambda-context.ts';
 import { type RolloutWorld, startRolloutWorld } from '../support/rollout-world.ts';
@@ -22,6 +24,8 @@ const FLEETS = {
   pause: 4,
   cancel: 4,
   busy: 2,
+  busylong: 2,
+  busyrerun: 1,
   rerun: 6,
 } as const;
 type Fleet = keyof typeof FLEETS;
@@ -63,6 +67,37 @@ const upgradeEventsOf = (proxyId: string) =>
     .events()
     .filter((entry) => (entry.Detail as { request?: { proxy_id?: string } }).request?.proxy_id === proxyId)
     .map((entry) => entry.DetailType);
+
+/** TaurusDB refuses this proxy's upgrade as busy (409 DBS.201205, a backup) `times` times, then accepts. */
+function refuseAsBusy(proxyId: string, times = Number.POSITIVE_INFINITY) {
+  let left = times;
+  world.taurusDb.onUpgrade((upgrade) => {
+    if (upgrade.proxyId !== proxyId || left <= 0) return undefined;
+    left -= 1;
+    return replies.busy();
+  });
+}
+
+type DeferredDetail = {
+  occurred_at: string;
+  next_attempt: number;
+  next_attempt_at: string;
+  deadline: string;
+  retried_by: string;
+};
+
+/** The details of a proxy's events of one DetailType, in the order published. */
+const detailsOf = <Detail>(detailType: string, proxyId: string) =>
+  world.eventBridge
+    .events()
+    .filter(
+      (entry) =>
+        entry.DetailType === detailType &&
+        (entry.Detail as { request: { proxy_id: string } }).request.proxy_id === proxyId,
+    )
+    .map((entry) => entry.Detail as Detail);
+
+const deferredOf = (proxyId: string) => detailsOf<DeferredDetail>('Proxy Upgrade Deferred', proxyId);
 
 /**
  * Every upgrade POST of the fleet is accepted with workflow `wf-<proxy>`, whose job reads play
@@ -255,15 +290,9 @@ describe('a rollout driven tick by tick through the real handlers', () => {
     expect((await world.control(rollout.rolloutId, 'resume')).statusCode).toBe(409);
   });
 
-  it("an instance busy with someone else's operation is retried by the loop, not failed: the first failure would halt", async () => {
-    let busy = 2;
-    world.taurusDb.onUpgrade((upgrade) => {
-      if (upgrade.proxyId === 'busy-0' && busy > 0) {
-        busy -= 1;
-        return replies.busy();
-      }
-      return undefined;
-    });
+  it("an instance busy with someone else's operation is deferred and retried by the loop, never failed: busy twice, then accepted", async () => {
+    refuseAsBusy('busy-0', 2);
+    // The default budget is one failure: a single Failed would halt the rollout.
     const rollout = await startRollout('busy', { waves: [{ percent: 100 }] });
     const answer = await rollout.run();
     expect(answer).toMatchObject({ status: 'completed', done: true });
@@ -274,25 +303,144 @@ describe('a rollout driven tick by tick through the real handlers', () => {
       (entry) => entry.proxy_id === 'busy-0',
     );
     expect(target).toMatchObject({ attempt: 3, state: 'ended', outcome: 'completed' });
-    // The rollout's outcome is Completed. Each busy attempt still publishes its own INSTANCE_BUSY
-    // Failed event (README "Fleet rollouts", a known gap), saying that the rollout retries it.
+    // What was published for it: Deferred, Deferred, then the upgrade's own events; never Failed.
     expect(upgradeEventsOf('busy-0')).toEqual([
-      'Proxy Upgrade Failed',
-      'Proxy Upgrade Failed',
+      'Proxy Upgrade Deferred',
+      'Proxy Upgrade Deferred',
       'Proxy Upgrade Accepted',
       'Proxy Upgrade Completed',
     ]);
-    const busyFailures = world.eventBridge
+    const deferred = deferredOf('busy-0');
+    const first = deferred[0] as (typeof deferred)[number];
+    // The rollout loop runs the next attempt (no schedule); the deadline is BUSY_RETRY_FOR (PT2H)
+    // after the first busy answer and stays put; each attempt kept a delivery id of its own.
+    expect(deferred).toEqual([
+      expect.objectContaining({
+        retried_by: 'rollout',
+        next_attempt: 2,
+        deadline: new Date(Date.parse(first.occurred_at) + 7_200_000).toISOString(),
+        error: expect.objectContaining({ status: 409, error_code: 'DBS.201205' }),
+        trigger: expect.objectContaining({
+          kind: 'rollout',
+          rollout_id: 'ticks-busy',
+          id: 'rollout/ticks-busy/project-busy/busy-i0/busy-0#1',
+        }),
+        reason: expect.stringContaining('rollout ticks-busy runs attempt 2 at'),
+      }),
+      expect.objectContaining({
+        retried_by: 'rollout',
+        next_attempt: 3,
+        deadline: first.deadline,
+        trigger: expect.objectContaining({ id: 'rollout/ticks-busy/project-busy/busy-i0/busy-0#2' }),
+      }),
+    ]);
+    for (const detail of deferred) expect(detail).not.toHaveProperty('schedule_name');
+    // The next attempt ran no earlier than the time its Deferred event named.
+    const [accepted] = detailsOf<{ occurred_at: string; trigger: { id: string } }>(
+      'Proxy Upgrade Accepted',
+      'busy-0',
+    );
+    expect(accepted?.trigger.id).toBe('rollout/ticks-busy/project-busy/busy-i0/busy-0#3');
+    expect(Date.parse(accepted?.occurred_at ?? '')).toBeGreaterThanOrEqual(
+      Date.parse((deferred[1] as (typeof deferred)[number]).next_attempt_at),
+    );
+    expect(rolloutEventsOf(rollout.rolloutId).map((entry) => entry.DetailType)).not.toContain(
+      'Proxy Rollout Halted',
+    );
+  });
+
+  it('an instance busy past BUSY_RETRY_FOR: one Proxy Upgrade Failed INSTANCE_BUSY, counted once against the budget', async () => {
+    refuseAsBusy('busylong-0');
+    // A budget of two: were the busy target counted twice, the rollout would halt instead of ending.
+    const rollout = await startRollout('busylong', {
+      waves: [{ percent: 100 }],
+      max_failures: { count: 2 },
+    });
+    const answer = await rollout.run(400);
+    expect(answer).toMatchObject({ status: 'completed', done: true });
+    expect(answer.counts).toMatchObject({ completed: 1, failed: 1 });
+    const events = upgradeEventsOf('busylong-0');
+    const attempts = postsOf('busylong').filter((proxy) => proxy === 'busylong-0').length;
+    // Every busy attempt but the last deferred, the last one failed: exactly one Failed, at the end.
+    expect(events).toEqual([
+      ...Array.from({ length: attempts - 1 }, () => 'Proxy Upgrade Deferred'),
+      'Proxy Upgrade Failed',
+    ]);
+    expect(attempts).toBeGreaterThan(2);
+    const deferred = deferredOf('busylong-0');
+    const { deadline } = deferred[0] as (typeof deferred)[number];
+    expect(deferred.map((detail) => detail.next_attempt)).toEqual(
+      Array.from({ length: attempts - 1 }, (_, index) => index + 2),
+    );
+    expect(new Set(deferred.map((detail) => detail.deadline))).toEqual(new Set([deadline]));
+    const failed = detailsOf('Proxy Upgrade Failed', 'busylong-0');
+    expect(failed).toEqual([
+      expect.objectContaining({
+        error: {
+          status: 409,
+          error_code: 'INSTANCE_BUSY',
+          error_msg: expect.stringContaining(
+            `rollout ticks-busylong retried it until BUSY_RETRY_FOR ends at ${deadline}`,
+          ),
+        },
+        trigger: expect.objectContaining({
+          id: `rollout/ticks-busylong/project-busylong/busylong-i0/busylong-0#${attempts}`,
+        }),
+      }),
+    ]);
+    const status = await rollout.status();
+    expect(status).toMatchObject({ status: 'completed', counts: { failed: 1, completed: 1 } });
+    expect(
+      (status.targets as { proxy_id: string }[]).find((entry) => entry.proxy_id === 'busylong-0'),
+    ).toMatchObject({
+      state: 'ended',
+      outcome: 'failed',
+      attempt: attempts,
+      error: { error_code: 'INSTANCE_BUSY' },
+    });
+  });
+
+  it('a tick that died after a busy attempt was deferred resumes it with the same delivery id: the stored Deferred is replayed, no POST', async () => {
+    refuseAsBusy('busyrerun-0', 1);
+    const rollout = await startRollout('busyrerun', { waves: [{ percent: 100 }] });
+    await rollout.tick();
+    expect(postsOf('busyrerun')).toEqual(['busyrerun-0']);
+    // The tick's last write lost: the record still says the attempt started, nothing of its answer.
+    const store = createRolloutStore({ tableName: 'rollouts' });
+    const record = (await store.get(rollout.rolloutId)) as RolloutRecord;
+    const deferred = record.targets[0] as RolloutTarget;
+    expect(deferred).toMatchObject({ state: 'pending', attempt: 1 });
+    const { not_before: _next, busy_deadline: deadline, error: _error, ...started } = deferred;
+    expect(deadline).toBeDefined();
+    record.targets[0] = { ...started, state: 'started' };
+    expect(await store.save(record)).toBe(true);
+    await rollout.tick();
+    expect(postsOf('busyrerun')).toEqual(['busyrerun-0']);
+    const published = world.eventBridge
       .events()
-      .filter((entry) => entry.DetailType === 'Proxy Upgrade Failed')
-      .map((entry) => entry.Detail as { request: { proxy_id: string }; error: Record<string, unknown> })
-      .filter((detail) => detail.request.proxy_id === 'busy-0');
-    for (const detail of busyFailures) {
-      expect(detail.error).toMatchObject({
-        error_code: 'INSTANCE_BUSY',
-        error_msg: expect.stringContaining('rollout ticks-busy retries it with a new attempt'),
-      });
-    }
+      .filter(
+        (entry) => (entry.Detail as { request?: { proxy_id?: string } }).request?.proxy_id === 'busyrerun-0',
+      );
+    expect(published.map((entry) => entry.DetailType)).toEqual([
+      'Proxy Upgrade Deferred',
+      'Proxy Upgrade Deferred',
+    ]);
+    expect(new Set(published.map((entry) => (entry.Detail as { event_id: string }).event_id)).size).toBe(1);
+    expect((await store.get(rollout.rolloutId))?.targets[0]).toMatchObject({
+      state: 'pending',
+      attempt: 1,
+      not_before: deferred.not_before,
+      busy_deadline: deadline,
+    });
+    const answer = await rollout.run();
+    expect(answer).toMatchObject({ status: 'completed', counts: { completed: 1, failed: 0 } });
+    expect(postsOf('busyrerun')).toEqual(['busyrerun-0', 'busyrerun-0']);
+    expect(upgradeEventsOf('busyrerun-0')).toEqual([
+      'Proxy Upgrade Deferred',
+      'Proxy Upgrade Deferred',
+      'Proxy Upgrade Accepted',
+      'Proxy Upgrade Completed',
+    ]);
   });
 
   it('a re-run tick starts nothing twice: every tick run twice at once and once more after, one POST per proxy', async () => {

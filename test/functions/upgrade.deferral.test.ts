@@ -81,6 +81,7 @@ describe('a busy instance', () => {
       next_attempt: 2,
       next_attempt_at: outcome.deferred.next_attempt_at,
       deadline: outcome.deferred.deadline,
+      retried_by: 'scheduler',
       schedule_name: schedule?.name,
       trigger: { kind: 'http', id: 'msg_busy_1', change_id: REQUEST.change_id },
     });

@@ -13,6 +13,7 @@ import {
   type RolloutTarget,
 } from '../../lib/rollouts/record.ts';
 import { parseRolloutRequest } from '../../lib/rollouts/request.ts';
+import { nextAttempt } from '../../lib/upgrade/deferral.ts';
 
 /**
  * A simulated fleet behind the advance tick's collaborators, for tests of the tick itself: every
@@ -83,7 +84,7 @@ export function simulateFleet(
       const left = busyLeft.get(target.key) ?? 0;
       if (left > 0) {
         busyLeft.set(target.key, left - 1);
-        return { kind: 'busy', error: { error_code: 'DBS.201205', error_msg: 'instance busy' } };
+        return busyAnswer(target, new Date(clock.now));
       }
       const answer = byKey.get(target.key)?.answer ?? { kind: 'accepted', workflow_id: `job-${target.key}` };
       if (answer.kind === 'accepted') inFlight.set(target.key, { polls: 0, instance: instanceOf(target) });
@@ -108,8 +109,6 @@ export function simulateFleet(
     now: () => new Date(clock.now),
     settings: {
       trackingMaxMs: 7_200_000,
-      busyRetryDelayMs: 300_000,
-      busyRetryForMs: 7_200_000,
       resumeWindowMs: 86_400_000,
     },
     parallelism: 10,
@@ -141,6 +140,20 @@ export function simulateFleet(
     },
   };
   return fleet;
+}
+
+/**
+ * What the upgrade step answers a rollout attempt that TaurusDB refused as busy: the step's own rule
+ * (lib/upgrade/deferral.ts, the defaults of lib/config.ts: PT2H, 5 minutes doubling to 30), from the
+ * attempt and the deadline the tick handed back (lib/rollouts/upgrade-runner.ts does the same).
+ */
+function busyAnswer(target: RolloutTarget, now: Date): UpgradeResult {
+  const error = { error_code: 'DBS.201205', error_msg: 'instance busy' };
+  const earlier = { attempt: target.attempt, deadline: target.busy_deadline };
+  const next = nextAttempt(earlier, 7_200_000, { baseMs: 300_000, capMs: 1_800_000 }, now);
+  if (!next.defer)
+    return { kind: 'ended', outcome: 'failed', error: { ...error, error_code: 'INSTANCE_BUSY' } };
+  return { kind: 'busy', error, not_before: next.at.toISOString(), deadline: next.deadline.toISOString() };
 }
 
 /** `count` proxies spread over `instances` instances of two projects. */

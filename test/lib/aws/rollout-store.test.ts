@@ -47,8 +47,6 @@ function collaborators(posts: string[]): AdvanceCollaborators {
     now: () => new Date('2026-12-02T02:00:00Z'),
     settings: {
       trackingMaxMs: 7_200_000,
-      busyRetryDelayMs: 300_000,
-      busyRetryForMs: 7_200_000,
       resumeWindowMs: 86_400_000,
     },
     parallelism: 4,

@@ -222,24 +222,60 @@ describe('advanceRollout', () => {
     expect(answer.counts).toMatchObject({ unconfirmed: 1 });
   });
 
-  it('a busy instance is retried by the loop with a new attempt, not failed', async () => {
+  it("a busy instance is retried by the loop with a new attempt: no earlier than the step's next_attempt_at, with the deadline handed back", async () => {
     const fleet = simulateFleet(
       fleetOf(1, 1, () => ({ busyTimes: 2 })),
       { waves: [{ percent: 100 }] },
     );
+    await fleet.tick();
+    const first = structuredClone(fleet.store.record.targets[0]);
+    expect(first).toMatchObject({ state: 'pending', attempt: 1, error: { error_code: 'DBS.201205' } });
+    const notBefore = Date.parse(first?.not_before ?? '');
+    // Ticks before the time the step named start nothing.
+    while (fleet.clock.now + 60_000 < notBefore) {
+      fleet.clock.now += 60_000;
+      await fleet.tick();
+    }
+    expect(fleet.posts).toHaveLength(1);
+    fleet.clock.now = notBefore;
+    await fleet.tick();
+    expect(fleet.posts).toHaveLength(2);
+    // The second busy answer keeps the first one's deadline: the tick gave it back to the step.
+    expect(fleet.store.record.targets[0]).toMatchObject({ attempt: 2, busy_deadline: first?.busy_deadline });
     const answer = await fleet.run();
     expect(answer.counts).toMatchObject({ completed: 1 });
     expect(fleet.posts.map((post) => post.deliveryId.split('#')[1])).toEqual(['1', '2', '3']);
   });
 
-  it('an instance busy for the whole busy retry time fails INSTANCE_BUSY', async () => {
+  it('an instance busy for the whole busy retry time: the step ends it INSTANCE_BUSY, counted once', async () => {
     const fleet = simulateFleet(
-      fleetOf(1, 1, () => ({ busyTimes: 1000 })),
-      { waves: [{ percent: 100 }] },
+      fleetOf(2, 2, (index) => (index === 0 ? { busyTimes: 1000 } : {})),
+      { waves: [{ percent: 100 }], max_failures: { count: 2 } },
     );
     const answer = await fleet.run();
-    expect(answer).toMatchObject({ status: 'halted' });
+    // A budget of two is not reached by one target, however many attempts it took.
+    expect(answer).toMatchObject({ status: 'completed', counts: { failed: 1, completed: 1 } });
     expect(fleet.store.record.targets[0]?.error?.error_code).toBe('INSTANCE_BUSY');
+    expect(fleet.posts.filter((post) => post.key === 'p0/i0/x0').length).toBeGreaterThan(2);
+  });
+
+  it('a closed maintenance window drops the busy deadline: the busy time counts afresh from the opening', async () => {
+    const fleet = simulateFleet(
+      fleetOf(1, 1, () => ({ busyTimes: 1 })),
+      { waves: [{ percent: 100 }] },
+    );
+    await fleet.tick();
+    expect(fleet.store.record.targets[0]?.busy_deadline).toBeDefined();
+    const opens = new Date(fleet.clock.now + 3 * 3600_000).toISOString();
+    const { startUpgrade } = fleet.collaborators;
+    fleet.collaborators.startUpgrade = async () => ({ kind: 'window', opens_at: opens });
+    fleet.clock.now += 3600_000;
+    await fleet.tick();
+    expect(fleet.store.record.targets[0]).toMatchObject({ state: 'pending', not_before: opens });
+    expect(fleet.store.record.targets[0]).not.toHaveProperty('busy_deadline');
+    fleet.collaborators.startUpgrade = startUpgrade;
+    fleet.clock.now = Date.parse(opens);
+    expect((await fleet.run()).counts).toMatchObject({ completed: 1 });
   });
 
   it('an end that could not be announced is not recorded: the next tick polls and announces it again', async () => {
