@@ -47,7 +47,7 @@ export interface Figures {
   batch: Record<'off' | 'on', BatchRunFigures[]>;
   lateAnswers: Latencies;
   /** Per warm invocation, each measured in a process of its own (bench/cpu-child.ts). */
-  cpu: Record<'off' | 'on' | 'bare' | 'bareWithTable', CpuFigures>;
+  cpu: Record<'off' | 'on' | 'bare' | 'bareUndici' | 'bareWithTable', CpuFigures>;
   coldStart: {
     /** The floor's options rebuild the packaged function byte for byte. */
     sameWay: boolean;
