@@ -181,11 +181,6 @@ export interface BareLoopOptions {
   putEventsWith?: 'undici' | 'sdk';
 }
 
-/**
- * The floor of a warm invocation: the same HTTP calls, made directly with undici (and, with a table,
- * the SDK's DynamoDB client) against the same upstreams, with nothing else around them: no trigger
- * parsing, validation, signing check, logging, metrics or events to build. Answers are read and parsed.
- */
 /** A conditional write like the function's delivery and sending records (lib/aws/step-records.ts). */
 function conditionalPut(
   tableName: string | undefined,
@@ -201,6 +196,12 @@ function conditionalPut(
   });
 }
 
+/**
+ * The floor of a warm invocation: the same calls, made directly against the same upstreams (TaurusDB
+ * with undici, PutEvents with undici or the SDK's EventBridge client, DynamoDB with the SDK's client),
+ * with nothing else around them: no trigger parsing, validation, signing check, logging, metrics or
+ * events to build. Answers are read and parsed.
+ */
 export async function runBareLoop(upstreams: Upstreams, options: BareLoopOptions): Promise<InvocationRun> {
   const agent = new Agent({ keepAliveTimeout: 10_000 });
   const dynamo = options.idempotencyTable
