@@ -1,4 +1,5 @@
 import type { CpuFigures } from './cpu.ts';
+import { type FleetFigures, fleetSections } from './fleet-report.ts';
 import type { Latencies, UpstreamCounts } from './upstreams.ts';
 
 interface OverheadSummary {
@@ -55,6 +56,8 @@ export interface Figures {
     function: ColdStartFigures;
     floor: ColdStartFigures;
   };
+  /** The simulated fleet (bench/fleet.ts); undefined when this run left it out. */
+  fleet?: FleetFigures;
 }
 
 export const goals = {
@@ -405,15 +408,6 @@ function coldStartSection(f: Figures): Section {
   };
 }
 
-function fleetSection(): Section {
-  return {
-    title: 'Fleet speed (scenarios A, B, C of issue 18)',
-    header: ['', 'figures', ''],
-    rows: [['scenarios A, B and C', 'not measured: needs issue 17 (fleet rollouts)', '']],
-    notes: [],
-  };
-}
-
 function sections(f: Figures): Section[] {
   return [
     roundTripSection(f),
@@ -422,19 +416,27 @@ function sections(f: Figures): Section[] {
     cpuSection(f),
     batchSection(f),
     coldStartSection(f),
-    fleetSection(),
   ];
 }
 
-function machineLine(f: Figures): string {
+function machineLine(f: Pick<Figures, 'machine'>): string {
   const m = f.machine;
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB, ${m.os}, Node ${m.node} (load average ${m.load.toFixed(2)} at start)`;
 }
 
 /** Plain-text tables for the terminal. */
 export function renderTable(f: Figures): string {
-  const lines = [`Machine: ${machineLine(f)}`, ''];
-  for (const section of sections(f)) {
+  return [`Machine: ${machineLine(f)}`, '', tablesOf([...sections(f), ...fleetSections(f.fleet)])].join('\n');
+}
+
+/** The fleet's tables alone (`npm run bench -- --fleet-only`). */
+export function renderFleetTable(fleet: FleetFigures): string {
+  return tablesOf(fleetSections(fleet));
+}
+
+function tablesOf(list: Section[]): string {
+  const lines: string[] = [];
+  for (const section of list) {
     const widths = section.header.map((_, column) =>
       Math.max(...[section.header, ...section.rows].map((row) => (row[column] ?? '').length)),
     );
@@ -452,12 +454,14 @@ export function renderTable(f: Figures): string {
 
 const BEGIN = '<!-- bench:begin (written by `npm run bench`; edit outside these markers) -->';
 const END = '<!-- bench:end -->';
+/** The fleet's part inside the generated one: `--fleet-only` rewrites just this. */
+const FLEET_BEGIN = '<!-- bench:fleet:begin (written by `npm run bench`, also alone by `--fleet-only`) -->';
+const FLEET_END = '<!-- bench:fleet:end -->';
 
-/** The figures as Markdown, replacing the generated part of `existing` (or a new document). */
-export function renderMarkdown(f: Figures, existing: string | undefined): string {
+function markdownOf(list: Section[]): string[] {
   const cellText = (cell: string) => cell.replaceAll('|', '\\|');
-  const parts = [BEGIN, '', `Measured on: ${machineLine(f)}.`, ''];
-  for (const section of sections(f)) {
+  const parts: string[] = [];
+  for (const section of list) {
     parts.push(`### ${section.title}`, '');
     parts.push(`| ${section.header.map(cellText).join(' | ')} |`);
     parts.push(`|${section.header.map(() => '---').join('|')}|`);
@@ -466,14 +470,46 @@ export function renderMarkdown(f: Figures, existing: string | undefined): string
     for (const note of section.notes) parts.push(`- ${note}`);
     parts.push('');
   }
-  parts.push(END);
+  return parts;
+}
+
+/** `existing` with what lies between `begin` and `end` replaced by `generated` (markers included). */
+function replaceBetween(existing: string | undefined, begin: string, end: string, generated: string) {
+  if (!existing?.includes(begin) || !existing.includes(end)) return undefined;
+  return (
+    existing.slice(0, existing.indexOf(begin)) +
+    generated +
+    existing.slice(existing.indexOf(end) + end.length)
+  );
+}
+
+const fleetMarkdown = (fleet: FleetFigures | undefined, machine: string) =>
+  [
+    FLEET_BEGIN,
+    '',
+    `Fleet measured on: ${machine}.`,
+    '',
+    ...markdownOf(fleetSections(fleet)),
+    FLEET_END,
+  ].join('\n');
+
+/** The figures as Markdown, replacing the generated part of `existing` (or a new document). */
+export function renderMarkdown(f: Figures, existing: string | undefined): string {
+  const parts = [BEGIN, '', `Measured on: ${machineLine(f)}.`, '', ...markdownOf(sections(f))];
+  parts.push(fleetMarkdown(f.fleet, machineLine(f)), '', END);
   const generated = parts.join('\n');
-  if (existing?.includes(BEGIN) && existing.includes(END)) {
-    return (
-      existing.slice(0, existing.indexOf(BEGIN)) +
-      generated +
-      existing.slice(existing.indexOf(END) + END.length)
-    );
-  }
-  return `# Performance\n\n${generated}\n`;
+  return replaceBetween(existing, BEGIN, END, generated) ?? `# Performance\n\n${generated}\n`;
+}
+
+/** Only the fleet's part of `existing` rewritten (`--fleet-only`); the rest keeps the last full run. */
+export function renderFleetMarkdown(
+  fleet: FleetFigures,
+  machine: Figures['machine'],
+  existing: string | undefined,
+): string {
+  const generated = fleetMarkdown(fleet, machineLine({ machine }));
+  const replaced =
+    replaceBetween(existing, FLEET_BEGIN, FLEET_END, generated) ??
+    replaceBetween(existing, END, END, `${generated}\n\n${END}`);
+  return replaced ?? `# Performance\n\n${BEGIN}\n\n${generated}\n\n${END}\n`;
 }

@@ -7,6 +7,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BuildOptions } from 'esbuild';
+import { rolloutDefinition } from '../sandbox/local-rollouts.ts';
+import { definitionFromTemplate } from '../test/support/local-state-machine.ts';
 import { packageService, projectRoot } from '../test/support/serverless-package.ts';
 import {
   type BuiltFiles,
@@ -20,7 +22,15 @@ import {
   writeVariant,
 } from './cold-start.ts';
 import { type CpuFigures, type CpuJob, warmCpu } from './cpu.ts';
-import { type ColdStartFigures, type Figures, renderMarkdown, renderTable } from './report.ts';
+import { measureFleet } from './fleet-run.ts';
+import {
+  type ColdStartFigures,
+  type Figures,
+  renderFleetMarkdown,
+  renderFleetTable,
+  renderMarkdown,
+  renderTable,
+} from './report.ts';
 import { median, percentile, sum } from './stats.ts';
 import { type Latencies, startUpstreams, type UpstreamCounts, type Upstreams } from './upstreams.ts';
 import {
@@ -58,6 +68,9 @@ const ENTRY = 'functions/upgrade.mjs';
 const output = captureHandlerOutput();
 const print = (line = '') => output.print(`${line}\n`);
 
+/** `--fleet-only`: the simulated fleet alone (about a minute), its part of docs/performance.md only. */
+const FLEET_ONLY = process.argv.includes('--fleet-only');
+
 async function main() {
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -68,6 +81,7 @@ async function main() {
     load: loadavg()[0] ?? 0,
   };
   print(`bench: ${machine.cpu} x${machine.cores}, ${machine.memoryGiB.toFixed(1)} GiB, Node ${machine.node}`);
+  if (FLEET_ONLY) return fleetOnly(machine);
 
   print('packaging with `serverless package` ...');
   const service = await packageService('bench');
@@ -172,6 +186,7 @@ async function main() {
   const sameWay = sameFiles(await bundle('functions/upgrade.ts', options), packaged);
   const cold = await coldStarts(upstreams, await coldVariants(work, packaged, options));
   await upstreams.close();
+  const fleet = await measureFleet(definitionFromTemplate(service.template, 'RolloutStateMachine'), print);
   output.restore();
 
   const figures: Figures = {
@@ -197,6 +212,7 @@ async function main() {
     },
     cpu,
     coldStart: { sameWay, zipBytes, function: cold.function, floor: cold.floor },
+    fleet,
   };
 
   print();
@@ -264,6 +280,20 @@ async function onlyParts(
     );
   }
   await upstreams.close();
+}
+
+/** The simulated fleet alone, on the definition as serverless.yml writes it (no packaging). */
+async function fleetOnly(machine: Figures['machine']) {
+  const fleet = await measureFleet(await rolloutDefinition('eu-west-1'), print);
+  output.restore();
+  print();
+  print(renderFleetTable(fleet));
+  const docPath = join(projectRoot, 'docs/performance.md');
+  await writeFile(
+    docPath,
+    renderFleetMarkdown(fleet, machine, await readFile(docPath, 'utf8').catch(() => undefined)),
+  );
+  print('fleet figures written to docs/performance.md');
 }
 
 /** The function's and the bare loop's CPU runs, taking turns; the median run of each. */

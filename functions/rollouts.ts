@@ -16,6 +16,7 @@ import {
   ROLLOUT_REQUESTED_DETAIL_TYPE,
   recogniseTrigger,
   SCHEDULED_DETAIL_TYPE,
+  triggerKeysOf,
 } from '../lib/http/triggers.ts';
 import { logger } from '../lib/observability.ts';
 import { CONTROL_ACTIONS } from '../lib/rollouts/control.ts';
@@ -41,13 +42,13 @@ const ROLLOUT_DELIVERIES: DeliveryShape = {
 export function createHandlers(dependencies: RolloutDependencies) {
   const { tasks } = dependencies;
   const handler = middy()
-    .use(errorResponse({ logger }))
+    .use(errorResponse({ logger, correlate: (event) => triggerKeysOf(event, ROLLOUT_DELIVERIES) }))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(httpOnly(httpHeaderNormalizer()))
     .use(httpOnly(authentication({ verifier: dependencies.webhookVerifier, routes: ROLLOUT_ROUTES })))
     // Only the request has a body; status and control calls have none to parse.
     .use(httpOnly(httpJsonBodyParser(), (event) => routeOf(event).route === ROLLOUT_ROUTE))
-    .handler(async (event: unknown, context: Context) => {
+    .handler(async (event: unknown) => {
       if (isHttpEvent(event)) {
         // The authentication middleware matched the route already; this names which one.
         const { route, params } = routeOf(event);
@@ -57,8 +58,8 @@ export function createHandlers(dependencies: RolloutDependencies) {
         if (action !== undefined) return jsonResponse(200, await tasks.control(id, action));
       }
       const delivery = recogniseTrigger(event, ROLLOUT_DELIVERIES);
-      // Scheduler input has no envelope id: Lambda's request id, kept across Lambda's own retries.
-      const deliveryId = `${delivery.kind}:${delivery.id ?? context.awsRequestId}`;
+      // Scheduler input has no envelope id: its delivery_id or rollout_id names it (lib/rollouts/request.ts).
+      const deliveryId = delivery.id === undefined ? undefined : `${delivery.kind}:${delivery.id}`;
       const request = parseRolloutRequest(delivery.payload, deliveryId);
       const { record, created } = await tasks.accept(request);
       const answer = {

@@ -11,25 +11,15 @@ import { upgradeAnswer } from '../lib/http/answers.ts';
 import authentication from '../lib/http/middleware/authentication.ts';
 import errorResponse from '../lib/http/middleware/error-response.ts';
 import httpOnly from '../lib/http/middleware/http-only.ts';
-import { recogniseTrigger } from '../lib/http/triggers.ts';
+import { recogniseTrigger, triggerKeysOf } from '../lib/http/triggers.ts';
 import { logger, metrics } from '../lib/observability.ts';
 import { assertDeferralOrigin, assertServedRegions, parseUpgradeDelivery } from '../lib/upgrade/request.ts';
 import { correlationKeys } from '../lib/upgrade/trigger.ts';
 
-/** The trigger's keys for a log line about the event, when it is of a known kind. */
-function triggerKeys(event: unknown): Record<string, unknown> {
-  try {
-    const delivery = recogniseTrigger(event);
-    return { trigger_kind: delivery.kind, delivery_id: delivery.id };
-  } catch {
-    return {};
-  }
-}
-
 /** The handler around its collaborators; `handler` below is this with the production ones. */
 export function createHandler(dependencies: Dependencies) {
   return middy()
-    .use(errorResponse({ logger, correlate: triggerKeys }))
+    .use(errorResponse({ logger, correlate: triggerKeysOf }))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics, { throwOnEmptyMetrics: false }))
     .use(httpOnly(httpHeaderNormalizer()))
@@ -37,7 +27,7 @@ export function createHandler(dependencies: Dependencies) {
     .use(httpOnly(httpJsonBodyParser()))
     .handler(async (event: unknown, context: Context) => {
       const delivery = recogniseTrigger(event);
-      logger.appendKeys(triggerKeys(event));
+      logger.appendKeys(triggerKeysOf(event));
       const parsed = parseUpgradeDelivery(delivery.payload);
       assertDeferralOrigin(delivery.kind, parsed);
       assertServedRegions(parsed, dependencies.servesRegion);

@@ -98,6 +98,11 @@ export interface TaurusDbStandIn {
   proxies(): ProxySnapshot[];
   /** A workflow an accepted upgrade started (with `workflows` on). */
   job(workflowId: string): Workflow | undefined;
+  /**
+   * Upgrades refused busy (409 DBS.201205) because another proxy's workflow still ran on the
+   * instance: the callers' own concurrency, not `busyUntil`'s.
+   */
+  concurrencyRefusals(): number;
   /** What `GET .../taurusproxy/proxy-version` answers for a proxy (default: 2.23.12.000, latest 2.24.03.000). */
   setProxyVersion(instanceId: string, proxyId: string, version: ProxyVersionState): void;
   /** What `GET /v3/{project_id}/instances/{instance_id}` answers (default ACTIVE, 18:00-22:00). */
@@ -187,6 +192,7 @@ function standIn(state: StandInState, server: LoopbackServer): TaurusDbStandIn {
     versionOf: (projectId, instanceId, proxyId) => versionOf(world, projectId, instanceId, proxyId),
     proxies: () => proxiesOf(world),
     job: (workflowId) => workflowOf(world.jobs, workflowId),
+    concurrencyRefusals: () => world.concurrencyRefusals,
     setProxyVersion: (instanceId, proxyId, version) => setProxyVersion(world, instanceId, proxyId, version),
     setInstance(instanceId, instance) {
       world.instances.set(instanceId, instance);

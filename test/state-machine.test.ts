@@ -239,10 +239,16 @@ describe('the rollout state machine', () => {
         'logs:CreateLogStream',
         'logs:PutLogEvents',
         'secretsmanager:GetSecretValue',
+        'states:DescribeExecution',
         'states:StartExecution',
         'sqs:SendMessage',
       ].sort(),
     );
+    // The resume call reads executions of this machine only.
+    const reads = statements.find((statement: { Action: string[] }) =>
+      statement.Action.includes('states:DescribeExecution'),
+    );
+    expect(JSON.stringify(reads.Resource)).toContain(':execution:taurusdb-proxy-upgrader-');
     // A refused or failed intake event ends in the failed-deliveries queue, not discarded by Lambda.
     expect(Resources.RolloutsEventInvokeConfig.Properties).toMatchObject({
       FunctionName: { Ref: 'RolloutsLambdaFunction' },

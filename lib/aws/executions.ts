@@ -1,4 +1,10 @@
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { RolloutServiceError } from '../errors.ts';
 import { type AwsCallSettings, awsClientOptions } from './call-budget.ts';
 import { awsErrorName } from './error-name.ts';
@@ -13,6 +19,11 @@ import { awsErrorName } from './error-name.ts';
  */
 export interface RolloutExecutions {
   start(rolloutId: string, generation: number): Promise<'started' | 'exists'>;
+  /**
+   * Step Functions' status of generation g (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, ...), or
+   * `absent` when no execution of that name exists (a start that never happened).
+   */
+  statusOf(rolloutId: string, generation: number): Promise<string>;
 }
 
 export const executionNameOf = (rolloutId: string, generation: number) => `${rolloutId}-g${generation}`;
@@ -23,7 +34,24 @@ export function createRolloutExecutions(options: {
   client?: SFNClient;
 }): RolloutExecutions {
   const client = options.client ?? new SFNClient(awsClientOptions(options.awsCalls));
+  // An execution's ARN is its machine's with `execution` for `stateMachine` and its name appended.
+  const executionArnOf = (rolloutId: string, generation: number) =>
+    `${options.stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionNameOf(rolloutId, generation)}`;
   return {
+    async statusOf(rolloutId, generation) {
+      try {
+        const answer = await client.send(
+          new DescribeExecutionCommand({ executionArn: executionArnOf(rolloutId, generation) }),
+        );
+        return answer.status ?? 'UNKNOWN';
+      } catch (error) {
+        if (error instanceof ExecutionDoesNotExist) return 'absent';
+        throw new RolloutServiceError(
+          `the execution of rollout ${rolloutId} (generation ${generation}) could not be read (${awsErrorName(error)}); nothing was started`,
+          { cause: error },
+        );
+      }
+    },
     async start(rolloutId, generation) {
       try {
         await client.send(

@@ -29,6 +29,11 @@ export interface RolloutStore {
   get(rolloutId: string): Promise<RolloutRecord | undefined>;
   save(record: RolloutRecord): Promise<boolean>;
   setFlags(rolloutId: string, flags: Partial<RolloutFlags>): Promise<void>;
+  /**
+   * Records that generation g is being started, unless the record names g or a later one already:
+   * false then, and of two callers moving it to the same g only one gets true.
+   */
+  claimGeneration(rolloutId: string, generation: number): Promise<boolean>;
 }
 
 export interface RolloutStoreOptions {
@@ -54,15 +59,20 @@ export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
       { cause: error },
     );
 
-  async function get(rolloutId: string): Promise<RolloutRecord | undefined> {
-    let item: Record<string, unknown> | undefined;
+  /** The stored item, read consistently (a tick must see the revision the last write left). */
+  async function itemOf(rolloutId: string): Promise<Record<string, unknown> | undefined> {
     try {
-      ({ Item: item } = await documents.send(
+      const { Item } = await documents.send(
         new GetCommand({ TableName: tableName, Key: { id: rolloutId }, ConsistentRead: true }),
-      ));
+      );
+      return Item;
     } catch (error) {
       throw failed('read', rolloutId, error);
     }
+  }
+
+  async function get(rolloutId: string): Promise<RolloutRecord | undefined> {
+    const item = await itemOf(rolloutId);
     return item === undefined ? undefined : recordOf(item);
   }
 
@@ -91,30 +101,28 @@ export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw failed('create', rollout_id, error);
       }
-      const existing = await documents.send(
-        new GetCommand({ TableName: tableName, Key: { id: rollout_id }, ConsistentRead: true }),
-      );
-      if (existing.Item?.request_digest === requestDigest) return 'exists';
+      if ((await itemOf(rollout_id))?.request_digest === requestDigest) return 'exists';
       throw new RolloutReusedError(
         `rollout ${rollout_id} already exists for another request; choose another rollout_id (or send the same request to see its status)`,
       );
     },
-    async save(record) {
-      try {
-        await documents.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { id: record.rollout_id },
-            ...tickUpdate(record),
-            ConditionExpression: '#revision = :read',
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return false;
-        throw failed('write', record.rollout_id, error);
-      }
-    },
+    save: (record) =>
+      landed(
+        documents,
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { id: record.rollout_id },
+          ...tickUpdate(record),
+          ConditionExpression: '#revision = :read',
+        }),
+        (error) => failed('write', record.rollout_id, error),
+      ),
+    claimGeneration: (rolloutId, generation) =>
+      landed(
+        documents,
+        new UpdateCommand({ TableName: tableName, Key: { id: rolloutId }, ...generationClaim(generation) }),
+        (error) => failed('start generation of', rolloutId, error),
+      ),
     async setFlags(rolloutId, flags) {
       const entries = Object.entries(flags).filter(([, value]) => value !== undefined);
       if (entries.length === 0) return;
@@ -136,6 +144,30 @@ export function createRolloutStore(options: RolloutStoreOptions): RolloutStore {
       }
     },
   };
+}
+
+/** Generation g written over an absent or earlier one only. */
+const generationClaim = (generation: number) => ({
+  UpdateExpression: 'SET #generation = :generation',
+  ConditionExpression:
+    'attribute_exists(id) AND (attribute_not_exists(#generation) OR #generation < :generation)',
+  ExpressionAttributeNames: { '#generation': 'generation' },
+  ExpressionAttributeValues: { ':generation': generation },
+});
+
+/** A conditional update: true when it landed, false when its condition did not hold. */
+async function landed(
+  documents: DynamoDBDocumentClient,
+  command: UpdateCommand,
+  fault: (error: unknown) => Error,
+): Promise<boolean> {
+  try {
+    await documents.send(command);
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw fault(error);
+  }
 }
 
 /** The tick's attributes set (or removed when absent) and the revision moved on from the one it read. */

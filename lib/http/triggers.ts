@@ -117,3 +117,29 @@ export function recogniseTrigger(event: unknown, shape: DeliveryShape = UPGRADE_
   }
   throw new UnknownEventError(`event of no known kind (${describeEvent(event)}): expected ${shape.expected}`);
 }
+
+/** A Scheduler input's own `delivery_id`, as a log key: only when it is a short printable text. */
+const LOGGABLE_ID = /^[^\p{Cc}]{1,128}$/u;
+
+/**
+ * The keys a log line about an event carries when the event is of a known kind: its trigger kind
+ * and its delivery id (webhook-id or svix-id, Idempotency-Key, event id; for Scheduler input the
+ * input's own `delivery_id`, when it names one at its top level). Both functions' refusal and failure
+ * lines use it (lib/http/middleware/error-response.ts `correlate`), written after Powertools reset
+ * the keys the handler appended. Only ids: never a header that signs, nor the payload itself.
+ */
+export function triggerKeysOf(
+  event: unknown,
+  shape: DeliveryShape = UPGRADE_DELIVERIES,
+): { trigger_kind?: TriggerKind; delivery_id?: string } {
+  let delivery: Delivery;
+  try {
+    delivery = recogniseTrigger(event, shape);
+  } catch {
+    return {};
+  }
+  const named =
+    delivery.kind === 'schedule' && isObject(delivery.payload) ? delivery.payload.delivery_id : undefined;
+  const id = delivery.id ?? (typeof named === 'string' && LOGGABLE_ID.test(named) ? named : undefined);
+  return { trigger_kind: delivery.kind, ...(id === undefined ? {} : { delivery_id: id }) };
+}

@@ -278,17 +278,26 @@ function gate(record: RolloutRecord, now: Date): RolloutStatus {
 
 /**
  * The targets this tick starts, written `started` here (the caller saves before sending anything):
- * pending ones of the current wave or earlier, due, on an instance nothing else occupies, in plan
- * order, up to the free slots.
+ * pending ones of the current wave or earlier, due, on an instance nothing else occupies, up to the
+ * free slots, the instances with the most such targets left first (then in plan order). An
+ * instance's proxies go one after another, so the one with the most left bounds the wave: started
+ * last (plan order, with fewer slots than instances) it would add its whole series after the others.
  */
 function claim(record: RolloutRecord, now: Date): RolloutTarget[] {
   const active = record.targets.filter(isActive);
   const occupied = new Set(active.map(instanceOf));
   let free = record.settings.concurrency - active.length;
   const claimed: RolloutTarget[] = [];
-  for (const target of record.targets) {
+  const eligible = record.targets.filter(
+    (target) => target.state === 'pending' && target.wave !== undefined && target.wave <= record.wave,
+  );
+  const left = new Map<string, number>();
+  for (const target of eligible) left.set(instanceOf(target), (left.get(instanceOf(target)) ?? 0) + 1);
+  const longestFirst = eligible.sort(
+    (a, b) => (left.get(instanceOf(b)) ?? 0) - (left.get(instanceOf(a)) ?? 0),
+  );
+  for (const target of longestFirst) {
     if (free <= 0) break;
-    if (target.state !== 'pending' || target.wave === undefined || target.wave > record.wave) continue;
     if (target.not_before !== undefined && Date.parse(target.not_before) > now.getTime()) continue;
     if (occupied.has(instanceOf(target))) continue;
     occupied.add(instanceOf(target));

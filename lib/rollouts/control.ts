@@ -73,6 +73,7 @@ export function statusOf(record: RolloutRecord) {
     waves: record.wave_ends.length,
     budget: record.budget,
     flags: record.flags,
+    generation: record.generation ?? 0,
     counts: countsOf(record.targets),
     targets: record.targets.map((target) => ({
       project_id: target.project_id,

@@ -7,7 +7,12 @@ import type { FailureBudget, Wave } from './request.ts';
  * - A proxy already at the target is planned as skipped: it belongs to no wave and takes no slot, and
  *   "percent" means percent of the proxies that need the upgrade.
  * - Wave i covers the planned targets up to its cumulative end: a size as is, a percent rounded up,
- *   neither past the last target. A wave that would add nobody (10 % of 5 is the canary's 1) is
+ *   neither past the last target. Waves take the targets round-robin over their instances (each
+ *   instance's first proxy, in the order the instances first come, then each one's second, ...):
+ *   TaurusDB runs one upgrade per instance at a time, so a 10 % wave of a fleet listed instance by
+ *   instance would otherwise be a few instances' proxies one after another (100 minutes of 10-minute
+ *   workflows in bench scenario A, docs/performance.md) where one proxy of each runs side by side;
+ *   and a wave then touches one proxy of many instances, their other proxies still serving. A wave that would add nobody (10 % of 5 is the canary's 1) is
  *   dropped, so every wave of a plan starts somebody.
  * - The budget is the number of failures at which the rollout halts: a count as is, a percent of the
  *   planned targets rounded up, at least 1 (so the first failure of a small fleet halts it).
@@ -70,15 +75,33 @@ export function planRollout(
   candidates: readonly Candidate[],
   settings: { waves: readonly Wave[]; max_failures: FailureBudget },
 ): RolloutPlan {
-  const planned = candidates.filter((candidate) => candidate.skip_reason === undefined).length;
-  const ends = waveEnds(settings.waves, planned);
-  let position = 0;
-  const targets = candidates.map((candidate): PlannedTarget => {
+  const positions = waveOrder(candidates);
+  const ends = waveEnds(settings.waves, positions.size);
+  const targets = candidates.map((candidate, index): PlannedTarget => {
     const target = { ...candidate, key: targetKey(candidate) };
-    if (candidate.skip_reason !== undefined) return target;
-    const wave = ends.findIndex((end) => position < end);
-    position += 1;
-    return { ...target, wave };
+    const position = positions.get(index);
+    if (position === undefined) return target;
+    return { ...target, wave: ends.findIndex((end) => position < end) };
   });
-  return { targets, wave_ends: ends, budget: failureBudget(settings.max_failures, planned) };
+  return { targets, wave_ends: ends, budget: failureBudget(settings.max_failures, positions.size) };
+}
+
+/** Each planned candidate's index → its place in the waves: round-robin over instances (above). */
+function waveOrder(candidates: readonly Candidate[]): Map<number, number> {
+  const byInstance = new Map<string, number[]>();
+  candidates.forEach((candidate, index) => {
+    if (candidate.skip_reason !== undefined) return;
+    const instance = `${candidate.project_id}/${candidate.instance_id}`;
+    byInstance.set(instance, [...(byInstance.get(instance) ?? []), index]);
+  });
+  const positions = new Map<number, number>();
+  const queues = [...byInstance.values()];
+  const planned = queues.reduce((count, queue) => count + queue.length, 0);
+  for (let round = 0; positions.size < planned; round += 1) {
+    for (const queue of queues) {
+      const index = queue[round];
+      if (index !== undefined) positions.set(index, positions.size);
+    }
+  }
+  return positions;
 }

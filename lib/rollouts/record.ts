@@ -104,6 +104,12 @@ export interface RolloutRecord {
   wave_ended_at?: string;
   targets: RolloutTarget[];
   flags: RolloutFlags;
+  /**
+   * The latest execution generation started for this rollout (`<rollout_id>-g<generation>`),
+   * written before its StartExecution; absent on records older than it (read as 0). A resume call
+   * reads it to see whether anything still drives the rollout (lib/rollouts/tasks.ts).
+   */
+  generation?: number;
 }
 
 export type OutcomeCounts = Record<TargetEnd | 'pending' | 'started' | 'in_flight', number>;
@@ -159,6 +165,7 @@ export function requestedRecord(request: RolloutRequest): RolloutRecord {
     entries: request.targets,
     targets: [],
     flags: { paused: false, cancelled: false },
+    generation: 0,
   };
 }
 

@@ -132,6 +132,10 @@ export const rolloutRequestSchema = z
     only_if_advised: flag("true: upgrade only proxies Huawei's version read advises; skip the others."),
     change_id: printable(128, 'Change-management ticket; copied into events.').optional(),
     requested_by: printable(256, 'Who asked for the rollout; copied into events.').optional(),
+    delivery_id: printable(
+      128,
+      'Scheduler input only (HTTP and events are named by their envelope): names the delivery, e.g. <aws.scheduler.execution-id>, so that a replay of it derives the same rollout_id. Scheduler input needs rollout_id or delivery_id.',
+    ).optional(),
   })
   .meta({
     title: 'Proxy fleet rollout request',
@@ -161,12 +165,18 @@ export interface RolloutRequest {
   requested_by?: string;
 }
 
+const UNNAMED_RULE =
+  'is required for Scheduler input, unless delivery_id names the delivery (e.g. "<aws.scheduler.execution-id>"): Lambda\'s request id would derive another rollout_id when the input is replayed from the failed-deliveries queue, a second rollout of the same fleet';
+
 /**
  * The rollout a delivery asks for, or a ValidationError carrying every issue found. `deliveryId`
- * names the delivery (webhook-id, event id, Scheduler delivery id) and derives the rollout id when
- * the request names none, so a redelivery is the same rollout.
+ * names the delivery (webhook-id, event id, each prefixed by its trigger kind) and derives the rollout
+ * id when the request names none, so a redelivery is the same rollout. `undefined`: the delivery has
+ * no id of its own (Scheduler input, a rule's constant input); then the request's `delivery_id`
+ * names it, and a request naming neither it nor a rollout_id is refused: the only other id, Lambda's
+ * request id, is new when an operator replays the input (README "Replaying dead letters").
  */
-export function parseRolloutRequest(payload: unknown, deliveryId: string): RolloutRequest {
+export function parseRolloutRequest(payload: unknown, deliveryId: string | undefined): RolloutRequest {
   if (!isPlainObject(payload)) throw new ValidationError([{ path: '(root)', message: ROOT_RULE }]);
   const entries = payload.targets;
   // Refused by its size alone: a huge array costs no per-item work.
@@ -178,13 +188,18 @@ export function parseRolloutRequest(payload: unknown, deliveryId: string): Rollo
   if (!parsed.success || rules.length > 0) {
     throw new ValidationError(toValidationIssues(parsed.error?.issues ?? [], rules));
   }
-  return withDefaults(parsed.data, deliveryId);
+  const { delivery_id } = parsed.data;
+  const named = deliveryId ?? (delivery_id === undefined ? undefined : `schedule:${delivery_id}`);
+  const rolloutId = parsed.data.rollout_id ?? (named === undefined ? undefined : deriveRolloutId(named));
+  if (rolloutId === undefined) throw new ValidationError([{ path: 'rollout_id', message: UNNAMED_RULE }]);
+  return withDefaults(parsed.data, rolloutId);
 }
 
-function withDefaults(request: ParsedRollout, deliveryId: string): RolloutRequest {
+/** `delivery_id` only names the delivery: it is no part of the request (nor of its digest). */
+function withDefaults(request: ParsedRollout, rolloutId: string): RolloutRequest {
   const { source_version, change_id, requested_by } = request;
   return {
-    rollout_id: request.rollout_id ?? deriveRolloutId(deliveryId),
+    rollout_id: rolloutId,
     targets: request.targets,
     target_version: request.target_version,
     ...(source_version === undefined ? {} : { source_version }),

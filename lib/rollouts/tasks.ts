@@ -22,6 +22,7 @@ import type { RolloutRequest } from './request.ts';
  * - `advance`: one tick (lib/rollouts/advance.ts). Each execution runs at most `maxTicks` of them;
  *   then, unless the rollout is done, it starts the next generation and ends (continue-as-new), so no
  *   execution's history nears Step Functions' 25,000 events.
+ * - `control`: the control calls; `resume` also restarts a rollout whose latest execution ended.
  */
 
 export interface ExecutionInput {
@@ -64,6 +65,28 @@ export function createRolloutTasks(o: RolloutTaskOptions) {
     if (record === undefined) throw new RolloutServiceError(`rollout ${rolloutId} has no record`);
     return record;
   }
+  /** Generation g named in the record BEFORE it starts, so a resume call always finds the latest. */
+  async function startGeneration(rolloutId: string, generation: number): Promise<void> {
+    await o.store.claimGeneration(rolloutId, generation);
+    await o.executions.start(rolloutId, generation);
+  }
+
+  /**
+   * `resume` of a rollout that nothing drives any more (its latest execution failed past its
+   * retries, timed out, or was stopped by hand: README "Alarms") starts the next generation. The
+   * record's revision and its `started` targets make the restarted loop safe: a target a dead tick
+   * left started is resumed with the same delivery id. A RUNNING execution is left alone (one driver);
+   * an execution that was named but never started (`absent`) is started under its own name.
+   */
+  async function restartIfUndriven(record: RolloutRecord): Promise<RolloutRecord> {
+    const latest = record.generation ?? 0;
+    const status = await o.executions.statusOf(record.rollout_id, latest);
+    if (status === 'RUNNING') return record;
+    if (status === 'absent') await o.executions.start(record.rollout_id, latest);
+    else await startGeneration(record.rollout_id, latest + 1);
+    return load(record.rollout_id);
+  }
+
   return {
     async accept(request: RolloutRequest): Promise<{ record: RolloutRecord; created: boolean }> {
       const created = (await o.store.create(requestedRecord(request), requestDigest(request))) === 'created';
@@ -74,8 +97,10 @@ export function createRolloutTasks(o: RolloutTaskOptions) {
     },
 
     status: async (rolloutId: string) => statusOf(await loadRollout(o.store, rolloutId)),
-    control: async (rolloutId: string, action: ControlAction) =>
-      statusOf(await controlRollout(o.store, rolloutId, action, (o.now ?? (() => new Date()))())),
+    async control(rolloutId: string, action: ControlAction) {
+      const record = await controlRollout(o.store, rolloutId, action, (o.now ?? (() => new Date()))());
+      return statusOf(action === 'resume' ? await restartIfUndriven(record) : record);
+    },
 
     async plan(input: ExecutionInput): Promise<ExecutionInput> {
       const record = await load(input.rollout_id);
@@ -93,7 +118,7 @@ export function createRolloutTasks(o: RolloutTaskOptions) {
       const answer = await advanceRollout(record, { ...o.tickCollaborators(record), save: o.store.save });
       const ticks = input.ticks + 1;
       const continued = !answer.done && ticks >= o.maxTicks;
-      if (continued) await o.executions.start(input.rollout_id, input.generation + 1);
+      if (continued) await startGeneration(input.rollout_id, input.generation + 1);
       return { ...answer, ...input, ticks, wait_seconds: o.tickSeconds, continued };
     },
   };

@@ -318,6 +318,17 @@ type Why = {
 };
 
 /**
+ * Why no schedule follows. A rollout's upgrade service has none on purpose: its loop retries a busy
+ * proxy itself with a new attempt (lib/rollouts/advance.ts), so the text says that, not that
+ * deferrals are switched off.
+ */
+function offEnding(trigger: TriggerInfo): string {
+  if (trigger.kind === 'rollout')
+    return `rollout ${trigger.rollout_id ?? ''} retries it with a new attempt, for up to BUSY_RETRY_FOR`;
+  return 'deferred attempts are off (DEFERRAL_SCHEDULE_GROUP is not set)';
+}
+
+/**
  * The target runs again later: a one-time schedule delivers the next attempt (lib/upgrade/deferral.ts)
  * unless busy_retry_for ends first or deferred attempts are off; then it fails with INSTANCE_BUSY.
  * A schedule that cannot be created throws (DeferralError): nothing is stored and the invocation fails.
@@ -347,7 +358,7 @@ export async function defer(
       error === undefined ? '' : ` (${[error.error_code, error.error_msg].filter(Boolean).join(': ')})`;
     const ending =
       plan === undefined || deferrals?.scheduler === undefined
-        ? 'deferred attempts are off (DEFERRAL_SCHEDULE_GROUP is not set)'
+        ? offEnding(target.trigger)
         : `busy_retry_for ends at ${plan.deadline.toISOString()}, before another attempt could run`;
     const failure = {
       ...(error?.status === undefined ? {} : { status: error.status }),

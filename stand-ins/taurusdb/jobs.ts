@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { replies, type TaurusDbReply } from './replies.ts';
 
 /**
@@ -42,7 +43,18 @@ export interface WorkflowOptions {
   durationMs?: number;
   /** Every accepted workflow ends Failed with this fail_reason once it has run; the version stays. */
   failReason?: string;
+  /**
+   * This share (0 to 1) of the accepted workflows ends Failed once it has run (with `failReason`, or
+   * a default one), drawn per workflow from `seed`: the same proxy's n-th workflow fails or not
+   * whatever the order upgrades arrive in, so two callers of one fleet meet the same failures.
+   */
+  failShare?: number;
+  /** The draw's seed (default 1). */
+  seed?: number;
 }
+
+/** Why a drawn workflow failed, when `failReason` gives none (wording after TaurusDB's job answers). */
+export const DRAWN_FAIL_REASON = 'Failed to upgrade the proxy kernel: the proxy node is abnormal.';
 
 export interface JobsOptions {
   workflows: WorkflowOptions;
@@ -107,7 +119,7 @@ function workflowBody(workflow: Workflow): unknown {
         source_version: workflow.sourceVersion,
         target_version: workflow.targetVersion,
       },
-      fail_reason: workflow.failReason ?? '',
+      fail_reason: workflow.status === 'Failed' ? (workflow.failReason ?? '') : '',
     },
   };
 }
@@ -119,6 +131,10 @@ export interface Jobs {
   workflowsOn: boolean;
   scripted: Map<string, Array<JobState | undefined>>;
   workflows: Map<string, Workflow>;
+  /** The workflows still Running (a fleet has thousands of ended ones; settling looks at these only). */
+  running: Set<Workflow>;
+  /** Accepted workflows so far per `project/instance/proxy`, for the failure draw. */
+  ordinals: Map<string, number>;
 }
 
 export function createJobs(
@@ -129,18 +145,29 @@ export function createJobs(
     workflowsOn: options.workflows !== undefined,
     scripted: new Map(),
     workflows: new Map(),
+    running: new Set(),
+    ordinals: new Map(),
   };
 }
 
+/** A uniform draw in [0, 1) for one workflow: SHA-256 of the seed and the workflow's proxy and ordinal. */
+function draw(seed: number, workflow: Workflow, ordinal: number): number {
+  const digest = createHash('sha256')
+    .update(`${seed}/${workflow.projectId}/${workflow.instanceId}/${workflow.proxyId}/${ordinal}`)
+    .digest();
+  return digest.readUInt32BE(0) / 2 ** 32;
+}
+
 /** Workflows move on lazily, on the next look: no timer outlives the stand-in, and tests can move the clock. */
-export function settle({ options, workflows }: Jobs) {
+export function settle(jobs: Jobs) {
+  const { options } = jobs;
   const at = options.now();
-  for (const workflow of workflows.values()) {
-    if (workflow.status !== 'Running' || workflow.completesAt > at) continue;
+  for (const workflow of jobs.running) {
+    if (workflow.completesAt > at) continue;
+    jobs.running.delete(workflow);
     workflow.ended = workflow.completesAt;
-    if (options.workflows.failReason !== undefined) {
+    if (workflow.failReason !== undefined) {
       workflow.status = 'Failed';
-      workflow.failReason = options.workflows.failReason;
       continue;
     }
     workflow.status = 'Completed';
@@ -148,11 +175,23 @@ export function settle({ options, workflows }: Jobs) {
   }
 }
 
-export function runningOn(jobs: Jobs, instanceId: string, proxyId: string): Workflow | undefined {
-  return [...jobs.workflows.values()].find(
-    (workflow) =>
-      workflow.status === 'Running' && workflow.instanceId === instanceId && workflow.proxyId === proxyId,
-  );
+/** The workflow running on the instance, or only on that proxy of it when one is given. */
+export function runningOn(jobs: Jobs, instanceId: string, proxyId?: string): Workflow | undefined {
+  for (const workflow of jobs.running) {
+    if (workflow.instanceId === instanceId && (proxyId === undefined || workflow.proxyId === proxyId))
+      return workflow;
+  }
+  return undefined;
+}
+
+/** Why an accepted workflow will end Failed once it has run; undefined when it completes. */
+function drawnFailure(jobs: Jobs, workflow: Workflow): string | undefined {
+  const { failReason, failShare = 0, seed = 1 } = jobs.options.workflows;
+  if (failShare <= 0) return failReason;
+  const key = `${workflow.projectId}/${workflow.instanceId}/${workflow.proxyId}`;
+  const ordinal = jobs.ordinals.get(key) ?? 0;
+  jobs.ordinals.set(key, ordinal + 1);
+  return draw(seed, workflow, ordinal) < failShare ? (failReason ?? DRAWN_FAIL_REASON) : undefined;
 }
 
 export function startWorkflow(jobs: Jobs, { rejection, ...target }: WorkflowStart): Workflow {
@@ -167,6 +206,11 @@ export function startWorkflow(jobs: Jobs, { rejection, ...target }: WorkflowStar
     failReason: rejection,
   };
   jobs.workflows.set(workflow.id, workflow);
+  if (rejection === undefined) {
+    // Kept on the workflow until it ends; the job answer shows it only once Failed.
+    workflow.failReason = drawnFailure(jobs, workflow);
+    jobs.running.add(workflow);
+  }
   // A zero-length workflow completes at once, so the upgrade's answer already reflects it.
   settle(jobs);
   return workflow;

@@ -96,7 +96,8 @@ export interface WorldOptions {
   /**
    * With workflows on: until this time (epoch ms) every instance is busy with another operation, and
    * upgrades get TaurusDB's busy refusal (409 DBS.201205, a backup in progress; `npm start` with
-   * SANDBOX_BUSY_FOR shows the deferral).
+   * SANDBOX_BUSY_FOR shows the deferral). After it, an instance is busy while one of its proxies'
+   * workflows runs: an upgrade of another of its proxies gets the same refusal.
    */
   busyUntil?: number;
   newWorkflowId?: () => string;
@@ -126,6 +127,11 @@ export interface World {
   busyUntil: number | undefined;
   now: () => number;
   jobs: Jobs;
+  /**
+   * Upgrades refused busy because a workflow of this stand-in still ran on the instance: refusals
+   * the callers caused themselves, as opposed to `busyUntil`'s operation of somebody else.
+   */
+  concurrencyRefusals: number;
 }
 
 const notFound = (what: string) => replies.error(404, 'DBS.200002', `The ${what} does not exist.`);
@@ -160,6 +166,7 @@ export function createWorld(options: WorldOptions): World {
     busyUntil: options.busyUntil,
     now: options.now ?? Date.now,
     jobs,
+    concurrencyRefusals: 0,
   };
 }
 
@@ -266,6 +273,13 @@ export function upgradeAnswer(world: World, ask: UpgradeAsk): TaurusDbReply | un
   const { proxy } = resolved;
   if (world.busyUntil !== undefined && world.now() < world.busyUntil) return replies.busy();
   if (compareVersions(proxy.version, latestOf(world, proxy)) >= 0) return replies.alreadyLatest();
+  // TaurusDB runs one operation per instance: another proxy's workflow still running there makes
+  // this one busy (the same proxy's is a REJECT below, as before).
+  const running = runningOn(world.jobs, proxy.instanceId);
+  if (running !== undefined && running.proxyId !== proxy.proxyId) {
+    world.concurrencyRefusals += 1;
+    return replies.busy();
+  }
   const reason = rejection(world, proxy, ask.sourceVersion, ask.targetVersion);
   const workflow = startWorkflow(world.jobs, { ...ask, rejection: reason });
   return replies.items({

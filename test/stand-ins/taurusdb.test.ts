@@ -510,3 +510,99 @@ describe('TaurusDB stand-in: busy instances, instance detail and the advisory (i
     });
   });
 });
+
+describe('TaurusDB stand-in, a fleet: one operation per instance, and a share of workflows failing (issue 18)', () => {
+  const sibling: ProxySeed = { ...first, proxyId: 'aa11bb22cc33dd44ee55ff6677889900po01' };
+  const jobOf = (answer: { body: Record<string, unknown> }) =>
+    (answer.body.update_result as Array<{ workflow_id: string }>)[0]?.workflow_id as string;
+
+  it("refuses another proxy of an instance busy (409 DBS.201205) while one's workflow runs, counting it as the callers' own", async () => {
+    let clock = Date.parse('2026-11-27T10:00:00Z');
+    const taurusDb = await start({
+      proxies: [...SAMPLE_PROXIES, sibling],
+      workflows: { durationMs: 600_000 },
+      now: () => clock,
+    });
+
+    expect((await upgrade(taurusDb, first, toLatest)).status).toBe(200);
+    const refused = await upgrade(taurusDb, sibling, toLatest);
+    // Another instance is not affected.
+    const elsewhere = await upgrade(taurusDb, second, toLatest);
+
+    expect(refused).toEqual({
+      status: 409,
+      body: { error_code: 'DBS.201205', error_msg: 'The instance is being backed up. Try again later.' },
+    });
+    expect(elsewhere.status).toBe(200);
+    expect(taurusDb.concurrencyRefusals()).toBe(1);
+    expect(taurusDb.versionOf(sibling.projectId, sibling.instanceId, sibling.proxyId)).toBe(PREVIOUS);
+
+    clock += 599_999;
+    expect((await upgrade(taurusDb, sibling, toLatest)).status).toBe(409);
+    clock += 1;
+    const after = await upgrade(taurusDb, sibling, toLatest);
+    expect((after.body.update_result as Array<{ state: string }>)[0]?.state).toBe('ACCEPT');
+    expect(taurusDb.concurrencyRefusals()).toBe(2);
+  });
+
+  it("does not count busyUntil (somebody else's operation) as the callers' own", async () => {
+    const now = Date.now();
+    const taurusDb = await start({ now: () => now, busyUntil: now + 20_000 });
+    expect((await upgrade(taurusDb, first, toLatest)).status).toBe(409);
+    expect(taurusDb.concurrencyRefusals()).toBe(0);
+  });
+
+  it('ends the configured share of workflows Failed, drawn from the seed per proxy: the same ones whatever the order', async () => {
+    const clock = { now: Date.parse('2026-11-27T10:00:00Z') };
+    const fleet: ProxySeed[] = Array.from({ length: 200 }, (_, index) => ({
+      projectId: SAMPLE_PROJECT_ID,
+      instanceId: `instance${index}`,
+      proxyId: `proxy${index}`,
+      version: PREVIOUS,
+    }));
+    const failedOf = async (order: ProxySeed[], seed: number) => {
+      const taurusDb = await startTaurusDbStandIn({
+        isAccepted: (token) => token === GOOD_TOKEN,
+        proxies: fleet,
+        workflows: { durationMs: 60_000, failShare: 0.1, seed },
+        now: () => clock.now,
+      });
+      const started = clock.now;
+      const jobs = new Map<string, string>();
+      for (const proxy of order) jobs.set(proxy.proxyId, jobOf(await upgrade(taurusDb, proxy, toLatest)));
+      const running = await call(
+        `${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/jobs?id=${jobs.get('proxy0') as string}`,
+      );
+      clock.now += 60_000;
+      const failed: string[] = [];
+      for (const [proxyId, job] of jobs) {
+        const { body } = await call(`${taurusDb.url}/v3/${SAMPLE_PROJECT_ID}/jobs?id=${job}`);
+        const answer = body.job as { status: string; fail_reason: string };
+        expect(['Completed', 'Failed']).toContain(answer.status);
+        if (answer.status === 'Failed') {
+          failed.push(proxyId);
+          expect(answer.fail_reason).toBe('Failed to upgrade the proxy kernel: the proxy node is abnormal.');
+        }
+        const instance = fleet.find((proxy) => proxy.proxyId === proxyId) as ProxySeed;
+        expect(taurusDb.versionOf(instance.projectId, instance.instanceId, proxyId)).toBe(
+          answer.status === 'Failed' ? PREVIOUS : SAMPLE_LATEST_VERSION,
+        );
+      }
+      await taurusDb.close();
+      clock.now = started;
+      return { failed: failed.sort(), running: running.body.job };
+    };
+
+    const forwards = await failedOf(fleet, 7);
+    const backwards = await failedOf([...fleet].reverse(), 7);
+    const otherSeed = await failedOf(fleet, 8);
+
+    // A running workflow does not tell its future.
+    expect(forwards.running).toMatchObject({ status: 'Running', fail_reason: '' });
+    // About 10 % of 200 (a binomial draw: 20 expected, well inside 5 to 40).
+    expect(forwards.failed.length).toBeGreaterThan(5);
+    expect(forwards.failed.length).toBeLessThan(40);
+    expect(backwards.failed).toEqual(forwards.failed);
+    expect(otherSeed.failed).not.toEqual(forwards.failed);
+  });
+});

@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StateMachine } from 'aws-local-stepfunctions';
+import type { VirtualClock } from './virtual-clock.ts';
 
 /** The engine's log entries (its package does not export the type). */
 type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
@@ -52,29 +54,104 @@ export function awsHistoryEvents(log: readonly EventLog[]): number {
   return count;
 }
 
+/** State transitions as AWS bills them: every state entered, every retry of one. */
+export function stateTransitions(log: readonly EventLog[]): number {
+  return log.filter((event) => event.type === 'StateEntered' || event.type === 'StateRetried').length;
+}
+
 export interface LocalRun {
   output: unknown;
   historyEvents: number;
+  stateTransitions: number;
+  /** Task states run (each a Lambda invocation on AWS), retries included. */
+  taskInvocations: number;
 }
 
-/** Runs the definition with its Task states overridden by in-process handlers, its Wait states shortened. */
+type WaitState = {
+  Type: string;
+  Seconds?: number;
+  SecondsPath?: string;
+  Timestamp?: string;
+  TimestampPath?: string;
+};
+
+/** The value of a plain `$.a.b` path; the rollout machine's Waits need no more. */
+function pathValue(path: string, input: unknown): unknown {
+  if (!/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(path)) throw new Error(`unsupported Wait path ${path}`);
+  return path
+    .slice(2)
+    .split('.')
+    .reduce<unknown>((value, name) => (value as Record<string, unknown> | undefined)?.[name], input);
+}
+
+/** How long a Wait state waits for this input, read from its definition as Step Functions would. */
+export function waitMs(state: WaitState, input: unknown, now: number): number {
+  if (state.Seconds !== undefined) return state.Seconds * 1000;
+  if (state.SecondsPath !== undefined) return Number(pathValue(state.SecondsPath, input)) * 1000;
+  const timestamp = state.Timestamp ?? (state.TimestampPath && String(pathValue(state.TimestampPath, input)));
+  return timestamp ? Math.max(0, Date.parse(timestamp) - now) : 0;
+}
+
+/**
+ * Runs the definition with its Task states overridden by in-process handlers, its Wait states
+ * shortened (`waits`), or, given a virtual clock, waited on that clock: each Wait state the
+ * execution enters (its seconds computed from its definition and input) is slept on the clock before
+ * the next Task runs, the execution being one actor of the clock.
+ */
 export async function runLocally(
   definition: Record<string, unknown>,
   input: unknown,
   tasks: Record<string, (input: unknown) => Promise<unknown>>,
-  /** Wait state name → milliseconds it waits instead. */
+  /** Wait state name → milliseconds it waits instead (with a clock: ignored). */
   waits: Record<string, number>,
   /** Aborts the execution (the sandbox's stop); the result then rejects with ExecutionAbortedError. */
   signal?: AbortSignal,
+  clock?: VirtualClock,
 ): Promise<LocalRun> {
+  if (clock === undefined) return execute(definition, input, tasks, waits, signal);
+  return clock.actor(() => execute(definition, input, tasks, waits, signal, clock));
+}
+
+async function execute(
+  definition: Record<string, unknown>,
+  input: unknown,
+  tasks: Record<string, (input: unknown) => Promise<unknown>>,
+  waits: Record<string, number>,
+  signal: AbortSignal | undefined,
+  clock?: VirtualClock,
+): Promise<LocalRun> {
+  const states = definition.States as Record<string, WaitState>;
+  let owed = 0;
+  let invocations = 0;
+  // On a clock the engine does not wait (every Wait overridden to 0 ms); the log says which Wait was
+  // entered with what input, and the next task first sleeps that long on the clock. One event-loop
+  // turn lets the log catch up: the engine dispatches its events before it calls the task.
+  const settleWaits = async () => {
+    if (clock === undefined) return;
+    await nextTurn();
+    const ms = owed;
+    owed = 0;
+    if (ms > 0) await clock.sleep(ms);
+  };
+  const counted = Object.fromEntries(
+    Object.entries(tasks).map(([name, task]) => [
+      name,
+      async (taskInput: unknown) => {
+        await settleWaits();
+        invocations += 1;
+        return task(taskInput);
+      },
+    ]),
+  );
+  const waitStates = Object.keys(states).filter((name) => states[name]?.Type === 'Wait');
   // The machine is built from a copy: the engine must not change the definition the test checks.
   const machine = new StateMachine(structuredClone(definition) as never, {
     validationOptions: { checkArn: true, checkPaths: true },
   });
   const execution = machine.run(input as never, {
     overrides: {
-      taskResourceLocalHandlers: tasks as never,
-      waitTimeOverrides: waits,
+      taskResourceLocalHandlers: counted as never,
+      waitTimeOverrides: clock ? Object.fromEntries(waitStates.map((name) => [name, 0])) : waits,
       retryIntervalOverrides: Object.fromEntries(Object.keys(tasks).map((name) => [name, 0])),
     },
   });
@@ -82,9 +159,20 @@ export async function runLocally(
   signal?.addEventListener('abort', () => execution.abort(), { once: true });
   const log: EventLog[] = [];
   const collecting = (async () => {
-    for await (const event of execution.eventLogs) log.push(event);
+    for await (const event of execution.eventLogs) {
+      log.push(event);
+      if (clock && event.type === 'StateEntered' && event.state.type === 'Wait') {
+        owed += waitMs(states[event.state.name] as WaitState, event.state.input, clock.now());
+      }
+    }
   })();
   const output = await execution.result;
   await collecting;
-  return { output, historyEvents: awsHistoryEvents(log) };
+  await settleWaits();
+  return {
+    output,
+    historyEvents: awsHistoryEvents(log),
+    stateTransitions: stateTransitions(log),
+    taskInvocations: invocations,
+  };
 }

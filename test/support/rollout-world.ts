@@ -3,7 +3,11 @@ import { vi } from 'vitest';
 import { type DynaliteStandIn, startDynalite } from '../../stand-ins/dynamodb.ts';
 import { type EventBridgeStandIn, startEventBridgeStandIn } from '../../stand-ins/eventbridge.ts';
 import { startSecretsManagerStandIn } from '../../stand-ins/secrets-manager.ts';
-import { type StepFunctionsStandIn, startStepFunctionsStandIn } from '../../stand-ins/stepfunctions.ts';
+import {
+  type Execution,
+  type StepFunctionsStandIn,
+  startStepFunctionsStandIn,
+} from '../../stand-ins/stepfunctions.ts';
 import { startTaurusDbStandIn, type TaurusDbStandIn } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from './lambda-context.ts';
 import { generateWebhookKey, signWebhook } from './webhook-signing.ts';
@@ -27,18 +31,30 @@ export interface RolloutWorld {
   sfn: StepFunctionsStandIn;
   handlers: Pick<typeof import('../../functions/rollouts.ts'), 'handler' | 'plan' | 'advance'>;
   errors: typeof import('../../lib/errors.ts');
+  /** The webhook key in the Secrets Manager stand-in, for tests that look for it where it must not be. */
+  webhookKey: string;
   /** Invokes the intake as Lambda would (a fresh context unless one is given). */
   invoke(event: unknown, context?: Context): Promise<unknown>;
   /** GET /rollouts/{id}, signed, parsed. */
-  status(rolloutId: string): Promise<{ statusCode: number; json: Record<string, unknown> }>;
+  status(rolloutId: string): Promise<HttpAnswer>;
+  /** POST /rollouts/{id}/<action>, signed, parsed. */
+  control(rolloutId: string, action: 'approve' | 'pause' | 'resume' | 'cancel'): Promise<HttpAnswer>;
+  /** POST /rollouts with this body, signed with this webhook-id, parsed. */
+  post(body: unknown, webhookId: string): Promise<HttpAnswer>;
+  /** Any route, signed with `key` (default: the stand-in's webhook key), parsed. */
+  call(method: 'GET' | 'POST', path: string, body: string, key?: string): Promise<HttpAnswer>;
   close(): Promise<void>;
 }
+
+export type HttpAnswer = { statusCode: number; json: Record<string, unknown> };
 
 type Proxy = { projectId: string; instanceId: string; proxyId: string; version: string };
 
 export interface RolloutWorldOptions {
   /** The clock of the tick and the upgrade step (lib/composition/rollout-function.ts); default: real time. */
   now?: () => Date;
+  /** What a started execution does; default: succeed at once, running nothing. */
+  run?: (execution: Execution) => Promise<unknown>;
 }
 
 export async function startRolloutWorld(
@@ -50,7 +66,7 @@ export async function startRolloutWorld(
     startSecretsManagerStandIn(),
     startEventBridgeStandIn(),
     startDynalite(),
-    startStepFunctionsStandIn(async () => ({})),
+    startStepFunctionsStandIn(options.run ?? (async () => ({}))),
   ]);
   await dynalite.createTable('rollouts');
   const webhookKey = generateWebhookKey();
@@ -89,6 +105,24 @@ export async function startRolloutWorld(
         );
   const errors = await import('../../lib/errors.ts');
   let calls = 0;
+  /** A signed HTTP API call of the rollouts function's routes, as API Gateway hands it over. */
+  async function signedCall(
+    method: 'GET' | 'POST',
+    path: string,
+    body: string,
+    webhookId?: string,
+    key = webhookKey,
+  ) {
+    calls += 1;
+    const event = sample('http-api-v2.json');
+    Object.assign(event, { routeKey: `${method} ${path}`, rawPath: path, body });
+    Object.assign(event.requestContext, { routeKey: `${method} ${path}` });
+    Object.assign(event.requestContext.http, { path, method });
+    const id = webhookId ?? `msg_call_${calls}`;
+    Object.assign(event.headers, signWebhook({ key, id, timestamp: Math.floor(Date.now() / 1000), body }));
+    const answer = (await handlers.handler(event, lambdaContext())) as { statusCode: number; body: string };
+    return { statusCode: answer.statusCode, json: JSON.parse(answer.body) as Record<string, unknown> };
+  }
   return {
     taurusDb,
     eventBridge,
@@ -96,22 +130,12 @@ export async function startRolloutWorld(
     sfn,
     handlers,
     errors,
+    webhookKey,
     invoke: (event, context = lambdaContext()) => handlers.handler(event, context),
-    async status(rolloutId) {
-      calls += 1;
-      const path = `/rollouts/${rolloutId}`;
-      const event = sample('http-api-v2.json');
-      Object.assign(event, { routeKey: `GET ${path}`, rawPath: path, body: '' });
-      Object.assign(event.requestContext, { routeKey: `GET ${path}` });
-      Object.assign(event.requestContext.http, { path, method: 'GET' });
-      const id = `msg_status_${calls}`;
-      Object.assign(
-        event.headers,
-        signWebhook({ key: webhookKey, id, timestamp: Math.floor(Date.now() / 1000), body: '' }),
-      );
-      const answer = (await handlers.handler(event, lambdaContext())) as { statusCode: number; body: string };
-      return { statusCode: answer.statusCode, json: JSON.parse(answer.body) };
-    },
+    status: (rolloutId) => signedCall('GET', `/rollouts/${rolloutId}`, ''),
+    control: (rolloutId, action) => signedCall('POST', `/rollouts/${rolloutId}/${action}`, ''),
+    post: (body, webhookId) => signedCall('POST', '/rollouts', JSON.stringify(body), webhookId),
+    call: (method, path, body, key) => signedCall(method, path, body, undefined, key),
     async close() {
       process.env = previousEnv;
       await Promise.all([

@@ -60,8 +60,13 @@ describe('rollout store (DynamoDB through dynalite)', () => {
     const record = newRecord('create-once');
     expect(await store.create(record, 'digest-a')).toBe('created');
     expect(await store.create(record, 'digest-a')).toBe('exists');
-    await expect(store.create(record, 'digest-b')).rejects.toBeInstanceOf(RolloutReusedError);
-    expect(await store.get('create-once')).toEqual(record);
+    await expect(store.create(record, 'digest-b')).rejects.toThrow(
+      new RolloutReusedError(
+        'rollout create-once already exists for another request; choose another rollout_id (or send the same request to see its status)',
+      ),
+    );
+    // Read back as written: no flag, no attribute more or less (no `approved` before an approve call).
+    expect(await store.get('create-once')).toStrictEqual(record);
     expect(await store.get('no-such-rollout')).toBeUndefined();
   });
 
@@ -101,6 +106,46 @@ describe('rollout store (DynamoDB through dynalite)', () => {
     expect(next.status).toBe('paused');
   });
 
+  it('a tick write sets what the tick owns and removes what it dropped; flags are read back as set', async () => {
+    const record = newRecord('tick-owned');
+    await store.create(record, 'digest');
+    const soaking = {
+      ...record,
+      status: 'soaking' as const,
+      wave: 1,
+      wave_ends: [1, 3],
+      budget: 2,
+      wave_ended_at: '2026-12-02T02:00:00.000Z',
+    };
+    expect(await store.save(soaking)).toBe(true);
+    expect(await store.get('tick-owned')).toStrictEqual({ ...soaking, revision: 1 });
+    const { wave_ended_at: _dropped, ...running } = { ...soaking, revision: 1, status: 'running' as const };
+    expect(await store.save(running)).toBe(true);
+    expect(await store.get('tick-owned')).toStrictEqual({ ...running, revision: 2 });
+
+    await store.setFlags('tick-owned', { cancelled: true, paused: undefined });
+    await store.setFlags('tick-owned', {});
+    expect((await store.get('tick-owned'))?.flags).toStrictEqual({ paused: false, cancelled: true });
+  });
+
+  it('a generation is claimed forward only: of two claims of one only one lands, never an older one, never for an unknown rollout', async () => {
+    const record = newRecord('generations');
+    await store.create(record, 'digest');
+    expect((await store.get('generations'))?.generation).toBe(0);
+    expect(
+      await Promise.all([store.claimGeneration('generations', 1), store.claimGeneration('generations', 1)]),
+    ).toEqual(expect.arrayContaining([true, false]));
+    expect(await store.claimGeneration('generations', 0)).toBe(false);
+    expect(await store.claimGeneration('generations', 3)).toBe(true);
+    const stored = (await store.get('generations')) as RolloutRecord;
+    expect(stored.generation).toBe(3);
+    // The tick's writes leave it alone.
+    expect(await store.save(stored)).toBe(true);
+    expect((await store.get('generations'))?.generation).toBe(3);
+    expect(await store.claimGeneration('no-such-rollout', 1)).toBe(false);
+    expect(await store.get('no-such-rollout')).toBeUndefined();
+  });
+
   it('an unreachable table is a RolloutServiceError naming the rollout, never a silent pass', async () => {
     const unreachable = createRolloutStore({
       tableName: 'rollouts',
@@ -111,7 +156,25 @@ describe('rollout store (DynamoDB through dynalite)', () => {
         maxAttempts: 1,
       }),
     });
-    await expect(unreachable.get('any')).rejects.toBeInstanceOf(RolloutServiceError);
-    await expect(unreachable.save(newRecord('any'))).rejects.toThrow(/rollout any/);
+    const refusals: Array<[Promise<unknown>, string]> = [
+      [unreachable.get('any'), 'read'],
+      [unreachable.create(newRecord('any'), 'digest'), 'create'],
+      [unreachable.save(newRecord('any')), 'write'],
+      [unreachable.setFlags('any', { paused: true }), 'flag'],
+      [unreachable.claimGeneration('any', 1), 'start generation of'],
+    ];
+    for (const [call, what] of refusals) {
+      const error = await call.then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect(error, what).toBeInstanceOf(RolloutServiceError);
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^rollout table rollouts could not be used to ${what} rollout any \\(.+\\); nothing was started$`,
+        ),
+      );
+      expect((error as Error).cause, what).toBeInstanceOf(Error);
+    }
   });
 });

@@ -65,6 +65,32 @@ describe('advanceRollout', () => {
     expect(Math.max(...fleet.posts.map((post) => post.inFlight))).toBe(3);
   });
 
+  it('starts the instance with the most proxies left first, so it does not add its series after the others', async () => {
+    // Six instances of one proxy, then one of six listed last; two slots.
+    const small = Array.from({ length: 6 }, (_, index) => ({
+      project_id: 'p',
+      instance_id: `small${index}`,
+      proxy_id: `s${index}`,
+    }));
+    const big = Array.from({ length: 6 }, (_, index) => ({
+      project_id: 'p',
+      instance_id: 'big',
+      proxy_id: `b${index}`,
+    }));
+    const fleet = simulateFleet([...small, ...big], { concurrency: 2, waves: [{ percent: 100 }] });
+    let ticks = 0;
+    const answer = await fleet.run(100, () => {
+      ticks += 1;
+    });
+    expect(answer).toMatchObject({ status: 'completed', counts: { completed: 12 } });
+    // The first tick starts the big instance and the first small one.
+    expect(fleet.posts.slice(0, 2).map((post) => post.key)).toEqual(['p/big/b0', 'p/small0/s0']);
+    expect(fleet.posts.every((post) => post.inFlight <= 2 && !post.instanceBusy)).toBe(true);
+    // Six rounds of two (each workflow ends at the next tick's poll) and the tick that sees the last
+    // end; in plan order it would be the six small ones first, then the big one's six alone: 9 + 1.
+    expect(ticks).toBe(7);
+  });
+
   it('max_failures by count: the third failure halts, in-flight upgrades are followed to their end', async () => {
     const fleet = simulateFleet(
       fleetOf(40, 40, (index) => (index >= 1 && index <= 6 ? { workflow: 'failed' } : {})),

@@ -70,6 +70,29 @@ describe('planRollout', () => {
     });
   });
 
+  it('takes the waves round-robin over instances: a fleet listed instance by instance gets one proxy of each first', () => {
+    // 3 instances of 4 proxies, listed instance by instance (what all_proxies entries expand to).
+    const listed: Candidate[] = Array.from({ length: 12 }, (_, index) => ({
+      project_id: 'p',
+      instance_id: `i${Math.floor(index / 4)}`,
+      proxy_id: `x${index}`,
+      ...(index === 4 ? { skip_reason: 'already at 2.24.03.000' } : {}),
+    }));
+    const plan = planRollout(listed, {
+      waves: [{ size: 1 }, { size: 3 }, { percent: 100 }],
+      max_failures: { count: 1 },
+    });
+    expect(plan.wave_ends).toEqual([1, 3, 11]);
+    const waveOf = (proxy: string) => plan.targets.find((target) => target.proxy_id === proxy)?.wave;
+    // The canary is the first planned proxy; the next wave the first planned proxy of each other
+    // instance (x4 is skipped, so i1's is x5); the rest after.
+    expect(['x0', 'x5', 'x8'].map(waveOf)).toEqual([0, 1, 1]);
+    expect(['x1', 'x2', 'x3', 'x6', 'x7', 'x9', 'x10', 'x11'].map(waveOf)).toEqual(Array(8).fill(2));
+    expect(waveOf('x4')).toBeUndefined();
+    // The targets stay in the order given.
+    expect(plan.targets.map((target) => target.proxy_id)).toEqual(listed.map((proxy) => proxy.proxy_id));
+  });
+
   it('a fleet already at the target plans no wave at all', () => {
     const plan = planRollout(fleet(3, new Set([0, 1, 2])), {
       waves: DEFAULT_WAVES,

@@ -72,6 +72,22 @@ describe('parseRolloutRequest', () => {
     expect(deriveRolloutId('a/b c')).toMatch(/^r-[0-9a-f]{32}$/);
   });
 
+  it('without an envelope id, delivery_id names the delivery; it is no part of the request, and the envelope wins', () => {
+    const scheduled = parseRolloutRequest({ ...minimal, delivery_id: 'exec-1' }, undefined);
+    expect(scheduled.rollout_id).toBe(deriveRolloutId('schedule:exec-1'));
+    expect(scheduled).not.toHaveProperty('delivery_id');
+    // The same rollout whichever execution id a schedule with a rollout_id runs under: one digest.
+    expect(parseRolloutRequest({ ...minimal, rollout_id: 'r1', delivery_id: 'a' }, undefined)).toEqual(
+      parseRolloutRequest({ ...minimal, rollout_id: 'r1', delivery_id: 'b' }, undefined),
+    );
+    expect(parseRolloutRequest({ ...minimal, delivery_id: 'exec-1' }, 'http:msg_1').rollout_id).toBe(
+      deriveRolloutId('http:msg_1'),
+    );
+    expect(() => parseRolloutRequest(minimal, undefined)).toThrow(
+      /rollout_id: is required for Scheduler input/,
+    );
+  });
+
   it('refuses what is not an object, and a missing target list or version', () => {
     expect(issuesOf([])).toEqual([{ path: '(root)', message: 'must be a JSON object: a rollout request' }]);
     expect(issuesOf({})).toEqual([
