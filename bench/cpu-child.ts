@@ -51,7 +51,11 @@ async function runFunction(job: Extract<CpuJob, { kind: 'function' }>): Promise<
 async function runBare(job: Extract<CpuJob, { kind: 'bare' }>): Promise<CpuFigures> {
   // The bare loop's timeline hooks are the bench process's; nothing is timed here.
   const upstreams = { ...job.upstreams, tally: () => ({ requests: 0, injectedMs: 0 }), timeline: () => [] };
-  const options = { versionRead: job.versionRead, idempotencyTable: job.idempotencyTable };
+  const options = {
+    versionRead: job.versionRead,
+    idempotencyTable: job.idempotencyTable,
+    putEventsWith: job.putEventsWith,
+  };
   // A few iterations first, as the function's first invocation: modules loaded, connections open.
   await runBareLoop(upstreams as unknown as Upstreams, { ...options, iterations: 5, keyPrefix: 'warm-up' });
   return measured(job.iterations, async () => {

@@ -16,6 +16,7 @@ export type CpuJob =
       iterations: number;
       versionRead: boolean;
       idempotencyTable?: string | undefined;
+      putEventsWith: 'undici' | 'sdk';
     };
 
 export interface CpuFigures {

@@ -48,7 +48,7 @@ export interface Figures {
   batch: Record<'off' | 'on', BatchRunFigures[]>;
   lateAnswers: Latencies;
   /** Per warm invocation, each measured in a process of its own (bench/cpu-child.ts). */
-  cpu: Record<'off' | 'on' | 'bare' | 'bareWithTable', CpuFigures>;
+  cpu: Record<'off' | 'on' | 'bare' | 'bareUndici' | 'bareWithTable', CpuFigures>;
   coldStart: {
     /** The floor's options rebuild the packaged function byte for byte. */
     sameWay: boolean;
@@ -318,7 +318,7 @@ function batchSection(f: Figures): Section {
 }
 
 function cpuSection(f: Figures): Section {
-  const { off, on, bare, bareWithTable } = f.cpu;
+  const { off, on, bare, bareUndici, bareWithTable } = f.cpu;
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
   const row = (label: string, run: CpuFigures, p99: number, floor?: CpuFigures, floorP99?: number): Row => [
     label,
@@ -342,11 +342,20 @@ function cpuSection(f: Figures): Section {
     rows: [
       row('function, suppression off', off, o.off.p99Ms, bare, o.bare.p99Ms),
       row('function, suppression on', on, o.on.p99Ms, bareWithTable, o.bareWithTable.p99Ms),
-      row('bare loop', bare, o.bare.p99Ms),
-      row('bare loop + the DynamoDB writes', bareWithTable, o.bareWithTable.p99Ms),
+      row("bare loop (PutEvents with the SDK's EventBridge client)", bare, o.bare.p99Ms),
+      row('bare loop + the DynamoDB writes (SDK clients)', bareWithTable, o.bareWithTable.p99Ms),
+      [
+        "for reference: table 2's bare loop (PutEvents with undici)",
+        ms(bareUndici.cpuMs),
+        `${(bareUndici.allocatedBytes / 1024).toFixed(0)} KB`,
+        ms(o.bare.p99Ms),
+        `function off: ${times(off.cpuMs / bareUndici.cpuMs)}`,
+        'not the goal',
+      ],
     ],
     notes: [
       "CPU: process.cpuUsage() (user + system, all threads, GC helpers included) over the warm invocations, divided by their number; the process runs only the handler or the bare loop, the latency proxies and stand-ins run elsewhere. Allocated: bytes the collections freed plus the heap's growth (v8.GCProfiler), per invocation.",
+      "The bare loop makes the function's calls with the function's clients: undici for TaurusDB, the SDK for DynamoDB and EventBridge, as the cold-start floor does (docs/performance.md, 2c). The p99 column is table 2's, whose bare loop sends PutEvents with undici.",
     ],
   };
 }
@@ -394,6 +403,7 @@ function coldStartSection(f: Figures): Section {
     notes: [
       `Deployed upgrade.zip: ${mib(f.coldStart.zipBytes)}. The floor is bundled with serverless.yml's custom.esbuild options and plugins${f.coldStart.sameWay ? ' (which rebuild the packaged function byte for byte)' : ' (WARNING: they did not rebuild the packaged function byte for byte)'}, so neither side has a build trick the other lacks.`,
       'No injected latency: each process reaches the stand-ins over loopback. "Loaded by the first answer": the bytes of the bundle files Node had loaded then (a separate run with a module hook counting them).',
+      "Call order: the floor makes its calls one after the other; the function starts reading the credentials secret and the IAM exchange once the delivery's id is claimed, alongside the in-progress claim (docs/performance.md, 4).",
     ],
   };
 }

@@ -6,6 +6,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { BuildOptions } from 'esbuild';
 import { rolloutDefinition } from '../sandbox/local-rollouts.ts';
 import { definitionFromTemplate } from '../test/support/local-state-machine.ts';
 import { packageService, projectRoot } from '../test/support/serverless-package.ts';
@@ -55,6 +56,11 @@ const settings = {
   coldRounds: Number(process.env.BENCH_COLD_ROUNDS ?? 15),
   /** Warm invocations per CPU run, and runs per variant (taking turns; the median is reported). */
   cpu: { invocations: Number(process.env.BENCH_CPU_INVOCATIONS ?? 500), rounds: 3 },
+  /**
+   * `BENCH_ONLY=cold` (or `cpu`, or `cold,cpu`) runs only those parts, prints their figures and leaves
+   * docs/performance.md alone: for iterating on the cold start or the warm CPU (docs/performance.md).
+   */
+  only: process.env.BENCH_ONLY?.split(',').map((part) => part.trim()),
 };
 
 const ENTRY = 'functions/upgrade.mjs';
@@ -134,6 +140,11 @@ async function main() {
     }),
   });
 
+  if (settings.only) {
+    await onlyParts(upstreams, service.directory, packaged, await unpacked('cpu'), work);
+    return;
+  }
+
   print(`warm invocations, duplicate suppression off (${settings.invocations}) ...`);
   const offHandler = await importHandler(
     await unpacked('off'),
@@ -173,16 +184,7 @@ async function main() {
   const state = await readServerlessState(service.directory);
   const options = await esbuildOptionsFrom(state.esbuild);
   const sameWay = sameFiles(await bundle('functions/upgrade.ts', options), packaged);
-  const variants = {
-    function: await writeVariant(join(work, 'cold'), 'function', packaged, ENTRY),
-    floor: await writeVariant(
-      join(work, 'floor'),
-      'floor',
-      await bundle('bench/floor.ts', options),
-      'bench/floor.mjs',
-    ),
-  };
-  const cold = await coldStarts(upstreams, variants);
+  const cold = await coldStarts(upstreams, await coldVariants(work, packaged, options));
   await upstreams.close();
   const fleet = await measureFleet(definitionFromTemplate(service.template, 'RolloutStateMachine'), print);
   output.restore();
@@ -232,6 +234,54 @@ main().then(
   },
 );
 
+/** The packaged function and the floor, bundled the same way, each in a folder of its own. */
+async function coldVariants(work: string, packaged: BuiltFiles, options: BuildOptions) {
+  return {
+    function: await writeVariant(join(work, 'cold'), 'function', packaged, ENTRY),
+    floor: await writeVariant(
+      join(work, 'floor'),
+      'floor',
+      await bundle('bench/floor.ts', options),
+      'bench/floor.mjs',
+    ),
+  };
+}
+
+/** `BENCH_ONLY`: the cold start and/or the warm CPU alone, printed, not written into the docs. */
+async function onlyParts(
+  upstreams: Upstreams,
+  directory: string,
+  packaged: BuiltFiles,
+  cpuBundle: string,
+  work: string,
+) {
+  if (settings.only?.includes('cpu')) {
+    print(`CPU per warm invocation: ${settings.cpu.rounds} x ${settings.cpu.invocations} invocations ...`);
+    const cpu = await cpuRuns(upstreams, cpuBundle, true);
+    for (const [name, run] of Object.entries(cpu)) {
+      print(
+        `  ${name}: ${run.cpuMs.toFixed(2)} ms CPU, ${(run.allocatedBytes / 1024).toFixed(0)} KB allocated`,
+      );
+    }
+    print(
+      `  off / bare ${(cpu.off.cpuMs / cpu.bare.cpuMs).toFixed(2)}x, on / bare with table ${(cpu.on.cpuMs / cpu.bareWithTable.cpuMs).toFixed(2)}x`,
+    );
+  }
+  if (settings.only?.includes('cold')) {
+    print(`cold start: ${settings.coldRounds} fresh processes per variant ...`);
+    const options = await esbuildOptionsFrom((await readServerlessState(directory)).esbuild);
+    const cold = await coldStarts(upstreams, await coldVariants(work, packaged, options));
+    const line = (v: ColdStartFigures) =>
+      `import ${v.importMs.toFixed(1)} first ${v.firstMs.toFixed(1)} total ${v.totalMs.toFixed(1)} cpu ${v.cpuMs.toFixed(1)} ms, loaded ${v.loadedBytes} B`;
+    print(`  function: ${line(cold.function)}\n  floor:    ${line(cold.floor)}`);
+    const ratio = (key: keyof ColdStartFigures) => (cold.function[key] / cold.floor[key]).toFixed(3);
+    print(
+      `  function / floor: total ${ratio('totalMs')}x, cpu ${ratio('cpuMs')}x, loaded ${ratio('loadedBytes')}x`,
+    );
+  }
+  await upstreams.close();
+}
+
 /** The simulated fleet alone, on the definition as serverless.yml writes it (no packaging). */
 async function fleetOnly(machine: Figures['machine']) {
   const fleet = await measureFleet(await rolloutDefinition('eu-west-1'), print);
@@ -257,7 +307,10 @@ async function cpuRuns(upstreams: Upstreams, bundleFile: string, versionRead: bo
       signedHttpEvent(upstreams.webhookKey, SAMPLE_REQUEST),
     ),
   });
-  const bareJob = (idempotencyTable: string | undefined): CpuJob => ({
+  const bareJob = (
+    idempotencyTable: string | undefined,
+    putEventsWith: 'undici' | 'sdk' = 'sdk',
+  ): CpuJob => ({
     kind: 'bare',
     upstreams: {
       taurusDb: upstreams.taurusDb,
@@ -267,14 +320,22 @@ async function cpuRuns(upstreams: Upstreams, bundleFile: string, versionRead: bo
     iterations: invocations,
     versionRead,
     idempotencyTable,
+    putEventsWith,
   });
   const jobs = {
     off: () => functionJob(false),
     bare: () => bareJob(undefined),
+    bareUndici: () => bareJob(undefined, 'undici'),
     on: () => functionJob(true),
     bareWithTable: () => bareJob(upstreams.tableName),
   };
-  const runs: Record<keyof typeof jobs, CpuFigures[]> = { off: [], bare: [], on: [], bareWithTable: [] };
+  const runs: Record<keyof typeof jobs, CpuFigures[]> = {
+    off: [],
+    bare: [],
+    bareUndici: [],
+    on: [],
+    bareWithTable: [],
+  };
   for (let round = 0; round < rounds; round += 1) {
     for (const [name, job] of Object.entries(jobs) as Array<[keyof typeof jobs, () => CpuJob]>) {
       runs[name].push(await warmCpu(job()));
@@ -290,6 +351,7 @@ async function cpuRuns(upstreams: Upstreams, bundleFile: string, versionRead: bo
     off: middle(runs.off),
     on: middle(runs.on),
     bare: middle(runs.bare),
+    bareUndici: middle(runs.bareUndici),
     bareWithTable: middle(runs.bareWithTable),
   };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
 import { Agent } from 'undici';
 import { lambdaContext } from '../test/support/lambda-context.ts';
@@ -172,13 +173,14 @@ export interface BareLoopOptions {
   idempotencyTable?: string | undefined;
   /** Makes the records' keys distinct from another loop's in the same process. */
   keyPrefix?: string;
+  /**
+   * How PutEvents is sent: with undici (issue 8's bare loop, table 2) or with the SDK's EventBridge
+   * client, as the function and the cold-start floor send it (issue 18's CPU comparison, table 2c:
+   * docs/performance.md says why).
+   */
+  putEventsWith?: 'undici' | 'sdk';
 }
 
-/**
- * The floor of a warm invocation: the same HTTP calls, made directly with undici (and, with a table,
- * the SDK's DynamoDB client) against the same upstreams, with nothing else around them: no trigger
- * parsing, validation, signing check, logging, metrics or events to build. Answers are read and parsed.
- */
 /** A conditional write like the function's delivery and sending records (lib/aws/step-records.ts). */
 function conditionalPut(
   tableName: string | undefined,
@@ -194,6 +196,12 @@ function conditionalPut(
   });
 }
 
+/**
+ * The floor of a warm invocation: the same calls, made directly against the same upstreams (TaurusDB
+ * with undici, PutEvents with undici or the SDK's EventBridge client, DynamoDB with the SDK's client),
+ * with nothing else around them: no trigger parsing, validation, signing check, logging, metrics or
+ * events to build. Answers are read and parsed.
+ */
 export async function runBareLoop(upstreams: Upstreams, options: BareLoopOptions): Promise<InvocationRun> {
   const agent = new Agent({ keepAliveTimeout: 10_000 });
   const dynamo = options.idempotencyTable
@@ -204,6 +212,15 @@ export async function runBareLoop(upstreams: Upstreams, options: BareLoopOptions
         maxAttempts: 1,
       })
     : undefined;
+  const sdkEvents =
+    options.putEventsWith === 'sdk'
+      ? new EventBridgeClient({
+          endpoint: upstreams.eventBridge,
+          region: 'eu-west-1',
+          credentials: AWS_CREDENTIALS,
+          maxAttempts: 1,
+        })
+      : undefined;
   const { project_id, instance_id, proxy_id } = SAMPLE_REQUEST;
   const proxyPath = `/v3/${project_id}/instances/${instance_id}/proxy/${proxy_id}`;
   const upgradeBody = JSON.stringify({
@@ -293,22 +310,24 @@ export async function runBareLoop(upstreams: Upstreams, options: BareLoopOptions
         }),
       );
     }
-    await call({
-      origin: upstreams.eventBridge,
-      method: 'POST',
-      path: '/',
-      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
-      body: JSON.stringify({
-        Entries: [
-          {
-            Source: 'taurusdb.proxy-upgrader',
-            DetailType: 'Proxy Upgrade Accepted',
-            Detail: JSON.stringify({ request: SAMPLE_REQUEST, result: upgrade.update_result[0], index }),
-            EventBusName: EVENT_BUS_NAME,
-          },
-        ],
-      }),
-    });
+    const entry = {
+      Source: 'taurusdb.proxy-upgrader',
+      DetailType: 'Proxy Upgrade Accepted',
+      Detail: JSON.stringify({ request: SAMPLE_REQUEST, result: upgrade.update_result[0], index }),
+      EventBusName: EVENT_BUS_NAME,
+    };
+    if (sdkEvents) {
+      const sent = await sdkEvents.send(new PutEventsCommand({ Entries: [entry] }));
+      if (sent.FailedEntryCount) throw new Error('bare loop: PutEvents failed an entry');
+    } else {
+      await call({
+        origin: upstreams.eventBridge,
+        method: 'POST',
+        path: '/',
+        headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
+        body: JSON.stringify({ Entries: [entry] }),
+      });
+    }
     const endedAt = performance.now();
     const elapsed = endedAt - startedAt;
     const after = upstreams.tally();
@@ -317,6 +336,7 @@ export async function runBareLoop(upstreams: Upstreams, options: BareLoopOptions
     addSegments(run.segments, startedAt, endedAt, upstreams.timeline(startedAt, endedAt));
   }
   dynamo?.destroy();
+  sdkEvents?.destroy();
   await agent.close();
   return run;
 }

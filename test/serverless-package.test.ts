@@ -56,30 +56,14 @@ describe('serverless package', () => {
   });
 
   describe('the packaged upgrade function in a fresh Node process', () => {
-    let world: World;
-    beforeAll(async () => {
-      world = await startWorld({ credentials: 'password', idempotency: true });
-    });
-    afterAll(() => world.close());
-
-    it('imports, answers a signed webhook end to end and loads only files of its zip', async () => {
-      const directory = join(service.directory, 'unpacked-upgrade');
+    /** Unpacks the zip, imports its entry in a fresh process, answers `event`: the answer and the files loaded. */
+    async function firstAnswer(world: World, name: string) {
+      const directory = join(service.directory, `unpacked-upgrade-${name}`);
       const entries = await service.artifact('upgrade');
       for (const entry of entries) {
         await mkdir(dirname(join(directory, entry.name)), { recursive: true });
         await writeFile(join(directory, entry.name), entry.read());
       }
-      const source = entries[0]?.read().toString('utf8') ?? '';
-      expect(source).toMatch(/export\s*\{[^}]*\bhandler\b/);
-      // Development tooling stays out of what is deployed: the sandbox's webhook key, its TaurusDB and
-      // the test stand-ins would each leave these strings behind.
-      const { SANDBOX_WEBHOOK_KEY } = await import('../sandbox/settings.ts');
-      for (const entry of entries) {
-        const text = entry.read().toString('utf8');
-        expect(text).not.toContain(SANDBOX_WEBHOOK_KEY);
-        expect(text).not.toMatch(/sandbox|stand-in|dynalite|fast-check/i);
-      }
-
       const event = signedHttpEvent(world, 'http-api-v2.json');
       const script = [
         "import { registerHooks } from 'node:module';",
@@ -101,16 +85,74 @@ describe('serverless package', () => {
       const { answer, loaded } = JSON.parse(
         stdout.slice(stdout.lastIndexOf('\n@@answer ') + '\n@@answer '.length),
       );
-      expect(answer.statusCode).toBe(200);
-      expect(JSON.parse(answer.body).outcomes).toMatchObject([{ outcome: 'accepted' }]);
-      expect(world.taurusDb.upgradeRequests()).toBe(1);
-      expect(world.eventBridge.calls).toHaveLength(1);
-      // The entry and the chunks it needed came from the zip, and some were chunks.
       const files = (loaded as string[]).map((url) => relative(directory, fileURLToPath(url)));
-      expect(files[0]).toBe('functions/upgrade.mjs');
-      expect(files.filter((file) => file.startsWith('functions/upgrade-chunks/')).length).toBeGreaterThan(0);
-      const packed = new Set(entries.map((entry) => entry.name));
-      for (const file of files) expect(packed.has(file), file).toBe(true);
+      return { entries, answer, files };
+    }
+
+    /** The zip's one file holding `marker`: code the function loads only when it needs it. */
+    function chunkWith(entries: Awaited<ReturnType<PackagedService['artifact']>>, marker: string) {
+      const holding = entries.filter((entry) => entry.read().toString('utf8').includes(marker));
+      expect(holding.map((entry) => entry.name)).toEqual([
+        expect.stringMatching(/^functions\/upgrade-chunks\//),
+      ]);
+      return holding[0]?.name;
+    }
+    // The AK/SK signer's scheme name, and the maintenance-window rule's own wording (lib/upgrade/window.ts).
+    const SIGNER = 'SDK-HMAC-SHA256';
+    const WINDOW_RULE = 'reports no readable maintenance window';
+
+    describe('with the password form', () => {
+      let world: World;
+      beforeAll(async () => {
+        world = await startWorld({ credentials: 'password', idempotency: true });
+      });
+      afterAll(() => world.close());
+
+      it('imports, answers a signed webhook end to end and loads only files of its zip', async () => {
+        const { entries, answer, files } = await firstAnswer(world, 'password');
+        const source = entries[0]?.read().toString('utf8') ?? '';
+        expect(source).toMatch(/export\s*\{[^}]*\bhandler\b/);
+        // Development tooling stays out of what is deployed: the sandbox's webhook key, its TaurusDB and
+        // the test stand-ins would each leave these strings behind.
+        const { SANDBOX_WEBHOOK_KEY } = await import('../sandbox/settings.ts');
+        for (const entry of entries) {
+          const text = entry.read().toString('utf8');
+          expect(text).not.toContain(SANDBOX_WEBHOOK_KEY);
+          expect(text).not.toMatch(/sandbox|stand-in|dynalite|fast-check/i);
+        }
+
+        expect(answer.statusCode).toBe(200);
+        expect(JSON.parse(answer.body).outcomes).toMatchObject([{ outcome: 'accepted' }]);
+        expect(world.taurusDb.upgradeRequests()).toBe(1);
+        expect(world.eventBridge.calls).toHaveLength(1);
+        // The entry and the chunks it needed came from the zip, and some were chunks.
+        expect(files[0]).toBe('functions/upgrade.mjs');
+        expect(files.filter((file) => file.startsWith('functions/upgrade-chunks/')).length).toBeGreaterThan(
+          0,
+        );
+        const packed = new Set(entries.map((entry) => entry.name));
+        for (const file of files) expect(packed.has(file), file).toBe(true);
+        // Code this first answer does not run stays unloaded (docs/performance.md, "Cold start").
+        expect(files).not.toContain(chunkWith(entries, SIGNER));
+        expect(files).not.toContain(chunkWith(entries, WINDOW_RULE));
+      });
+    });
+
+    describe('with the AK/SK form', () => {
+      let world: World;
+      beforeAll(async () => {
+        world = await startWorld({ credentials: 'aksk', idempotency: true });
+      });
+      afterAll(() => world.close());
+
+      it('loads the signer from its chunk and signs the TaurusDB calls with it', async () => {
+        const { entries, answer, files } = await firstAnswer(world, 'aksk');
+        expect(answer.statusCode).toBe(200);
+        expect(JSON.parse(answer.body).outcomes).toMatchObject([{ outcome: 'accepted' }]);
+        expect(world.taurusDb.upgradeRequests()).toBe(1);
+        expect(world.iam.tokenRequests()).toBe(0);
+        expect(files).toContain(chunkWith(entries, SIGNER));
+      });
     });
   });
 });

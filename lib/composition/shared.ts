@@ -12,7 +12,8 @@ import type { DeferralSettings } from '../upgrade/deferral.ts';
 /**
  * What both composition roots build the same way: the TaurusDB client with its authenticator (the
  * credentials secret, the token cache, one set of keep-alive pools shared with IAM), and the
- * EventBridge publisher on the common AWS settings. Each root calls these once per container.
+ * EventBridge publisher on the common AWS settings. Each root calls these once per container. The
+ * client's `prepare` starts a project's authorisation early (lib/upgrade/service.ts says when).
  */
 export function createTaurusDb(config: Config, secrets: SecretReader) {
   const pools = createConnectionPools();
@@ -23,10 +24,11 @@ export function createTaurusDb(config: Config, secrets: SecretReader) {
     pools,
   });
   // One client per region's endpoint, all on the same pools and tokens (README.md "Regions").
-  return createRegionalTaurusDbClient(
+  const client = createRegionalTaurusDbClient(
     (region) => endpointForRegion(config.taurusDbEndpoints, region),
     (endpoint) => createTaurusDbClient({ endpoint, authenticator, timeouts: config.timeouts, pools }),
   );
+  return { ...client, prepare: (projectId: string) => authenticator.prepare(projectId) };
 }
 
 /** Whether a request's region has an endpoint: the request parser's check (assertServedRegions). */

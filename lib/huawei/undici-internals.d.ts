@@ -11,7 +11,7 @@ declare module 'undici/lib/dispatcher/dispatcher.js' {
   const DispatcherClass: typeof Dispatcher;
   export default DispatcherClass;
 }
-declare module 'undici/lib/api/index.js' {
-  const api: Record<string, unknown>;
-  export default api;
+declare module 'undici/lib/api/api-request.js' {
+  const request: unknown;
+  export default request;
 }

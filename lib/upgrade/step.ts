@@ -35,13 +35,14 @@ import {
   type ResolvedVersions,
   type UpgradeDecision,
 } from './versions.ts';
-import { judgeInstance } from './window.ts';
 
 export interface UpgradeClient {
   upgradeProxyVersion(call: UpgradeCall, signal?: AbortSignal): Promise<UpgradeResponse>;
   getProxyVersion(proxy: ProxyRef, signal?: AbortSignal): Promise<ProxyVersion>;
   listProxies(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<ListedProxy[]>;
   getInstance(instance: Omit<ProxyRef, 'proxyId'>, signal?: AbortSignal): Promise<InstanceDetail>;
+  /** Starts the project's authorisation (secret read, IAM exchange) without waiting for it. */
+  prepare?(projectId: string): void;
 }
 
 export interface UpgradeStepOptions {
@@ -292,6 +293,8 @@ async function windowGate(
     const { error: failure } = failureOf(error, why);
     return notKept(decided(o, { kind: 'failed', error: failure, ...context }));
   }
+  // Loaded only when a request names the window: its own chunk (docs/performance.md, "Cold start").
+  const { judgeInstance } = await import('./window.ts');
   const verdict = judgeInstance(request.instance_id, detail, o.now());
   if (verdict.go) return undefined;
   const dryRun = request.dry_run === true;

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
+import { CREDENTIALS_SECRET_ID, sample, signedHttpEvent, startWorld, type World } from '../support/world.ts';
 
 /**
  * Redeliveries that find an earlier attempt of their step, and deliveries that reuse an id, through the
@@ -210,5 +210,35 @@ describe('an event id names one event', () => {
     const ids = world.eventBridge.events().map((entry) => (entry.Detail as { event_id: string }).event_id);
     expect(ids).toHaveLength(2);
     expect(new Set(ids).size).toBe(2);
+  });
+});
+
+describe("a delivery's authorisation starts only once its id is claimed (lib/upgrade/service.ts)", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await startWorld({ idempotency: true, credentials: 'password' });
+  });
+  afterAll(() => world.close());
+
+  it('a reused id is refused without reading the credentials secret or asking IAM', async () => {
+    // The first delivery claims its id, then cannot authorise (the secret is not JSON): no token is
+    // cached, so anything the refused delivery below started would show as a read or an exchange.
+    world.secretsManager.put(CREDENTIALS_SECRET_ID, 'password=not-json');
+    const target = freshTarget();
+    await world.invokeHttp(signedHttpEvent(world, 'http-api-v2.json', target, { id: 'msg_prepare_1' }));
+    const reads = world.secretsManager.reads(CREDENTIALS_SECRET_ID);
+    expect(reads).toBeGreaterThan(0);
+    expect(world.iam.tokenRequests()).toBe(0);
+
+    const reused = await world.invokeHttp(
+      signedHttpEvent(world, 'http-api-v2.json', { ...target, change_id: 'CHG-9' }, { id: 'msg_prepare_1' }),
+    );
+
+    expect(reused.statusCode).toBe(422);
+    // Bounded: anything started in the background would have reached the stand-ins by now.
+    await sleep(50);
+    expect(world.secretsManager.reads(CREDENTIALS_SECRET_ID)).toBe(reads);
+    expect(world.iam.tokenRequests()).toBe(0);
+    expect(world.taurusDb.requests).toHaveLength(0);
   });
 });

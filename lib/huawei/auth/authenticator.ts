@@ -3,7 +3,6 @@ import { SecretError } from '../../errors.ts';
 import { logger } from '../../observability.ts';
 import { createIamClient, type IamClient } from '../iam-client.ts';
 import type { ConnectionPools } from '../transport.ts';
-import { signRequest } from './aksk-signer.ts';
 import {
   type HuaweiCredentials,
   type PasswordCredentials,
@@ -37,6 +36,14 @@ export interface TokenAuthenticatorOptions {
 export interface TokenAuthenticator extends RequestAuthenticator {
   /** The X-Auth-Token value for `projectId`; refused for the AK/SK form, which has no token. */
   getToken(projectId: string): Promise<string>;
+  /**
+   * Starts reading the credentials secret and, for the password form, the project's first IAM
+   * exchange (for the AK/SK form, loading the signer), without waiting: the first request's `headersFor` then joins the read and exchange in
+   * flight (lib/aws/secrets.ts, lib/huawei/auth/project-tokens.ts share them) instead of starting
+   * them. Only for a project with no token yet, so a due refresh keeps its one attempt and warning;
+   * a failure is left for `headersFor` to meet again and report.
+   */
+  prepare(projectId: string): void;
   redact: Scrubber;
 }
 
@@ -46,6 +53,15 @@ export const defaults = {
 };
 
 const defaultWarn: TokenWarning = (message, details) => logger.warn(message, details);
+
+// The AK/SK signer is loaded when the first request is signed, so a container whose secret holds a
+// password or a token never loads it: it is a chunk of its own in the zip (docs/performance.md, "Cold
+// start"; test/serverless-package.test.ts signs from the packaged chunk).
+let signer: Promise<typeof import('./aksk-signer.ts')> | undefined;
+const loadSigner = () => {
+  signer ??= import('./aksk-signer.ts');
+  return signer;
+};
 
 /**
  * The production RequestAuthenticator: what authorises a TaurusDB request, from the credentials secret.
@@ -111,10 +127,19 @@ export function createTokenAuthenticator(options: TokenAuthenticatorOptions): To
       const credentials = await readCredentials();
       const headers =
         credentials.kind === 'aksk'
-          ? signRequest(credentials, request, new Date(now()))
+          ? (await loadSigner()).signRequest(credentials, request, new Date(now()))
           : { 'x-auth-token': await tokenFor(credentials, request.projectId) };
       refresher.label(headers, issued);
       return headers;
+    },
+    prepare(projectId) {
+      if (tokens.state(projectId).token !== undefined) return;
+      readCredentials()
+        .then((credentials): Promise<unknown> | undefined => {
+          if (credentials.kind === 'password') return tokens.token(credentials, projectId);
+          return credentials.kind === 'aksk' ? loadSigner() : undefined;
+        })
+        .catch(() => undefined);
     },
     invalidate(projectId, rejected) {
       const refreshed = refresher.refresh(projectId, rejected);

@@ -144,6 +144,54 @@ describe('createTokenAuthenticator', () => {
     expect(new Set(values)).toEqual(new Set([iam.issuedTokens[0]?.token]));
   });
 
+  /** Bounded: lets the event loop run until `done` holds (or gives up; the assertions then fail). */
+  async function turnsUntil(done: () => boolean) {
+    for (let tick = 0; tick < 10_000 && !done(); tick += 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  it('prepare starts the first exchange without waiting, and the first request joins it', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    const tokens = authenticator();
+    const release = iam.hold();
+    let headers: Promise<Record<string, string>>;
+    try {
+      tokens.prepare(PROJECT_A);
+      await turnsUntil(() => iam.tokenRequests() === 1);
+      expect(iam.tokenRequests(PROJECT_A)).toBe(1);
+      headers = tokens.headersFor(upgradeRequest(PROJECT_A));
+    } finally {
+      release();
+    }
+    expect(await headers).toEqual({ 'x-auth-token': iam.issuedTokens[0]?.token });
+    expect(iam.tokenRequests()).toBe(1);
+    expect(secretsManager.reads(secretId)).toBe(1);
+  });
+
+  it('prepare leaves a project that has a token alone, even one due for replacement', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    const tokens = authenticator();
+    await tokens.getToken(PROJECT_A);
+    clock += 24 * HOUR - MARGIN;
+    tokens.prepare(PROJECT_A);
+    // Anything prepare started would reach the stand-ins within this bounded wait.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(iam.tokenRequests()).toBe(1);
+    expect(secretsManager.reads(secretId)).toBe(1);
+  });
+
+  it('a failed prepare is not kept: the first request asks IAM again and gets its token', async () => {
+    secretsManager.put(secretId, passwordSecret(deployer));
+    const tokens = authenticator();
+    iam.failNext(1, 503);
+    tokens.prepare(PROJECT_A);
+    await turnsUntil(() => iam.tokenRequests() === 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await tokens.getToken(PROJECT_A)).toBe(iam.issuedTokens[0]?.token);
+    expect(iam.tokenRequests()).toBe(2);
+  });
+
   it('fetches a new token once the clock reaches expires_at minus the margin', async () => {
     secretsManager.put(secretId, passwordSecret(deployer));
     const tokens = authenticator();
