@@ -17,6 +17,7 @@ import {
   type LocalRun,
   runLocally,
 } from './support/local-state-machine.ts';
+import { captureProcessOutput } from './support/process-output.ts';
 import { packageService } from './support/serverless-package.ts';
 import { generateWebhookKey, signWebhook } from './support/webhook-signing.ts';
 import { sample } from './support/world.ts';
@@ -50,6 +51,7 @@ let sfn: StepFunctionsStandIn;
 const REGIONS = ['eu-west-101', 'ap-southeast-3'] as const;
 const fleets = new Map<string, TaurusDbStandIn>();
 let handlers: Handlers;
+let output: ReturnType<typeof captureProcessOutput> | undefined;
 const webhookKey = generateWebhookKey();
 const runs: (LocalRun & { name: string })[] = [];
 /** How long the Tick state waits here: 0 runs a rollout as fast as it goes; a gate test waits a little. */
@@ -134,11 +136,13 @@ beforeAll(async () => {
     ROLLOUT_TICKS_PER_EXECUTION: '3',
     POWERTOOLS_METRICS_NAMESPACE: 'TaurusDbProxyUpgraderTest',
   });
+  output = captureProcessOutput();
   vi.resetModules();
   handlers = await import('../functions/rollouts.ts');
 });
 
 afterAll(async () => {
+  output?.restore();
   process.env = previousEnv;
   await Promise.all([
     ...[...fleets.values()].map((fleet) => fleet.close()),

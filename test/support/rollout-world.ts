@@ -10,6 +10,8 @@ import {
 } from '../../stand-ins/stepfunctions.ts';
 import { startTaurusDbStandIn, type TaurusDbStandIn } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from './lambda-context.ts';
+import { captureProcessOutput } from './process-output.ts';
+import { leakedSecrets } from './secret-leaks.ts';
 import { generateWebhookKey, signWebhook } from './webhook-signing.ts';
 import { sample } from './world.ts';
 
@@ -23,6 +25,7 @@ import { sample } from './world.ts';
 const STATE_MACHINE_ARN =
   'arn:aws:states:eu-west-1:123456789012:stateMachine:taurusdb-proxy-upgrader-test-rollouts';
 const TOKEN = 'MIIT-rollout-intake-token-0123456789';
+const ROLLOUT_WORLD_SECRET_ACCESS_KEY = 'rollout-intake-secret-access-key';
 
 export interface RolloutWorld {
   taurusDb: TaurusDbStandIn;
@@ -76,7 +79,7 @@ export async function startRolloutWorld(
   Object.assign(process.env, {
     AWS_REGION: 'eu-west-1',
     AWS_ACCESS_KEY_ID: 'AKIDROLLOUTINTAKE',
-    AWS_SECRET_ACCESS_KEY: 'rollout-intake-secret-access-key',
+    AWS_SECRET_ACCESS_KEY: ROLLOUT_WORLD_SECRET_ACCESS_KEY,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.server.url,
     AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.url,
     AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
@@ -90,6 +93,7 @@ export async function startRolloutWorld(
     ROLLOUT_STATE_MACHINE_ARN: STATE_MACHINE_ARN,
     POWERTOOLS_METRICS_NAMESPACE: 'TaurusDbProxyUpgraderTest',
   });
+  const output = captureProcessOutput();
   vi.resetModules();
   const module = await import('../../functions/rollouts.ts');
   // The production wiring, with the test's clock when it has one.
@@ -137,6 +141,13 @@ export async function startRolloutWorld(
     post: (body, webhookId) => signedCall('POST', '/rollouts', JSON.stringify(body), webhookId),
     call: (method, path, body, key) => signedCall(method, path, body, undefined, key),
     async close() {
+      output.restore();
+      // As in world.ts: no rollout test may make a handler log the token, the webhook key or AWS's key.
+      const leaked = leakedSecrets(output.lines().join('\n'), [
+        TOKEN,
+        webhookKey,
+        ROLLOUT_WORLD_SECRET_ACCESS_KEY,
+      ]);
       process.env = previousEnv;
       await Promise.all([
         taurusDb.close(),
@@ -145,6 +156,7 @@ export async function startRolloutWorld(
         dynalite.close(),
         sfn.close(),
       ]);
+      if (leaked.length > 0) throw new Error(`a rollout handler logged ${leaked.length} secret value(s)`);
     },
   };
 }

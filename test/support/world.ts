@@ -10,6 +10,7 @@ import { type SecretsManagerStandIn, startSecretsManagerStandIn } from '../../st
 import { type SqsStandIn, startSqsStandIn } from '../../stand-ins/sqs.ts';
 import { startTaurusDbStandIn, type TaurusDbStandIn } from '../../stand-ins/taurusdb.ts';
 import { lambdaContext } from './lambda-context.ts';
+import { captureProcessOutput } from './process-output.ts';
 import { leakedSecrets } from './secret-leaks.ts';
 import { projectRoot } from './serverless-package.ts';
 import { generateWebhookKey, signWebhook } from './webhook-signing.ts';
@@ -301,31 +302,5 @@ async function loadTracking(sqs: SqsStandIn): Promise<TrackingWorld> {
     handlerWithClock: (now) =>
       track.createHandler(createTrackingDependencies(loadTrackingConfig(), { now })) as Handler,
     invoke: (event, context = lambdaContext()) => handler(event, context),
-  };
-}
-
-/**
- * Keeps what the process writes to stdout and stderr (Powertools writes its JSON logs and EMF blobs
- * there) for the world's whole life, instead of printing it; TEST_VERBOSE=1 prints it as well.
- */
-function captureProcessOutput(): { lines(): string[]; restore(): void } {
-  const chunks: string[] = [];
-  const originals = [process.stdout.write, process.stderr.write] as const;
-  for (const stream of [process.stdout, process.stderr]) {
-    const original = stream.write.bind(stream);
-    stream.write = ((chunk: unknown, ...rest: never[]) => {
-      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
-      return process.env.TEST_VERBOSE ? original(chunk as string, ...rest) : true;
-    }) as typeof stream.write;
-  }
-  return {
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((line) => line.trim() !== ''),
-    restore() {
-      [process.stdout.write, process.stderr.write] = originals;
-    },
   };
 }
