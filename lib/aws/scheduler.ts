@@ -14,7 +14,7 @@ import { awsErrorName } from './error-name.ts';
 
 /** The slice of the Scheduler client this module uses; tests pass the real client aimed at a stand-in. */
 export interface SchedulerLike {
-  send(command: CreateScheduleCommand, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+  send(command: CreateScheduleCommand, options?: { abortSignal?: AbortSignal | undefined }): Promise<unknown>;
 }
 
 export interface DeferralSchedulerOptions {
@@ -80,7 +80,7 @@ export function createDeferralScheduler(options: DeferralSchedulerOptions): Defe
         },
       });
       try {
-        await (await clientOf()).send(command, ...(signal === undefined ? [] : [{ abortSignal: signal }]));
+        await (await clientOf()).send(command, { abortSignal: signal });
         return 'created';
       } catch (error) {
         if (error instanceof ConflictException) return 'existing';

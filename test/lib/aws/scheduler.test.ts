@@ -13,12 +13,12 @@ describe('deferred attempts (EventBridge Scheduler CreateSchedule through the re
   afterAll(() => stand?.close());
   beforeEach(() => stand.reset());
 
-  const scheduler = (groupName = 'deferred') =>
+  const scheduler = (groupName = 'deferred', withDeadLetters = true) =>
     createDeferralScheduler({
       groupName,
       targetArn: 'arn:aws:lambda:eu-west-1:123456789012:function:upgrade',
       roleArn: 'arn:aws:iam::123456789012:role/scheduler',
-      deadLetterArn: 'arn:aws:sqs:eu-west-1:123456789012:dead-letters',
+      deadLetterArn: withDeadLetters ? 'arn:aws:sqs:eu-west-1:123456789012:dead-letters' : undefined,
       client: new SchedulerClient({
         region: 'eu-west-1',
         endpoint: stand.url,
@@ -71,12 +71,34 @@ describe('deferred attempts (EventBridge Scheduler CreateSchedule through the re
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DeferralError);
     expect((error as Error).message).toMatch(/in schedule group deferred \(AccessDeniedException\)/);
+    // The SDK's error stays the cause, for the log line that explains the failed delivery.
+    expect((error as Error).cause).toMatchObject({ name: 'AccessDeniedException' });
     expect((error as Error).message).not.toContain('do-not-show');
 
     const missing = await scheduler('no-such-group')
       .schedule(attempt)
       .catch((caught: unknown) => caught);
     expect((missing as Error).message).toContain('ResourceNotFoundException');
+  });
+
+  it('without a dead-letter queue, the target has no DeadLetterConfig (Scheduler refuses one without an Arn)', async () => {
+    expect(await scheduler('deferred', false).schedule(attempt)).toBe('created');
+    const body = JSON.parse(stand.server.requests.at(-1)?.body ?? '{}') as { Target?: object };
+    expect(body.Target).toStrictEqual({
+      Arn: 'arn:aws:lambda:eu-west-1:123456789012:function:upgrade',
+      RoleArn: 'arn:aws:iam::123456789012:role/scheduler',
+      Input: '{"a":1}',
+    });
+  });
+
+  it('an aborted invocation schedules nothing: the signal reaches the call, which is a DeferralError', async () => {
+    const sent = stand.createRequests();
+    const error = await scheduler()
+      .schedule(attempt, AbortSignal.abort())
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DeferralError);
+    expect(stand.createRequests()).toBe(sent);
+    expect(stand.schedules()).toHaveLength(0);
   });
 
   it('at() has whole seconds, rounded up so the attempt is never early', () => {
