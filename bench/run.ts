@@ -63,6 +63,13 @@ const settings = {
   only: process.env.BENCH_ONLY?.split(',').map((part) => part.trim()),
 };
 
+const BENCH_PARTS = ['cold', 'cpu'];
+const unknownParts = settings.only?.filter((part) => !BENCH_PARTS.includes(part)) ?? [];
+if (unknownParts.length > 0) {
+  // A typo would otherwise package the service and then run nothing.
+  throw new Error(`BENCH_ONLY: ${unknownParts.join(', ')} is not one of ${BENCH_PARTS.join(', ')}`);
+}
+
 const ENTRY = 'functions/upgrade.mjs';
 
 const output = captureHandlerOutput();

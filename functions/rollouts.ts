@@ -10,7 +10,7 @@ import { type HttpEvent, httpMethodOf, httpPathOf, isHttpEvent } from '../lib/ht
 import authentication from '../lib/http/middleware/authentication.ts';
 import errorResponse from '../lib/http/middleware/error-response.ts';
 import httpOnly from '../lib/http/middleware/http-only.ts';
-import { matchRoute, ROLLOUT_ROUTE, ROLLOUT_ROUTES } from '../lib/http/routes.ts';
+import { CONTROL_ACTIONS, matchRoute, ROLLOUT_ROUTE, ROLLOUT_ROUTES } from '../lib/http/routes.ts';
 import {
   type DeliveryShape,
   ROLLOUT_REQUESTED_DETAIL_TYPE,
@@ -19,7 +19,6 @@ import {
   triggerKeysOf,
 } from '../lib/http/triggers.ts';
 import { logger } from '../lib/observability.ts';
-import { CONTROL_ACTIONS } from '../lib/rollouts/control.ts';
 import { countsOf } from '../lib/rollouts/record.ts';
 import { parseRolloutRequest } from '../lib/rollouts/request.ts';
 import type { ExecutionInput } from '../lib/rollouts/tasks.ts';

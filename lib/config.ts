@@ -7,7 +7,7 @@ import {
   type RegionalEndpoints,
   taurusDbEndpointFor,
 } from './huawei/endpoints.ts';
-import { DURATION_RULE, MAX_BUSY_RETRY_MS, MIN_BUSY_RETRY_MS, parseIsoDuration } from './upgrade/duration.ts';
+import { DURATION_RULE, parseBusyRetryFor } from './upgrade/duration.ts';
 
 const DEFAULT_IAM_ENDPOINT = 'https://iam.myhuaweicloud.com';
 
@@ -63,8 +63,8 @@ const isoDuration = z
   .trim()
   .default('PT2H')
   .transform((text, ctx) => {
-    const ms = parseIsoDuration(text);
-    if (ms === undefined || ms < MIN_BUSY_RETRY_MS || ms > MAX_BUSY_RETRY_MS) {
+    const ms = parseBusyRetryFor(text);
+    if (ms === undefined) {
       ctx.addIssue({ code: 'custom', message: DURATION_RULE });
       return z.NEVER;
     }

@@ -16,7 +16,7 @@ export const logger = new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || S
  * signature, an invalid payload) has no metric, and Metrics warns "No application metrics to
  * publish" about it on every such request: expected here, so that one is debug, the rest warnings.
  */
-export const metricsLogger = {
+const metricsLogger = {
   debug: (...args: unknown[]) => logger.debug(String(args[0])),
   info: (...args: unknown[]) => logger.info(String(args[0])),
   error: (...args: unknown[]) => logger.error(String(args[0])),

@@ -13,8 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-export const SERVICE = 'taurusdb-proxy-upgrader';
-export const LONGEST_REGION_LENGTH = 'ap-southeast-1'.length;
+const SERVICE = 'taurusdb-proxy-upgrader';
+const LONGEST_REGION_LENGTH = 'ap-southeast-1'.length;
 const ROLE_NAME_LIMIT = 64;
 export const MAX_STAGE_LENGTH =
   ROLE_NAME_LIMIT - `${SERVICE}--${'x'.repeat(LONGEST_REGION_LENGTH)}-lambdaRole`.length;

@@ -38,7 +38,7 @@ const variantTitle = (schema: z.ZodType) =>
  * without an edit: one document per DetailType and, when a DetailType has a second Detail schema (the
  * tracker's Failed, a workflow that failed), that variant under its own title.
  */
-export function eventDocuments(
+function eventDocuments(
   maps: SchemaMap[] = [DETAIL_SCHEMAS, TRACKING_DETAIL_SCHEMAS],
 ): Array<{ name: string; detailType: string; schema: z.ZodType; primary: boolean }> {
   const documents: Array<{ name: string; detailType: string; schema: z.ZodType; primary: boolean }> = [];
@@ -86,7 +86,7 @@ function toComponents(value: unknown): unknown {
  * Type OpenApi3, and what its code bindings are generated from): OpenAPI 3.0, the whole event as the
  * `AWSEvent` envelope naming its source and DetailType, the Detail as a component of its own.
  */
-export function registryDocument(detailType: string, schema: z.ZodType, source = DEFAULT_EVENT_SOURCE) {
+function registryDocument(detailType: string, schema: z.ZodType, source = DEFAULT_EVENT_SOURCE) {
   const detailName = pascal(detailType);
   const { $defs, title, description, ...detail } = z.toJSONSchema(schema, {
     target: 'openapi-3.0',

@@ -144,6 +144,7 @@ describe('README', () => {
   it('has a table of contents linking every top-level section', () => {
     const contents = section('Contents');
     const titles = [...readme.matchAll(/^## (.+)$/gm)].map((match) => match[1] as string);
+    expect(titles.length).toBeGreaterThan(5);
     for (const title of titles.filter((name) => name !== 'Contents')) {
       const anchor = title
         .toLowerCase()
@@ -153,6 +154,7 @@ describe('README', () => {
     }
     // Quick start, then the way to production, then what it does, then how.
     const order = ['Quick start', 'Deploy in 10 minutes', 'Operating it', 'How it works', 'Configuration'];
+    expect(titles).toEqual(expect.arrayContaining(order));
     expect(order.map((title) => titles.indexOf(title))).toEqual(
       [...order.map((title) => titles.indexOf(title))].sort((a, b) => a - b),
     );

@@ -26,7 +26,7 @@ export interface RolloutExecutions {
   statusOf(rolloutId: string, generation: number): Promise<string>;
 }
 
-export const executionNameOf = (rolloutId: string, generation: number) => `${rolloutId}-g${generation}`;
+const executionNameOf = (rolloutId: string, generation: number) => `${rolloutId}-g${generation}`;
 
 export function createRolloutExecutions(options: {
   stateMachineArn: string;

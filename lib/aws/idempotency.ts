@@ -92,6 +92,12 @@ export interface IdempotentRunnerOptions {
   keyPrefix?: string;
 }
 
+/**
+ * How long a rollout target's delivery id is remembered: the rollout tick resumes a target it left
+ * `started` only within it (lib/composition/rollout-function.ts).
+ */
+export const ROLLOUT_WINDOW_SECONDS = 24 * 3600;
+
 const defaults = {
   // Svix, the origin of Standard Webhooks, retries for about 27 hours (immediately, 5 s, 5 min, 30 min,
   // 2 h, 5 h, 10 h, 10 h); 48 h covers it and most webhook senders. EventBridge retries delivery for up
@@ -102,7 +108,7 @@ const defaults = {
     http: 48 * 3600,
     event: 24 * 3600,
     schedule: 24 * 3600,
-    rollout: 24 * 3600,
+    rollout: ROLLOUT_WINDOW_SECONDS,
   } satisfies Record<TriggerKind, number>,
   sendingRecordSeconds: 30 * 24 * 3600,
   keyPrefix: 'taurusdb-proxy-upgrader.upgrade-step',

@@ -36,7 +36,7 @@ export interface RolloutStore {
   claimGeneration(rolloutId: string, generation: number): Promise<boolean>;
 }
 
-export interface RolloutStoreOptions {
+interface RolloutStoreOptions {
   tableName: string;
   awsCalls?: AwsCallSettings;
   client?: DynamoDBClient;

@@ -1,5 +1,5 @@
 import { createRolloutExecutions } from '../aws/executions.ts';
-import { createIdempotentRunner, type IdempotentRunner } from '../aws/idempotency.ts';
+import { createIdempotentRunner, type IdempotentRunner, ROLLOUT_WINDOW_SECONDS } from '../aws/idempotency.ts';
 import { createRolloutStore } from '../aws/rollout-store.ts';
 import { createSecretReader, type SecretReader } from '../aws/secrets.ts';
 import type { RolloutConfig } from '../config.ts';
@@ -50,11 +50,10 @@ export function createRolloutDependencies(
     now,
   });
   const { rollouts } = config;
-  const announce = announcerFor(publisher, { trackingMaxSeconds: rollouts.trackingMaxSeconds });
+  const announce = announcerFor(publisher, { trackingMaxSeconds: rollouts.trackingMaxSeconds, now });
   const settings = {
     trackingMaxMs: rollouts.trackingMaxSeconds * 1000,
-    // The rollout kind's duplicate suppression window (lib/aws/idempotency.ts).
-    resumeWindowMs: 24 * 3600_000,
+    resumeWindowMs: ROLLOUT_WINDOW_SECONDS * 1000,
   };
   return {
     webhookVerifier: createWebhookVerifier({ secretId: config.webhookSecretId, secrets }),
@@ -68,7 +67,7 @@ export function createRolloutDependencies(
       fleet: taurusDb,
       tickCollaborators: (record) => ({
         startUpgrade: (target, deliveryId) =>
-          runRolloutUpgrade(upgrades, record, target, deliveryId, deliveryId, {
+          runRolloutUpgrade(upgrades, record, target, deliveryId, {
             getInstance: (instance, signal) => taurusDb.getInstance(instance, signal),
             now,
           }),

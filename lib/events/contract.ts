@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { TRIGGER_KINDS } from '../http/triggers.ts';
+import { ROLLOUT_ID_PATTERN } from '../rollouts/rollout-id.ts';
 import { upgradeRequestSchema } from '../upgrade/request.ts';
 import {
   DETAIL_TYPES,
@@ -131,14 +132,10 @@ const triggerDetailSchema = z
     sub: jwtClaimText("The token's sub claim (JWT route), when it has one."),
     change_id: shape.change_id,
     requested_by: shape.requested_by,
-    rollout_id: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{1,64}$/)
-      .optional()
-      .meta({
-        description:
-          'Present when kind is rollout: the fleet rollout (README.md "Fleet rollouts") this upgrade is a target of.',
-      }),
+    rollout_id: z.string().regex(ROLLOUT_ID_PATTERN).optional().meta({
+      description:
+        'Present when kind is rollout: the fleet rollout (README.md "Fleet rollouts") this upgrade is a target of.',
+    }),
     attempt: z.int().min(2).optional().meta({
       description:
         'Present on a deferred attempt (README.md "Deferred upgrades"): its number, 2 for the first; kind and id stay those of the delivery that first asked.',
@@ -553,10 +550,7 @@ export const rolloutDetailSchema = z
       .string()
       .min(1)
       .meta({ description: 'Content address of the event (lib/events/event-id.ts).' }),
-    rollout_id: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{1,64}$/)
-      .meta({ description: 'The rollout.' }),
+    rollout_id: z.string().regex(ROLLOUT_ID_PATTERN).meta({ description: 'The rollout.' }),
     status: z.string().min(1).meta({
       description:
         'Where the rollout stands after the tick: planning, running, soaking, awaiting_approval, paused, halting, halted, cancelling, cancelled or completed.',

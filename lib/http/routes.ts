@@ -22,10 +22,14 @@ export const ROLLOUT_STATUS_ROUTE = {
   path: '/rollouts/{id}',
   auth: 'webhook-signature',
 } as const;
+/** The control calls, each a route of its own (lib/rollouts/control.ts carries them out). */
+export const CONTROL_ACTIONS = ['approve', 'pause', 'resume', 'cancel'] as const;
+export type ControlAction = (typeof CONTROL_ACTIONS)[number];
+
 export const ROLLOUT_ROUTES: readonly Route[] = [
   ROLLOUT_ROUTE,
   ROLLOUT_STATUS_ROUTE,
-  ...['approve', 'pause', 'resume', 'cancel'].map(
+  ...CONTROL_ACTIONS.map(
     (action) => ({ method: 'POST', path: `/rollouts/{id}/${action}`, auth: 'webhook-signature' }) as const,
   ),
 ];

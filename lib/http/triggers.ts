@@ -102,7 +102,7 @@ export interface DeliveryShape {
   expected: string;
 }
 
-export const UPGRADE_DELIVERIES: DeliveryShape = {
+const UPGRADE_DELIVERIES: DeliveryShape = {
   detailType: PIPELINE_DETAIL_TYPE,
   inputKeys: ['upgrades', 'project_id'],
   routes: ROUTES,

@@ -22,10 +22,13 @@ export interface TrackingPublisher {
  * upgrade, their request, resolved versions and trigger as the upgrade's Accepted event had them
  * (rebuilt from the record: the same request, the same delivery, so the same trigger).
  */
-export function announcerFor(publisher: TrackingPublisher, settings: { trackingMaxSeconds: number }) {
+export function announcerFor(
+  publisher: TrackingPublisher,
+  settings: { trackingMaxSeconds: number; now?: () => Date },
+) {
   return (record: RolloutRecord) =>
     async (ends: FollowedEnd[]): Promise<void> => {
-      const now = new Date();
+      const now = (settings.now ?? (() => new Date()))();
       const events = ends.flatMap(({ target, state }) => {
         if (target.resolved === undefined) return [];
         const request = requestOf(record, target);

@@ -1,6 +1,8 @@
 import type { RolloutStore } from '../aws/rollout-store.ts';
 import { RolloutNotFoundError, RolloutStateError, ValidationError } from '../errors.ts';
+import type { ControlAction } from '../http/routes.ts';
 import { countsOf, type RolloutRecord, TERMINAL } from './record.ts';
+import { ROLLOUT_ID_PATTERN, ROLLOUT_ID_RULE } from './rollout-id.ts';
 
 /**
  * The control calls (POST /rollouts/{id}/approve | pause | resume | cancel) and the status
@@ -9,16 +11,10 @@ import { countsOf, type RolloutRecord, TERMINAL } from './record.ts';
  * conflict; the tick acts on it at its next turn. Each call is idempotent: a redelivered approve of
  * the same wave, a second pause or cancel change nothing and answer the status again.
  */
-export const CONTROL_ACTIONS = ['approve', 'pause', 'resume', 'cancel'] as const;
-export type ControlAction = (typeof CONTROL_ACTIONS)[number];
-
-const ROLLOUT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export async function loadRollout(store: RolloutStore, rolloutId: string): Promise<RolloutRecord> {
   if (!ROLLOUT_ID_PATTERN.test(rolloutId)) {
-    throw new ValidationError([
-      { path: 'rollout_id', message: 'must contain only letters, digits, "-" and "_" (1 to 64 characters)' },
-    ]);
+    throw new ValidationError([{ path: 'rollout_id', message: ROLLOUT_ID_RULE }]);
   }
   const record = await store.get(rolloutId);
   if (record === undefined) throw new RolloutNotFoundError(`no rollout ${rolloutId}`);

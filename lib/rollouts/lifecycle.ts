@@ -5,7 +5,7 @@ import {
   type RolloutDetailType,
 } from '../events/detail-types.ts';
 import { contentEventId } from '../events/event-id.ts';
-import { countsOf, FAILURE_ENDS, type RolloutRecord, type RolloutTarget } from './record.ts';
+import { countsOf, failuresOf, type RolloutRecord, type RolloutTarget } from './record.ts';
 
 export interface RolloutEvent {
   detailType: RolloutDetailType;
@@ -71,7 +71,7 @@ function eventOf(
     wave,
     waves: record.wave_ends.length,
     counts: countsOf(record.targets),
-    ...(failures ? { failures: failuresOf(record.targets) } : {}),
+    ...(failures ? { failures: listedFailuresOf(record.targets) } : {}),
     ...(change_id === undefined ? {} : { change_id }),
     ...(requested_by === undefined ? {} : { requested_by }),
     occurred_at: now.toISOString(),
@@ -82,9 +82,8 @@ function eventOf(
   };
 }
 
-function failuresOf(targets: readonly RolloutTarget[]) {
-  return targets
-    .filter((target) => target.outcome !== undefined && FAILURE_ENDS.has(target.outcome))
+function listedFailuresOf(targets: readonly RolloutTarget[]) {
+  return failuresOf(targets)
     .slice(0, MAX_FAILURES_LISTED)
     .map((target) => ({
       project_id: target.project_id,

@@ -21,7 +21,7 @@ import type { FailureBudget, Wave } from './request.ts';
 /** More proxies than one rollout record keeps (a DynamoDB item holds at most 400 KB). */
 export const MAX_PLANNED_TARGETS = 1000;
 
-export interface ProxyAddress {
+interface ProxyAddress {
   project_id: string;
   instance_id: string;
   proxy_id: string;

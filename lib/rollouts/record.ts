@@ -12,14 +12,7 @@ import type { RolloutRequest, TargetEntry } from './request.ts';
  * attempt with a delivery id of its own. A skipped target (already at the target when planned) is `ended` from the start.
  */
 
-export const TARGET_ENDS = [
-  'completed',
-  'skipped',
-  'failed',
-  'rejected',
-  'timed_out',
-  'unconfirmed',
-] as const;
+const TARGET_ENDS = ['completed', 'skipped', 'failed', 'rejected', 'timed_out', 'unconfirmed'] as const;
 export type TargetEnd = (typeof TARGET_ENDS)[number];
 
 /** What counts against the failure budget (issue 17: Failed, Rejected, Timed Out, Unconfirmed). */
@@ -57,7 +50,7 @@ export interface RolloutTarget extends PlannedTarget {
   ended_at?: string;
 }
 
-export const ROLLOUT_STATUSES = [
+const ROLLOUT_STATUSES = [
   'planning',
   'running',
   'soaking',

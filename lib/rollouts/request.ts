@@ -18,6 +18,7 @@ import {
   WINDOWS,
 } from '../upgrade/request.ts';
 import { compareVersions, isVersion } from '../upgrade/versions.ts';
+import { ROLLOUT_ID_PATTERN, ROLLOUT_ID_RULE } from './rollout-id.ts';
 
 /**
  * The rollout request (README.md "Fleet rollouts"): what POST /rollouts, a `Proxy Rollout Requested`
@@ -39,17 +40,15 @@ import { compareVersions, isVersion } from '../upgrade/versions.ts';
 
 export const MAX_ROLLOUT_ENTRIES = 1000;
 export const MAX_WAVES = 10;
-export const MAX_CONCURRENCY = 100;
-export const MAX_SOAK_MINUTES = 1440;
-export const GATES = ['auto', 'approval'] as const;
+const MAX_CONCURRENCY = 100;
+const MAX_SOAK_MINUTES = 1440;
+const GATES = ['auto', 'approval'] as const;
 
 export const DEFAULT_WAVES: readonly Wave[] = [{ size: 1 }, { percent: 10 }, { percent: 100 }];
-export const DEFAULT_CONCURRENCY = 10;
+const DEFAULT_CONCURRENCY = 10;
 /** The first failure halts: a rollout that asks for no budget tolerates none beyond it. */
 export const DEFAULT_MAX_FAILURES: FailureBudget = { count: 1 };
 
-const ROLLOUT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-const ROLLOUT_ID_RULE = 'must contain only letters, digits, "-" and "_" (1 to 64 characters)';
 const LAST_WAVE_RULE =
   'the last wave must be {"percent": 100}, so that every planned target belongs to a wave';
 const ROOT_RULE = 'must be a JSON object: a rollout request';

@@ -4,10 +4,11 @@ import type { RolloutStore } from '../aws/rollout-store.ts';
 import { mapWithConcurrency } from '../concurrency.ts';
 import { RolloutConflictError, RolloutServiceError } from '../errors.ts';
 import { canonicalJson } from '../events/event-id.ts';
+import type { ControlAction } from '../http/routes.ts';
 import type { ListedProxy, ProxyRef } from '../huawei/taurusdb-api.ts';
 import { decideUpgrade, isVersion, type ProxyVersions } from '../upgrade/versions.ts';
 import { type AdvanceCollaborators, advanceRollout, type TickAnswer } from './advance.ts';
-import { type ControlAction, controlRollout, loadRollout, statusOf } from './control.ts';
+import { controlRollout, loadRollout, statusOf } from './control.ts';
 import { type Candidate, MAX_PLANNED_TARGETS, planRollout, targetKey } from './plan.ts';
 import { plannedRecord, type RolloutRecord, requestedRecord } from './record.ts';
 import type { RolloutRequest } from './request.ts';
@@ -106,7 +107,7 @@ export function createRolloutTasks(o: RolloutTaskOptions) {
       const record = await load(input.rollout_id);
       if (record.status !== 'planning') return input;
       const candidates = await candidatesOf(record, o.fleet, o.readConcurrency);
-      const planned = plannedRecord(record, planRollout(candidates, waveSettingsOf(record)));
+      const planned = plannedRecord(record, planRollout(candidates, record.settings));
       if (!(await o.store.save(planned))) {
         throw new RolloutConflictError(`rollout ${record.rollout_id} was planned by another run`);
       }
@@ -122,11 +123,6 @@ export function createRolloutTasks(o: RolloutTaskOptions) {
       return { ...answer, ...input, ticks, wait_seconds: o.tickSeconds, continued };
     },
   };
-}
-
-/** The waves and budget the request asked for, kept in the record's settings at intake. */
-function waveSettingsOf(record: RolloutRecord) {
-  return { waves: record.settings.waves, max_failures: record.settings.max_failures };
 }
 
 /**

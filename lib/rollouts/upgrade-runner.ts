@@ -38,7 +38,6 @@ export async function runRolloutUpgrade(
   record: RolloutRecord,
   target: RolloutTarget,
   deliveryId: string,
-  requestId: string,
   windows?: WindowReader,
 ): Promise<UpgradeResult> {
   const request = requestOf(record, target);
@@ -51,7 +50,7 @@ export async function runRolloutUpgrade(
     ...(target.busy_deadline === undefined ? {} : { deadline: target.busy_deadline }),
   };
   const delivery = { ...deliveryOf(record, request, deliveryId), rollout_retry: retry };
-  const [report] = await service.run([request], delivery, { requestId });
+  const [report] = await service.run([request], delivery, { requestId: deliveryId });
   if (report === undefined) throw new TypeError(`the upgrade service reported nothing for ${target.key}`);
   return resultOf(report.outcome);
 }
@@ -94,7 +93,7 @@ export function deliveryOf(record: RolloutRecord, request: UpgradeRequest, deliv
 }
 
 /** A step's outcome as the tick counts it. */
-export function resultOf(outcome: TargetOutcome): UpgradeResult {
+function resultOf(outcome: TargetOutcome): UpgradeResult {
   const error = failureIn(outcome);
   switch (outcome.kind) {
     case 'completed': {

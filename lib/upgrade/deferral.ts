@@ -12,7 +12,7 @@ import type { TriggerInfo } from './trigger.ts';
  * error-code tables) carrying one of these codes; nothing was executed, so the attempt can run again
  * later. Any 4xx status counts: the code says what happened, and gateways differ in the status.
  */
-export const BUSY_CODES: ReadonlySet<string> = new Set([
+const BUSY_CODES: ReadonlySet<string> = new Set([
   'DBS.200011',
   'DBS.200019',
   'DBS.200047',

@@ -13,8 +13,14 @@ export function parseIsoDuration(text: string): number | undefined {
 
 export const DURATION_RULE =
   'must be an ISO 8601 duration of days, hours, minutes and seconds such as PT2H or P1DT30M, from PT1M to P7D';
-export const MIN_BUSY_RETRY_MS = 60_000;
-export const MAX_BUSY_RETRY_MS = 7 * 24 * 3600_000;
+const MIN_BUSY_RETRY_MS = 60_000;
+const MAX_BUSY_RETRY_MS = 7 * 24 * 3600_000;
+
+/** Milliseconds of a busy retry time (busy_retry_for, BUSY_RETRY_FOR), or undefined outside DURATION_RULE. */
+export function parseBusyRetryFor(text: string): number | undefined {
+  const ms = parseIsoDuration(text);
+  return ms !== undefined && ms >= MIN_BUSY_RETRY_MS && ms <= MAX_BUSY_RETRY_MS ? ms : undefined;
+}
 
 const MINUTES_PATTERN = /^\s*(\d{1,4})\s*(?:min|mins|minute|minutes)?\s*$/i;
 

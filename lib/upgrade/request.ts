@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { ValidationError, type ValidationIssue } from '../errors.ts';
 import { TRIGGER_KINDS, type TriggerKind } from '../http/triggers.ts';
-import { DURATION_RULE, MAX_BUSY_RETRY_MS, MIN_BUSY_RETRY_MS, parseIsoDuration } from './duration.ts';
+import { DURATION_RULE, parseBusyRetryFor } from './duration.ts';
 import { compareVersions, isVersion, LATEST, MAX_VERSION_LENGTH, VERSION_PATTERN } from './versions.ts';
 
 /**
@@ -112,13 +112,7 @@ export const printable = (max: number, description: string) =>
 const busyRetryFor = z
   .string()
   .max(32, { error: DURATION_RULE, abort: true })
-  .refine(
-    (text) => {
-      const ms = parseIsoDuration(text);
-      return ms !== undefined && ms >= MIN_BUSY_RETRY_MS && ms <= MAX_BUSY_RETRY_MS;
-    },
-    { error: DURATION_RULE },
-  )
+  .refine((text) => parseBusyRetryFor(text) !== undefined, { error: DURATION_RULE })
   .meta({
     description:
       'How long a busy instance (TaurusDB refusing because another operation runs) is retried by deferred attempts before the target fails with INSTANCE_BUSY; an ISO 8601 duration such as PT2H (default BUSY_RETRY_FOR, PT2H).',

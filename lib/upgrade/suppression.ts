@@ -30,7 +30,7 @@ export function stepKey(trigger: TriggerInfo, request: UpgradeRequest): StepKey 
  * The delivery duplicate suppression knows a trigger by: its own, or a deferred attempt's (each attempt
  * a delivery of its own, remembered as long as Scheduler retries it).
  */
-export function suppressedDelivery(trigger: TriggerInfo): Pick<StepKey, 'kind' | 'deliveryId'> {
+function suppressedDelivery(trigger: TriggerInfo): Pick<StepKey, 'kind' | 'deliveryId'> {
   return trigger.attemptId === undefined
     ? { kind: trigger.kind, deliveryId: suppressionIdOf(trigger) }
     : { kind: 'schedule', deliveryId: trigger.attemptId };
