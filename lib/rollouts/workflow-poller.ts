@@ -54,8 +54,11 @@ export async function pollTarget(
       region: target.region,
     };
     const found = await client.getProxyVersion(ref);
+    // What the step resolved and POSTed, as the tracker judges it (lib/tracking/tracker.ts): with
+    // "latest", a release published mid-rollout must not keep a finished proxy running until it times out.
     const wanted =
-      record.settings.target_version === LATEST ? found.latest_version : record.settings.target_version;
+      target.resolved?.target_version ??
+      (record.settings.target_version === LATEST ? found.latest_version : record.settings.target_version);
     if (
       isVersion(found.current_version) &&
       isVersion(wanted) &&
