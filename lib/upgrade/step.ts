@@ -305,17 +305,40 @@ async function windowGate(
     return kept(decided(o, { kind: 'failed', error, ...context }));
   }
   const opensAt = verdict.kind === 'closed' ? verdict.opensAt : undefined;
-  if (dryRun) {
-    const until =
-      opensAt === undefined
-        ? 'would defer while the instance is busy'
-        : `would defer until ${opensAt.toISOString()}`;
-    return kept(
-      decided(o, { kind: 'planned', would: 'defer', reason: `${until}: ${verdict.reason}`, ...context }),
-    );
-  }
+  if (dryRun) return kept(decided(o, dryRunDeferral(o, target, verdict.reason, opensAt, context)));
   const at = opensAt === undefined ? {} : { opensAt };
   return kept(await defer(o, target, { reason: verdict.reason, ...context, ...at }, signal));
+}
+
+/**
+ * What a dry run predicts for a busy instance or a closed window: by the same rule as the real run
+ * (retryPlan), so with deferred attempts off, or busy_retry_for spent, it says the upgrade would fail.
+ */
+function dryRunDeferral(
+  o: UpgradeStepOptions,
+  target: StepTarget,
+  reason: string,
+  opensAt: Date | undefined,
+  context: Context,
+): TargetOutcome {
+  const retry = retryPlan(o, target, o.now(), opensAt);
+  if (retry === undefined || !retry.next.defer) {
+    const ending =
+      retry === undefined
+        ? 'deferred attempts are off (DEFERRAL_SCHEDULE_GROUP is not set)'
+        : `busy_retry_for ends at ${retry.next.deadline.toISOString()}, before another attempt could run`;
+    return {
+      kind: 'planned',
+      would: 'refuse',
+      reason: `would fail INSTANCE_BUSY: ${reason}; ${ending}`,
+      ...context,
+    };
+  }
+  const until =
+    opensAt === undefined
+      ? 'would defer while the instance is busy'
+      : `would defer until ${opensAt.toISOString()}`;
+  return { kind: 'planned', would: 'defer', reason: `${until}: ${reason}`, ...context };
 }
 
 type Why = {

@@ -160,3 +160,36 @@ describe('"window": "maintenance"', () => {
     expect(world.taurusDb.upgradeRequests()).toBe(1);
   });
 });
+
+describe('"window": "maintenance" with deferred attempts off', () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await startWorld({ idempotency: true });
+  });
+  afterAll(() => world.close());
+
+  it('a dry run outside the window predicts the failure the real run would give, not a deferral', async () => {
+    const target = windowTarget({ dry_run: true });
+    world.taurusDb.setInstance(target.instance_id, {
+      status: 'ACTIVE',
+      maintenance_window: `${clock(2)}-${clock(3)}`,
+    });
+    const dry = await world.invokeHttp(signedHttpEvent(world, 'http-api-v2.json', target));
+    expect(dry.json.outcomes[0]).toMatchObject({
+      outcome: 'planned',
+      would: 'refuse',
+      reason: expect.stringMatching(
+        /^would fail INSTANCE_BUSY: outside the maintenance window.*deferred attempts are off/,
+      ),
+    });
+
+    const { dry_run: _, ...real } = target;
+    const answer = await world.invokeHttp(signedHttpEvent(world, 'http-api-v2.json', real));
+    expect(answer.json.outcomes[0]).toMatchObject({
+      outcome: 'failed',
+      error: { error_code: 'INSTANCE_BUSY', error_msg: expect.stringMatching(/deferred attempts are off/) },
+    });
+    expect(world.taurusDb.upgradeRequests()).toBe(0);
+  });
+});
