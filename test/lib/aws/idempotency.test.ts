@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { IdempotencyAlreadyInProgressError } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -179,6 +180,8 @@ describe('createIdempotentRunner over DynamoDB (dynalite)', () => {
     expect((duplicate as InProgressError).message).toBe(
       `delivery ${key.deliveryId} to proxy ${key.proxy_id} of instance ${key.instance_id} is already in progress`,
     );
+    // Powertools' own error stays reachable for whoever reads the 409's log line.
+    expect((duplicate as InProgressError).cause).toBeInstanceOf(IdempotencyAlreadyInProgressError);
 
     release.resolve();
     expect((await first).replayed).toBe(false);
@@ -351,6 +354,8 @@ describe('createIdempotentRunner when DynamoDB fails', () => {
     expect(result.value).toStrictEqual(JSON.parse(JSON.stringify(outcome('wf-unstored'))));
     expect(result.replayed).toBe(false);
     expect(result.storeError).toBeInstanceOf(IdempotencyStoreError);
+    // The store's own failure stays its cause: the log line names what DynamoDB said.
+    expect(result.storeError?.cause).toBeInstanceOf(Error);
     expect(result.storeError?.message).toMatch(
       new RegExp(
         `^the result of delivery ${key.deliveryId} to proxy ${key.proxy_id} of instance ${key.instance_id} could not be stored in table ${dynamo.tableName} \\(\\w+\\)$`,
